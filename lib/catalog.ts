@@ -1,0 +1,158 @@
+/**
+ * Event catalogs: a map of event name -> TypeBox schema, compiled once where it is
+ * defined. Sending validates with the compiled checker and never compiles again.
+ */
+import { Type, type Static, type StringOptions, type TSchema, type TString } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { dataField, eventField, idField, retryField, type EventId } from './encoder.js'
+import { InvalidPayloadError, UnknownEventError } from './errors.js'
+
+/** Event name -> payload schema. */
+export type EventSchemas = Record<string, TSchema>
+
+/** The names of a catalog's events. */
+export type EventName<E extends EventSchemas> = keyof E & string
+
+/** The payload type of event `K`, derived from its schema. */
+export type EventData<E extends EventSchemas, K extends EventName<E>> = Static<E[K]>
+
+/** The JSON Schema keyword that marks an event as raw text (see {@link Text}). */
+export const TEXT_KEYWORD = 'x-sse-data'
+
+/** A string schema whose value is sent as raw text, not as JSON. */
+export type TText = TString & { [TEXT_KEYWORD]: 'text' }
+
+/**
+ * A payload schema for raw text events (LLM tokens, log lines): the string is
+ * written as is, not JSON-encoded, so `data: hello` instead of `data: "hello"`.
+ * Line breaks become separate `data:` lines and arrive as LF.
+ *
+ * @example
+ * const llm = defineEvents({ token: Text(), done: Type.Object({ tokens: Type.Integer() }) })
+ * stream.send('token', 'Hel')
+ */
+export function Text (options: StringOptions = {}): TText {
+  return Type.String({ ...options, [TEXT_KEYWORD]: 'text' }) as TText
+}
+
+/** One event of a catalog, ready to encode. */
+export interface CompiledEvent {
+  readonly name: string
+  /** The precomputed `event: name\n` line. */
+  readonly eventLine: string
+  readonly isText: boolean
+  readonly check: TypeCheck<TSchema>
+}
+
+/** A message of catalog `E`: one of its events with matching data. */
+export type SseMessage<E extends EventSchemas> = {
+  [K in EventName<E>]: { event: K, data: Static<E[K]>, id?: EventId, retry?: number }
+}[EventName<E>]
+
+/** Per-event options of `send` and `publish`. */
+export interface SendOptions {
+  /** The event id. `''` resets the client's last id; numbers are written in decimal. */
+  id?: EventId
+  /** Ask the client to wait this many ms before reconnecting. */
+  retry?: number
+}
+
+const kEvents = Symbol('fastify-typed-sse.events')
+
+/**
+ * A compiled set of typed events. Create one with {@link defineEvents} at module
+ * level and share it between routes, channels and the typed client.
+ */
+export interface EventCatalog<E extends EventSchemas = EventSchemas> {
+  /** The schemas as given, for documentation (OpenAPI) and clients. */
+  readonly schemas: Readonly<E>
+  /** The event names, in declaration order. */
+  readonly names: ReadonlyArray<EventName<E>>
+  /** @internal compiled events by name */
+  readonly [kEvents]: ReadonlyMap<string, CompiledEvent>
+}
+
+/**
+ * Declares a catalog of events, each with a TypeBox schema, and compiles every
+ * schema once. The result types `stream.send()`, `channel.publish()` and the client.
+ *
+ * @throws TYPED_SSE_INVALID_EVENT_NAME for a name that is empty, holds CR or LF, or
+ *   starts with the reserved `sse:` prefix.
+ * @example
+ * import { defineEvents, Type } from 'fastify-typed-sse'
+ * export const clock = defineEvents({
+ *   tick: Type.Object({ now: Type.String(), epochMs: Type.Integer() }),
+ * })
+ */
+export function defineEvents<const E extends EventSchemas> (schemas: E): EventCatalog<E> {
+  const events = new Map<string, CompiledEvent>()
+  for (const [name, schema] of Object.entries(schemas)) {
+    events.set(name, Object.freeze({
+      name,
+      eventLine: eventField(name),
+      isText: (schema as Record<string, unknown>)[TEXT_KEYWORD] === 'text',
+      check: TypeCompiler.Compile(schema)
+    }))
+  }
+  return Object.freeze({
+    schemas: Object.freeze({ ...schemas }),
+    names: Object.freeze([...events.keys()]) as ReadonlyArray<EventName<E>>,
+    [kEvents]: events
+  })
+}
+
+/**
+ * Returns the compiled event `name` of a catalog.
+ *
+ * @throws TYPED_SSE_UNKNOWN_EVENT
+ * @example
+ * compiledEvent(clock, 'tick').isText // false
+ */
+export function compiledEvent (catalog: EventCatalog, name: string): CompiledEvent {
+  const compiled = catalog[kEvents].get(name)
+  if (compiled === undefined) throw new UnknownEventError(String(name), catalog.names.join(', '))
+  return compiled
+}
+
+/**
+ * Validates `data` against event `name` and returns its `data:` lines.
+ * JSON text holds no raw line break (JSON.stringify escapes control characters),
+ * so a JSON payload is always one line.
+ *
+ * @throws TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_INVALID_PAYLOAD
+ * @example
+ * payloadField(compiledEvent(clock, 'tick'), { now: 'x', epochMs: 1 }) // 'data: {"now":"x","epochMs":1}\n'
+ */
+export function payloadField (compiled: CompiledEvent, data: unknown): string {
+  if (!compiled.check.Check(data)) {
+    const first = compiled.check.Errors(data).First()
+    throw new InvalidPayloadError(compiled.name, first?.path || '/', first?.message ?? 'does not match the schema')
+  }
+  if (compiled.isText) return dataField(data as string)
+  let json: string | undefined
+  try {
+    json = JSON.stringify(data)
+  } catch (err) {
+    throw new InvalidPayloadError(compiled.name, '/', `not serializable as JSON (${(err as Error).message})`)
+  }
+  if (json === undefined) throw new InvalidPayloadError(compiled.name, '/', 'not serializable as JSON')
+  return `data: ${json}\n`
+}
+
+/**
+ * Validates and encodes one complete event (fields and the blank line that ends it).
+ * Everything is checked before anything is returned, so a failure writes nothing.
+ *
+ * @throws TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_INVALID_ID, TYPED_SSE_INVALID_RETRY
+ * @example
+ * encodeMessage(clock, 'tick', { now: 'x', epochMs: 1 }, { id: 7 })
+ * // 'event: tick\nid: 7\ndata: {"now":"x","epochMs":1}\n\n'
+ */
+export function encodeMessage (catalog: EventCatalog, event: string, data: unknown, options?: SendOptions): string {
+  const compiled = compiledEvent(catalog, event)
+  const payload = payloadField(compiled, data)
+  if (options === undefined) return compiled.eventLine + payload + '\n'
+  const id = options.id === undefined ? '' : idField(options.id)
+  const retry = options.retry === undefined ? '' : retryField(options.retry)
+  return compiled.eventLine + id + retry + payload + '\n'
+}

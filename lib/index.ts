@@ -1,0 +1,28 @@
+/**
+ * fastify-typed-sse: Server-Sent Events for Fastify with typed, validated events.
+ *
+ * @example
+ * import Fastify from 'fastify'
+ * import sse, { defineEvents, Type } from 'fastify-typed-sse'
+ * const clock = defineEvents({ tick: Type.Object({ now: Type.String() }) })
+ * const app = Fastify()
+ * await app.register(sse)
+ * app.get('/time', (request, reply) => { reply.sse(clock).send('tick', { now: new Date().toISOString() }) })
+ */
+import { fastifyTypedSse } from './plugin.js'
+
+export { Type, type Static, type TSchema } from '@sinclair/typebox'
+export {
+  defineEvents, Text, TEXT_KEYWORD,
+  type EventCatalog, type EventSchemas, type EventName, type EventData, type SseMessage, type SendOptions, type TText
+} from './catalog.js'
+export { MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync } from './control.js'
+export type { EventId } from './encoder.js'
+export * as errors from './errors.js'
+export {
+  DEFAULT_CLOSE_GRACE_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_QUEUE_BYTES,
+  type QueuePolicy, type SsePluginOptions, type StreamOptions
+} from './options.js'
+export { fastifyTypedSse, type OpenOptions, type SseNamespace, type SseStats } from './plugin.js'
+export { SseStream, type CloseReason } from './stream.js'
+export default fastifyTypedSse

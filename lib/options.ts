@@ -1,0 +1,134 @@
+/**
+ * Option defaults and validation. Options are checked once, when given (at register
+ * time for the plugin, at open time for a stream), and frozen: nothing is guessed later.
+ */
+import { InvalidOptionError } from './errors.js'
+
+/** Silence after which a heartbeat comment is sent. */
+export const DEFAULT_HEARTBEAT_MS = 15_000
+/** Bytes a stream may hold for a client that does not read, before its queue policy applies. */
+export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
+/** How long closing streams may take to flush before their sockets are destroyed. */
+export const DEFAULT_CLOSE_GRACE_MS = 1000
+
+/**
+ * What a stream does when its client does not read and the queue would pass `maxQueueBytes`:
+ * `'close'` ends the stream (the client reconnects and replays from its last id);
+ * `'drop-oldest'` drops the oldest queued events and, once the client reads again,
+ * sends an `sse:missed` control event with the number dropped.
+ */
+export type QueuePolicy = 'close' | 'drop-oldest'
+
+/** Options of one stream; given to the plugin they are the defaults of every stream. */
+export interface StreamOptions {
+  /**
+   * Bytes queued for a client that does not read before `queuePolicy` applies.
+   * @default 1048576 (1 MiB)
+   */
+  maxQueueBytes?: number
+  /** @default 'close' */
+  queuePolicy?: QueuePolicy
+  /**
+   * Sent as `retry:` when the stream opens: the client's reconnection delay in ms.
+   * @default undefined (not sent; browsers wait about 3 s)
+   */
+  retryMs?: number
+  /**
+   * Close the stream after this many ms (the client reconnects, with its last id), so
+   * long-lived connections rebalance across instances. `false` keeps it open.
+   * @default false
+   */
+  maxDurationMs?: number | false
+}
+
+/** Options of the plugin. */
+export interface SsePluginOptions extends StreamOptions {
+  /**
+   * Silence, in ms, after which a `:` comment is sent so proxies keep the connection.
+   * Checked every quarter of this period, so it is sent after 1 to 1.25 times it. `false` disables.
+   * @default 15000
+   */
+  heartbeatMs?: number | false
+  /**
+   * On `fastify.close()`, how long open streams may take to flush before their
+   * sockets are destroyed.
+   * @default 1000
+   */
+  closeGraceMs?: number
+}
+
+/** Stream options with every default applied. */
+export interface ResolvedStreamOptions {
+  readonly maxQueueBytes: number
+  readonly queuePolicy: QueuePolicy
+  readonly retryMs: number | undefined
+  readonly maxDurationMs: number | false
+}
+
+/** Plugin options with every default applied. */
+export interface ResolvedPluginOptions {
+  readonly heartbeatMs: number | false
+  readonly closeGraceMs: number
+  readonly stream: ResolvedStreamOptions
+}
+
+function positiveInteger (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+    throw new InvalidOptionError(name, `expected a positive integer, got ${String(value)}`)
+  }
+  return value as number
+}
+
+function positiveIntegerOrFalse (name: string, value: unknown, fallback: number | false): number | false {
+  return value === false ? false : positiveInteger(name, value, fallback as number)
+}
+
+function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): ResolvedStreamOptions {
+  const policy = given.queuePolicy ?? base?.queuePolicy ?? 'close'
+  if (policy !== 'close' && policy !== 'drop-oldest') {
+    throw new InvalidOptionError('queuePolicy', `expected 'close' or 'drop-oldest', got ${String(policy)}`)
+  }
+  const retryMs = given.retryMs ?? base?.retryMs
+  if (retryMs !== undefined && (!Number.isSafeInteger(retryMs) || retryMs < 0)) {
+    throw new InvalidOptionError('retryMs', `expected a non-negative integer, got ${String(retryMs)}`)
+  }
+  return Object.freeze({
+    maxQueueBytes: positiveInteger('maxQueueBytes', given.maxQueueBytes, base?.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES),
+    queuePolicy: policy,
+    retryMs,
+    maxDurationMs: given.maxDurationMs === undefined
+      ? base?.maxDurationMs ?? false
+      : positiveIntegerOrFalse('maxDurationMs', given.maxDurationMs, false)
+  })
+}
+
+/**
+ * Applies defaults to the plugin's options and checks them.
+ *
+ * @throws TYPED_SSE_INVALID_OPTION
+ * @example
+ * resolvePluginOptions({ heartbeatMs: 5000 }).stream.maxQueueBytes // 1048576
+ */
+export function resolvePluginOptions (given: SsePluginOptions = {}): ResolvedPluginOptions {
+  if (given === null || typeof given !== 'object') {
+    throw new InvalidOptionError('options', 'expected an object')
+  }
+  return Object.freeze({
+    heartbeatMs: positiveIntegerOrFalse('heartbeatMs', given.heartbeatMs, DEFAULT_HEARTBEAT_MS),
+    closeGraceMs: positiveInteger('closeGraceMs', given.closeGraceMs, DEFAULT_CLOSE_GRACE_MS),
+    stream: streamOptions(given)
+  })
+}
+
+/**
+ * Applies a stream's own options over the plugin's. Without own options the
+ * plugin's frozen object is returned as is (no allocation per stream).
+ *
+ * @throws TYPED_SSE_INVALID_OPTION
+ * @example
+ * resolveStreamOptions(plugin.stream, { maxDurationMs: 60_000 })
+ */
+export function resolveStreamOptions (base: ResolvedStreamOptions, given?: StreamOptions): ResolvedStreamOptions {
+  return given === undefined ? base : streamOptions(given, base)
+}

@@ -156,3 +156,15 @@ export function encodeMessage (catalog: EventCatalog, event: string, data: unkno
   const retry = options.retry === undefined ? '' : retryField(options.retry)
   return compiled.eventLine + id + retry + payload + '\n'
 }
+
+/**
+ * Reads back the payload from `data:` lines made by {@link payloadField} (for
+ * channel filters on messages published by another instance).
+ *
+ * @example
+ * decodePayload(compiledEvent(clock, 'tick'), 'data: {"now":"x","epochMs":1}\n') // { now: 'x', epochMs: 1 }
+ */
+export function decodePayload (compiled: CompiledEvent, data: string): unknown {
+  const text = data.slice(0, -1).split('\n').map((line) => line.slice('data: '.length)).join('\n')
+  return compiled.isText ? text : JSON.parse(text)
+}

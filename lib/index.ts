@@ -25,4 +25,8 @@ export {
 } from './options.js'
 export { fastifyTypedSse, type OpenOptions, type SseNamespace, type SseStats } from './plugin.js'
 export { SseStream, type CloseReason } from './stream.js'
+export { Channel, type ChannelOptions, type ChannelStats, type SubscribeOptions } from './channel.js'
+export type { EngineChannel, EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
+export { DEFAULT_HISTORY_MAX_EVENTS, type HistoryStore } from './history.js'
+export { memoryEngine } from './memory-engine.js'
 export default fastifyTypedSse

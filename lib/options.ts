@@ -2,6 +2,7 @@
  * Option defaults and validation. Options are checked once, when given (at register
  * time for the plugin, at open time for a stream), and frozen: nothing is guessed later.
  */
+import type { SseEngine } from './engine.js'
 import { InvalidOptionError } from './errors.js'
 
 /** Silence after which a heartbeat comment is sent. */
@@ -55,6 +56,12 @@ export interface SsePluginOptions extends StreamOptions {
    * @default 1000
    */
   closeGraceMs?: number
+  /**
+   * What carries channel messages and keeps their history: the in-memory engine
+   * (one process) or `redisEngine()` (several instances). Closed on `fastify.close()`.
+   * @default memoryEngine()
+   */
+  engine?: SseEngine
 }
 
 /** Stream options with every default applied. */
@@ -70,6 +77,8 @@ export interface ResolvedPluginOptions {
   readonly heartbeatMs: number | false
   readonly closeGraceMs: number
   readonly stream: ResolvedStreamOptions
+  /** `undefined`: the plugin makes an in-memory engine. */
+  readonly engine: SseEngine | undefined
 }
 
 function positiveInteger (name: string, value: unknown, fallback: number): number {
@@ -82,6 +91,15 @@ function positiveInteger (name: string, value: unknown, fallback: number): numbe
 
 function positiveIntegerOrFalse (name: string, value: unknown, fallback: number | false): number | false {
   return value === false ? false : positiveInteger(name, value, fallback as number)
+}
+
+function engineOption (engine: unknown): SseEngine | undefined {
+  if (engine === undefined) return undefined
+  const candidate = engine as Partial<SseEngine> | null
+  if (typeof candidate?.channel !== 'function' || typeof candidate.close !== 'function') {
+    throw new InvalidOptionError('engine', 'expected an engine such as memoryEngine() or redisEngine({ url })')
+  }
+  return engine as SseEngine
 }
 
 function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): ResolvedStreamOptions {
@@ -117,7 +135,8 @@ export function resolvePluginOptions (given: SsePluginOptions = {}): ResolvedPlu
   return Object.freeze({
     heartbeatMs: positiveIntegerOrFalse('heartbeatMs', given.heartbeatMs, DEFAULT_HEARTBEAT_MS),
     closeGraceMs: positiveInteger('closeGraceMs', given.closeGraceMs, DEFAULT_CLOSE_GRACE_MS),
-    stream: streamOptions(given)
+    stream: streamOptions(given),
+    engine: engineOption(given.engine)
   })
 }
 

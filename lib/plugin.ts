@@ -6,8 +6,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import fp from 'fastify-plugin'
 import type { EventCatalog, EventSchemas } from './catalog.js'
+import { ChannelRegistry, type Channel, type ChannelOptions, type ChannelStats } from './channel.js'
 import { AlreadySentError, InvalidOptionError } from './errors.js'
 import { StreamHub, type StreamCounters } from './hub.js'
+import { memoryEngine } from './memory-engine.js'
 import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions, type StreamOptions } from './options.js'
 import { SseStream } from './stream.js'
 
@@ -17,10 +19,18 @@ export interface OpenOptions extends StreamOptions {
   endsAt?: Date | number
 }
 
-/** Figures of `app.sse.stats()`: cheap to read (counters, no iteration). */
+/** Figures of `app.sse.stats()`: counters, read without touching any stream. */
 export interface SseStats extends StreamCounters {
   /** Streams open now. */
   openStreams: number
+  /** Events published through channels of this instance. */
+  eventsPublished: number
+  /** Subscribers whose Last-Event-ID was replayed. */
+  replaysServed: number
+  /** Subscribers whose Last-Event-ID was unknown or evicted. */
+  replayMisses: number
+  /** Per channel figures, by name. */
+  channels: Record<string, ChannelStats>
 }
 
 /** What the plugin adds to the Fastify instance as `app.sse`. */
@@ -32,6 +42,14 @@ export interface SseNamespace {
    * app.get('/metrics', async () => app.sse.stats())
    */
   stats (): SseStats
+  /**
+   * The broadcast channel `name`, typed by `catalog`, created on first use.
+   *
+   * @throws TYPED_SSE_CHANNEL_CONFLICT when asked again with another catalog or history
+   * @example
+   * const scores = app.sse.channel('scores', scoreEvents, { history: true })
+   */
+  channel<E extends EventSchemas> (name: string, catalog: EventCatalog<E>, options?: ChannelOptions): Channel<E>
 }
 
 declare module 'fastify' {
@@ -92,8 +110,11 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     return stream
   })
 
+  await options.engine?.ready?.()
+  const channels = new ChannelRegistry(options.engine ?? memoryEngine(), (err, message) => fastify.log.error({ err }, message))
   const namespace: SseNamespace = {
-    stats: () => ({ openStreams: hub.size, ...hub.counters })
+    stats: () => ({ openStreams: hub.size, ...hub.counters, ...channels.stats() }),
+    channel: (name, catalog, channelOptions) => channels.get(name, catalog, channelOptions)
   }
   fastify.decorate('sse', namespace)
 
@@ -107,6 +128,9 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   // connections let go, instead of server.close() waiting on them forever.
   fastify.addHook('preClose', async () => {
     await hub.close(options.closeGraceMs)
+  })
+  fastify.addHook('onClose', async () => {
+    await channels.close()
   })
 }
 

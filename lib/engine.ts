@@ -1,0 +1,83 @@
+/**
+ * The engine interface: what carries a channel's messages to the streams of every
+ * instance, and keeps its history for replay. The in-memory engine (the default)
+ * serves one process; the Redis engine serves many. Channels know only this interface.
+ */
+
+/** A published message as engines carry it: validated and encoded once, by the publisher. */
+export interface EngineMessage {
+  /** The id the engine assigned: ordered, opaque. `undefined` on channels without history. */
+  readonly id: string | undefined
+  /** The event name (a key of the channel's catalog). */
+  readonly event: string
+  /** The encoded `data:` lines of the payload, ending in LF. */
+  readonly data: string
+  /** The payload as published, when it was published on this instance (spares a parse for filters). */
+  readonly payload?: unknown
+}
+
+/** How much history a channel keeps. */
+export interface HistoryOptions {
+  /**
+   * Messages kept for replay; older ones are evicted.
+   * @default 1000
+   */
+  maxEvents?: number
+  /**
+   * Messages older than this are evicted. `false` keeps them until `maxEvents` pushes them out.
+   * @default false
+   */
+  maxAgeMs?: number | false
+}
+
+/** History options with defaults applied. */
+export interface ResolvedHistory {
+  readonly maxEvents: number
+  readonly maxAgeMs: number | false
+}
+
+/**
+ * The result of a replay lookup: `'ok'` with every retained message after the id, in
+ * order; `'unknown'` for an id this history never gave (another process's, malformed,
+ * or from before a restart); `'evicted'` when messages after the id were already dropped.
+ */
+export type ReplayResult =
+  | { readonly status: 'ok', readonly messages: readonly EngineMessage[] }
+  | { readonly status: 'unknown' | 'evicted' }
+
+/** One channel as an engine serves it, on one instance. */
+export interface EngineChannel {
+  /**
+   * Carries one message to every instance (this one included), where the engine calls
+   * the channel's `deliver` with it, in the same order everywhere. With history, the
+   * message is also stored and its id returned.
+   */
+  publish (message: { event: string, data: string, payload?: unknown }): Promise<string | undefined>
+  /** Messages retained after `lastEventId`, for replay. Only for channels with history. */
+  readAfter (lastEventId: string): Promise<ReplayResult> | ReplayResult
+  /** Stops delivery to this instance and frees what the channel holds here. */
+  close (): Promise<void> | void
+}
+
+/**
+ * A fan-out and history engine, given to the plugin as `engine`.
+ *
+ * @example
+ * await app.register(sse, { engine: redisEngine({ url: process.env.REDIS_URL }) })
+ */
+export interface SseEngine {
+  /**
+   * Opens the engine side of a channel, once per channel name on this instance.
+   * `deliver` receives every message published on the channel, on any instance.
+   * Synchronous, so channels can be declared anywhere; an engine that needs a round
+   * trip (a subscription) makes `publish` and `readAfter` wait for it.
+   */
+  channel (name: string, history: ResolvedHistory | undefined, deliver: (message: EngineMessage) => void): EngineChannel
+  /**
+   * Resolves when the engine can serve (e.g. Redis answered); the plugin awaits it at
+   * register time, so an unreachable backend fails startup with a clear error.
+   */
+  ready? (): Promise<void>
+  /** Closes what the engine opened (not resources the user passed in). */
+  close (): Promise<void>
+}

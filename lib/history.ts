@@ -1,0 +1,120 @@
+/**
+ * Replay history: the store interface and the in-memory ring buffer behind it.
+ */
+import type { EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory } from './engine.js'
+import { InvalidOptionError } from './errors.js'
+
+/** Messages a channel's history keeps unless told otherwise. */
+export const DEFAULT_HISTORY_MAX_EVENTS = 1000
+
+/**
+ * A replay store: append in id order, read everything after an id, trim what is
+ * too old. Its methods may be synchronous (memory) or asynchronous (Redis).
+ */
+export interface HistoryStore<Position> {
+  /** Stores a message published at `position` (ordered: later appends have greater positions). */
+  append (position: Position, message: EngineMessage): void | Promise<void>
+  /** Every retained message after `position`, or why that is impossible. */
+  readAfter (position: Position): ReplayResult | Promise<ReplayResult>
+  /** Evicts messages past the age limit. */
+  trim (): void | Promise<void>
+}
+
+/**
+ * Applies defaults to a channel's `history` option; `undefined` or `false` means no history.
+ *
+ * @throws TYPED_SSE_INVALID_OPTION
+ * @example
+ * resolveHistory(true) // { maxEvents: 1000, maxAgeMs: false }
+ */
+export function resolveHistory (given: boolean | HistoryOptions | undefined): ResolvedHistory | undefined {
+  if (given === undefined || given === false) return undefined
+  const options = given === true ? {} : given
+  const maxEvents = options.maxEvents ?? DEFAULT_HISTORY_MAX_EVENTS
+  if (!Number.isSafeInteger(maxEvents) || maxEvents <= 0) {
+    throw new InvalidOptionError('history.maxEvents', `expected a positive integer, got ${String(maxEvents)}`)
+  }
+  const maxAgeMs = options.maxAgeMs ?? false
+  if (maxAgeMs !== false && (!Number.isSafeInteger(maxAgeMs) || maxAgeMs <= 0)) {
+    throw new InvalidOptionError('history.maxAgeMs', `expected a positive integer or false, got ${String(maxAgeMs)}`)
+  }
+  return Object.freeze({ maxEvents, maxAgeMs })
+}
+
+/**
+ * A fixed-size ring of messages keyed by increasing integer positions, bounded by
+ * count and age. Reads are a binary search; appends and evictions are O(1).
+ *
+ * @example
+ * const ring = new RingHistory({ maxEvents: 2, maxAgeMs: false })
+ * ring.append(1, a); ring.append(2, b); ring.append(3, c)
+ * ring.readAfter(1) // { status: 'ok', messages: [b, c] }
+ * ring.readAfter(0) // { status: 'evicted' }: message 1 is gone
+ */
+export class RingHistory implements HistoryStore<number> {
+  readonly #options: ResolvedHistory
+  readonly #positions: number[]
+  readonly #times: number[]
+  readonly #messages: Array<EngineMessage | undefined>
+  #head = 0
+  #size = 0
+  /** The greatest position ever evicted: replay after an earlier one would have a gap. */
+  #evictedUpTo = 0
+
+  constructor (options: ResolvedHistory) {
+    this.#options = options
+    this.#positions = new Array<number>(options.maxEvents)
+    this.#times = new Array<number>(options.maxEvents)
+    this.#messages = new Array<EngineMessage | undefined>(options.maxEvents)
+  }
+
+  /** Messages held now. */
+  get size (): number {
+    return this.#size
+  }
+
+  append (position: number, message: EngineMessage): void {
+    const capacity = this.#options.maxEvents
+    if (this.#size === capacity) this.#evictHead()
+    const slot = (this.#head + this.#size) % capacity
+    this.#positions[slot] = position
+    this.#times[slot] = Date.now()
+    this.#messages[slot] = message
+    this.#size++
+  }
+
+  /**
+   * Messages after `position`. `'evicted'` when one that followed it is gone already.
+   * (Positions this store never gave are the engine's to reject: it knows its ids.)
+   */
+  readAfter (position: number): ReplayResult {
+    this.trim()
+    if (position < this.#evictedUpTo) return { status: 'evicted' }
+    const capacity = this.#options.maxEvents
+    // Binary search for the first retained position greater than `position`.
+    let low = 0
+    let high = this.#size
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      if (this.#positions[(this.#head + middle) % capacity] <= position) low = middle + 1
+      else high = middle
+    }
+    const messages: EngineMessage[] = []
+    for (let i = low; i < this.#size; i++) messages.push(this.#messages[(this.#head + i) % capacity] as EngineMessage)
+    return { status: 'ok', messages }
+  }
+
+  trim (): void {
+    const { maxAgeMs } = this.#options
+    if (maxAgeMs === false) return
+    const oldest = Date.now() - maxAgeMs
+    while (this.#size > 0 && this.#times[this.#head] < oldest) this.#evictHead()
+  }
+
+  #evictHead (): void {
+    this.#evictedUpTo = this.#positions[this.#head]
+    this.#messages[this.#head] = undefined
+    this.#head = (this.#head + 1) % this.#options.maxEvents
+    this.#size--
+  }
+}

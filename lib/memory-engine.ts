@@ -1,0 +1,73 @@
+/**
+ * The default engine: fan-out and history inside one process. Several Fastify
+ * instances in one process may share one engine, and then share its channels.
+ */
+import { randomBytes } from 'node:crypto'
+import type { EngineChannel, EngineMessage, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
+import { RingHistory } from './history.js'
+
+interface SharedChannel {
+  readonly history: RingHistory | undefined
+  readonly delivers: Set<(message: EngineMessage) => void>
+}
+
+/**
+ * Ids are `<boot>_<position>`: the boot part is new in every process, so an id kept
+ * by a client across a restart is recognised as unknown (and the client resynced)
+ * instead of being matched against a new, unrelated history. Positions come from
+ * one counter for all channels, so one Last-Event-ID orders events of every channel.
+ */
+const ID_PATTERN = /^([0-9a-z]+)_([1-9][0-9]{0,15})$/
+
+/**
+ * Creates an in-memory engine (the plugin's default).
+ *
+ * @example
+ * const engine = memoryEngine()
+ * await a.register(sse, { engine }); await b.register(sse, { engine }) // a and b share channels
+ */
+export function memoryEngine (): SseEngine {
+  const boot = (Date.now().toString(36) + randomBytes(3).toString('hex'))
+  const channels = new Map<string, SharedChannel>()
+  let position = 0
+
+  function readAfter (shared: SharedChannel, lastEventId: string): ReplayResult {
+    const match = ID_PATTERN.exec(lastEventId)
+    const after = match === null || match[1] !== boot ? NaN : Number(match[2])
+    if (!(after <= position) || shared.history === undefined) return { status: 'unknown' }
+    return shared.history.readAfter(after)
+  }
+
+  return {
+    channel (name: string, history: ResolvedHistory | undefined, deliver: (message: EngineMessage) => void): EngineChannel {
+      let shared = channels.get(name)
+      if (shared === undefined) {
+        shared = { history: history === undefined ? undefined : new RingHistory(history), delivers: new Set() }
+        channels.set(name, shared)
+      }
+      const current = shared
+      current.delivers.add(deliver)
+      return {
+        publish (message) {
+          let id: string | undefined
+          if (current.history !== undefined) {
+            id = `${boot}_${++position}`
+            const stored = { id, event: message.event, data: message.data }
+            current.history.append(position, stored)
+          }
+          const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload }
+          for (const fn of current.delivers) fn(delivered)
+          return Promise.resolve(id)
+        },
+        readAfter: (lastEventId) => readAfter(current, lastEventId),
+        close () {
+          current.delivers.delete(deliver)
+          if (current.delivers.size === 0) channels.delete(name)
+        }
+      }
+    },
+    // Channels let go one by one (their close()); an engine shared by several
+    // instances must outlive the first of them to close.
+    async close () {}
+  }
+}

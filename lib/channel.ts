@@ -11,7 +11,7 @@ import {
 import { controlFrame, RESYNC_EVENT, type Resync } from './control.js'
 import { idField } from './encoder.js'
 import type { EngineChannel, EngineMessage, HistoryOptions, ResolvedHistory, SseEngine } from './engine.js'
-import { ChannelConflictError, InvalidOptionError } from './errors.js'
+import { ChannelConflictError, EventTooLargeError, InvalidOptionError } from './errors.js'
 import { resolveHistory } from './history.js'
 import type { SseStream } from './stream.js'
 
@@ -89,10 +89,12 @@ export class Channel<E extends EventSchemas = EventSchemas> {
   readonly #subscribers = new Map<SseStream<any>, Subscriber>()
   readonly #stats = { published: 0, delivered: 0, replaysServed: 0, replayMisses: 0 }
   readonly #log: (err: unknown, message: string) => void
+  readonly #maxEventBytes: number | false
 
   /** @internal use `app.sse.channel()` */
-  constructor (name: string, catalog: EventCatalog<E>, options: ChannelOptions, engine: SseEngine, log: (err: unknown, message: string) => void) {
+  constructor (name: string, catalog: EventCatalog<E>, options: ChannelOptions, engine: SseEngine, log: (err: unknown, message: string) => void, maxEventBytes: number | false) {
     this.name = name
+    this.#maxEventBytes = maxEventBytes
     this.catalog = catalog
     this.history = resolveHistory(options.history)
     this.#onResync = options.onResync
@@ -120,12 +122,18 @@ export class Channel<E extends EventSchemas = EventSchemas> {
    * With the in-memory engine local subscribers have it when this returns.
    *
    * @returns the event's id on channels with history, else `undefined`
-   * @throws TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_UNKNOWN_EVENT (synchronously, nothing sent)
+   * @throws TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_EVENT_TOO_LARGE (synchronously, nothing sent)
    * @example
    * await scores.publish('score', { match: 'AUS-NZL', home: 2, away: 1 })
    */
   publish<K extends EventName<E>> (event: K, data: EventData<E, K>): Promise<string | undefined> {
-    const payload = payloadField(compiledEvent(this.catalog, event), data)
+    const compiled = compiledEvent(this.catalog, event)
+    const payload = payloadField(compiled, data)
+    if (this.#maxEventBytes !== false) {
+      // The id line is not known yet; ids are short, so the payload and name decide.
+      const bytes = Buffer.byteLength(compiled.eventLine) + Buffer.byteLength(payload) + 1
+      if (bytes > this.#maxEventBytes) throw new EventTooLargeError(event, bytes, this.#maxEventBytes)
+    }
     this.#stats.published++
     return this.#engine.publish({ event, data: payload, payload: data })
   }
@@ -259,10 +267,12 @@ export class ChannelRegistry {
   readonly #engine: SseEngine
   readonly #channels = new Map<string, Channel<any>>()
   readonly #log: (err: unknown, message: string) => void
+  readonly #maxEventBytes: number | false
 
-  constructor (engine: SseEngine, log: (err: unknown, message: string) => void) {
+  constructor (engine: SseEngine, log: (err: unknown, message: string) => void, maxEventBytes: number | false = false) {
     this.#engine = engine
     this.#log = log
+    this.#maxEventBytes = maxEventBytes
   }
 
   /**
@@ -280,7 +290,7 @@ export class ChannelRegistry {
         existing.history?.maxAgeMs !== history?.maxAgeMs) throw new ChannelConflictError(name)
       return existing
     }
-    const channel = new Channel(name, catalog, options, this.#engine, this.#log)
+    const channel = new Channel(name, catalog, options, this.#engine, this.#log, this.#maxEventBytes)
     this.#channels.set(name, channel)
     return channel
   }

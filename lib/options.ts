@@ -2,6 +2,8 @@
  * Option defaults and validation. Options are checked once, when given (at register
  * time for the plugin, at open time for a stream), and frozen: nothing is guessed later.
  */
+import type { FastifyRequest } from 'fastify'
+import type { AdmissionRules } from './admission.js'
 import type { SseEngine } from './engine.js'
 import { InvalidOptionError } from './errors.js'
 
@@ -11,6 +13,10 @@ export const DEFAULT_HEARTBEAT_MS = 15_000
 export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 /** How long closing streams may take to flush before their sockets are destroyed. */
 export const DEFAULT_CLOSE_GRACE_MS = 1000
+/** A longer Last-Event-ID header is ignored (no replay lookup with it). */
+export const DEFAULT_MAX_LAST_EVENT_ID_BYTES = 256
+/** The Retry-After sent with 503 when a stream limit is reached. */
+export const DEFAULT_RETRY_AFTER_MS = 5000
 
 /**
  * What a stream does when its client does not read and the queue would pass `maxQueueBytes`:
@@ -62,6 +68,43 @@ export interface SsePluginOptions extends StreamOptions {
    * @default memoryEngine()
    */
   engine?: SseEngine
+  /**
+   * Streams this instance holds open at most; the next request gets 503 with Retry-After.
+   * @default false (no limit)
+   */
+  maxStreams?: number | false
+  /**
+   * Streams one client (see `streamKey`) may hold open at once; the next gets 503 with Retry-After.
+   * @default false (no limit)
+   */
+  maxStreamsPerKey?: number | false
+  /**
+   * Who a client is, for `maxStreamsPerKey`: its IP by default; a user id after auth is better.
+   * @default (request) => request.ip
+   */
+  streamKey?: (request: FastifyRequest) => string
+  /**
+   * Retry-After (rounded up to seconds) sent with the 503 of a refused stream.
+   * @default 5000
+   */
+  retryAfterMs?: number
+  /**
+   * An event that encodes to more bytes is refused with TYPED_SSE_EVENT_TOO_LARGE, nothing sent.
+   * @default false (no limit)
+   */
+  maxEventBytes?: number | false
+  /**
+   * A longer Last-Event-ID header is ignored (`stream.lastEventId` is undefined), so no
+   * replay lookup runs on hostile input.
+   * @default 256
+   */
+  maxLastEventIdBytes?: number
+  /**
+   * Answer 406 to a request whose Accept header refuses text/event-stream. EventSource
+   * always accepts it; a missing header accepts anything.
+   * @default true
+   */
+  negotiate?: boolean
 }
 
 /** Stream options with every default applied. */
@@ -79,6 +122,9 @@ export interface ResolvedPluginOptions {
   readonly stream: ResolvedStreamOptions
   /** `undefined`: the plugin makes an in-memory engine. */
   readonly engine: SseEngine | undefined
+  readonly admission: AdmissionRules
+  readonly maxEventBytes: number | false
+  readonly maxLastEventIdBytes: number
 }
 
 function positiveInteger (name: string, value: unknown, fallback: number): number {
@@ -91,6 +137,22 @@ function positiveInteger (name: string, value: unknown, fallback: number): numbe
 
 function positiveIntegerOrFalse (name: string, value: unknown, fallback: number | false): number | false {
   return value === false ? false : positiveInteger(name, value, fallback as number)
+}
+
+function ipKey (request: FastifyRequest): string {
+  return request.ip
+}
+
+function functionOption<T> (name: string, value: T | undefined, fallback: T): T {
+  if (value === undefined) return fallback
+  if (typeof value !== 'function') throw new InvalidOptionError(name, 'expected a function')
+  return value
+}
+
+function booleanOption (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `expected a boolean, got ${String(value)}`)
+  return value
 }
 
 function engineOption (engine: unknown): SseEngine | undefined {
@@ -136,7 +198,16 @@ export function resolvePluginOptions (given: SsePluginOptions = {}): ResolvedPlu
     heartbeatMs: positiveIntegerOrFalse('heartbeatMs', given.heartbeatMs, DEFAULT_HEARTBEAT_MS),
     closeGraceMs: positiveInteger('closeGraceMs', given.closeGraceMs, DEFAULT_CLOSE_GRACE_MS),
     stream: streamOptions(given),
-    engine: engineOption(given.engine)
+    engine: engineOption(given.engine),
+    admission: Object.freeze({
+      maxStreams: positiveIntegerOrFalse('maxStreams', given.maxStreams, false),
+      maxStreamsPerKey: positiveIntegerOrFalse('maxStreamsPerKey', given.maxStreamsPerKey, false),
+      streamKey: functionOption('streamKey', given.streamKey, ipKey),
+      retryAfterMs: positiveInteger('retryAfterMs', given.retryAfterMs, DEFAULT_RETRY_AFTER_MS),
+      negotiate: booleanOption('negotiate', given.negotiate, true)
+    }),
+    maxEventBytes: positiveIntegerOrFalse('maxEventBytes', given.maxEventBytes, false),
+    maxLastEventIdBytes: positiveInteger('maxLastEventIdBytes', given.maxLastEventIdBytes, DEFAULT_MAX_LAST_EVENT_ID_BYTES)
   })
 }
 

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import fp from 'fastify-plugin'
+import { Admission } from './admission.js'
 import type { EventCatalog, EventSchemas } from './catalog.js'
 import { ChannelRegistry, type Channel, type ChannelOptions, type ChannelStats } from './channel.js'
 import { AlreadySentError, InvalidOptionError } from './errors.js'
@@ -58,7 +59,8 @@ declare module 'fastify' {
      * Opens this reply as an event stream typed by `catalog`: sends the headers at
      * once and returns the stream. Call it once, before anything else is sent.
      *
-     * @throws TYPED_SSE_ALREADY_SENT, TYPED_SSE_INVALID_OPTION
+     * @throws TYPED_SSE_ALREADY_SENT, TYPED_SSE_INVALID_OPTION; TYPED_SSE_NOT_ACCEPTABLE (406) and
+     *   TYPED_SSE_TOO_MANY_STREAMS (503), which Fastify turns into the error reply
      * @example
      * app.get('/time', (request, reply) => { reply.sse(clock).send('tick', { now: 'x', epochMs: 0 }) })
      */
@@ -96,22 +98,29 @@ function endsAtMs (endsAt: Date | number | undefined): number | undefined {
 async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promise<void> {
   const options = resolvePluginOptions(given)
   const hub = new StreamHub(options.heartbeatMs)
+  const admission = new Admission(options.admission)
 
   fastify.decorateReply('sse', function sse<E extends EventSchemas> (this: ReplyWithStream, catalog: EventCatalog<E>, open?: OpenOptions): SseStream<E> {
     if (this.sent || this[kStream] !== undefined) throw new AlreadySentError()
-    const stream = new SseStream(this, catalog, {
+    const context = {
       hub,
       heartbeatMs: options.heartbeatMs,
       closeGraceMs: options.closeGraceMs,
       options: resolveStreamOptions(options.stream, open),
-      endsAt: endsAtMs(open?.endsAt)
-    })
+      endsAt: endsAtMs(open?.endsAt),
+      maxEventBytes: options.maxEventBytes,
+      maxLastEventIdBytes: options.maxLastEventIdBytes
+    }
+    // Last, after everything that can throw, so a refused request is not counted.
+    const release = admission.admit(this.request, this, hub.size)
+    const stream = new SseStream(this, catalog, context)
+    if (release !== undefined) stream.onClose(release)
     this[kStream] = stream as unknown as SseStream<EventSchemas>
     return stream
   })
 
   await options.engine?.ready?.()
-  const channels = new ChannelRegistry(options.engine ?? memoryEngine(), (err, message) => fastify.log.error({ err }, message))
+  const channels = new ChannelRegistry(options.engine ?? memoryEngine(), (err, message) => fastify.log.error({ err }, message), options.maxEventBytes)
   const namespace: SseNamespace = {
     stats: () => ({ openStreams: hub.size, ...hub.counters, ...channels.stats() }),
     channel: (name, catalog, channelOptions) => channels.get(name, catalog, channelOptions)

@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { encodeMessage, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from './catalog.js'
 import { controlFrame, MISSED_EVENT } from './control.js'
 import { commentBlock, HEARTBEAT, retryField } from './encoder.js'
-import { ProducerError, QueueFullError } from './errors.js'
+import { EventTooLargeError, ProducerError, QueueFullError } from './errors.js'
 import { TICKS_PER_HEARTBEAT, type HubMember, type StreamHub } from './hub.js'
 import type { ResolvedStreamOptions } from './options.js'
 
@@ -46,9 +46,10 @@ function ignoreError (): void {}
  * Node exposes header values as latin1; browsers send `Last-Event-ID` as UTF-8.
  * Returns undefined for a missing or empty header (browsers never send an empty one).
  */
-function decodeLastEventId (value: string | string[] | undefined): string | undefined {
+function decodeLastEventId (value: string | string[] | undefined, maxBytes: number): string | undefined {
   const header = Array.isArray(value) ? value[0] : value
-  if (header === undefined || header === '') return undefined
+  // latin1: one character per byte, so the length is the byte count.
+  if (header === undefined || header === '' || header.length > maxBytes) return undefined
   return NON_ASCII.test(header) ? Buffer.from(header, 'latin1').toString('utf8') : header
 }
 
@@ -60,6 +61,8 @@ export interface StreamContext {
   readonly options: ResolvedStreamOptions
   /** Per-stream deadline (epoch ms), e.g. a token's expiry. */
   readonly endsAt?: number
+  readonly maxEventBytes: number | false
+  readonly maxLastEventIdBytes: number
 }
 
 /**
@@ -98,7 +101,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   constructor (reply: FastifyReply, catalog: EventCatalog<E>, context: StreamContext) {
     this.catalog = catalog
     this.request = reply.request
-    this.lastEventId = decodeLastEventId(reply.request.headers['last-event-id'])
+    this.lastEventId = decodeLastEventId(reply.request.headers['last-event-id'], context.maxLastEventIdBytes)
     this.#context = context
     const raw = reply.raw as unknown as RawResponse
     this.#raw = raw
@@ -167,12 +170,15 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    *
    * @returns `true` when written at once; `false` when queued behind a slow client
    *   (await `drained()` before sending more) or when the stream is closed (a no-op).
-   * @throws TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_INVALID_ID, TYPED_SSE_INVALID_RETRY, TYPED_SSE_UNKNOWN_EVENT
+   * @throws TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_INVALID_ID, TYPED_SSE_INVALID_RETRY,
+   *   TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_EVENT_TOO_LARGE
    * @example
    * stream.send('tick', { now: new Date().toISOString(), epochMs: Date.now() }, { id: 42 })
    */
   send<K extends EventName<E>> (event: K, data: EventData<E, K>, options?: SendOptions): boolean {
     const frame = Buffer.from(encodeMessage(this.catalog, event, data, options))
+    const { maxEventBytes } = this.#context
+    if (maxEventBytes !== false && frame.length > maxEventBytes) throw new EventTooLargeError(event, frame.length, maxEventBytes)
     if (!this.isOpen) return false
     this.#context.hub.counters.eventsSent++
     return this.#write(frame)

@@ -115,6 +115,27 @@ export function compiledEvent (catalog: EventCatalog, name: string): CompiledEve
 }
 
 /**
+ * A `validate` function for the typed client that checks payloads with the
+ * catalog's schemas, compiled once by {@link defineEvents}. For Node clients, or
+ * browser bundles that may include TypeBox; a plain browser page cannot load it.
+ *
+ * @returns `(event, data) => true | reason`, the reason naming the first failing path
+ * @example
+ * import { EventSource } from 'eventsource'
+ * import { createClient } from 'fastify-typed-sse/client'
+ * const client = createClient(url, { catalog: clock, EventSource, validate: eventValidator(clock) })
+ */
+export function eventValidator (catalog: EventCatalog): (event: string, data: unknown) => true | string {
+  return (event, data) => {
+    const compiled = catalog[kEvents].get(event)
+    if (compiled === undefined) return `"${event}" is not in the catalog (known: ${catalog.names.join(', ')})`
+    if (compiled.check.Check(data)) return true
+    const first = compiled.check.Errors(data).First()
+    return `${first?.path || '/'}: ${first?.message ?? 'does not match the schema'}`
+  }
+}
+
+/**
  * Validates `data` against event `name` and returns its `data:` lines.
  * JSON text holds no raw line break (JSON.stringify escapes control characters),
  * so a JSON payload is always one line.

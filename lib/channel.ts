@@ -42,6 +42,12 @@ export interface SubscribeOptions<E extends EventSchemas> {
    * client passed in the query string). `null` skips replay.
    */
   lastEventId?: string | null
+  /**
+   * With history, a stream that has no Last-Event-ID first receives every retained
+   * event (e.g. a scoreboard's current state), then live ones.
+   * @default false
+   */
+  replayAll?: boolean
 }
 
 /** Figures of one channel on this instance. */
@@ -154,7 +160,7 @@ export class Channel<E extends EventSchemas = EventSchemas> {
     const filter = options.filter as Subscriber['filter']
     if (filter !== undefined && typeof filter !== 'function') throw new InvalidOptionError('filter', 'expected a function')
     const lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId ?? undefined
-    const replaying = this.history !== undefined && lastEventId !== undefined
+    const replaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true)
     const subscriber: Subscriber = { stream, filter, pending: replaying ? [] : undefined, replayed: undefined }
     this.#subscribers.set(stream, subscriber)
     stream.onClose(() => this.#subscribers.delete(stream))
@@ -177,7 +183,7 @@ export class Channel<E extends EventSchemas = EventSchemas> {
     return this.#engine.close()
   }
 
-  async #replay (subscriber: Subscriber, lastEventId: string): Promise<void> {
+  async #replay (subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
     const { stream } = subscriber
     let result
     try {
@@ -193,7 +199,7 @@ export class Channel<E extends EventSchemas = EventSchemas> {
       if (result.messages.length > 0) subscriber.replayed = new Set(result.messages.map((message) => message.id as string))
     } else {
       this.#stats.replayMisses++
-      const info: Resync = { channel: this.name, lastEventId, reason: result.status }
+      const info: Resync = { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status }
       stream.writeFrame(Buffer.from(controlFrame(RESYNC_EVENT, info)))
       try {
         this.#onResync?.(stream, info)
@@ -203,7 +209,11 @@ export class Channel<E extends EventSchemas = EventSchemas> {
     }
     const pending = subscriber.pending as EngineMessage[]
     subscriber.pending = undefined
-    for (const message of pending) this.#write(subscriber, message, this.#frame(message))
+    // An instance whose delivery lags the one the client left (Redis) may still have
+    // been delivering what the client had: skip held messages up to the last one it has.
+    const last = result.status === 'ok' ? (result.messages.at(-1)?.id ?? lastEventId) : undefined
+    const start = last === undefined ? 0 : pending.findIndex((message) => message.id === last) + 1
+    for (const message of pending.slice(start)) this.#write(subscriber, message, this.#frame(message))
   }
 
   /** True for a live message the subscriber already got by replay. */

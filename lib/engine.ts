@@ -53,8 +53,11 @@ export interface EngineChannel {
    * message is also stored and its id returned.
    */
   publish (message: { event: string, data: string, payload?: unknown }): Promise<string | undefined>
-  /** Messages retained after `lastEventId`, for replay. Only for channels with history. */
-  readAfter (lastEventId: string): Promise<ReplayResult> | ReplayResult
+  /**
+   * Messages retained after `lastEventId`, for replay; with `undefined`, every message
+   * retained (status `'ok'`). Only called for channels with history.
+   */
+  readAfter (lastEventId: string | undefined): Promise<ReplayResult> | ReplayResult
   /** Stops delivery to this instance and frees what the channel holds here. */
   close (): Promise<void> | void
 }

@@ -73,6 +73,16 @@ export const QueueFullError = createError<'TYPED_SSE_QUEUE_FULL', [number, numbe
   500
 )
 
+/**
+ * Logged when a stream is closed because its client accepted no byte for two heartbeat
+ * periods while events were queued: a half-open or frozen connection.
+ */
+export const ClientStalledError = createError<'TYPED_SSE_CLIENT_STALLED', [number, number]>(
+  'TYPED_SSE_CLIENT_STALLED',
+  'The client accepted no byte for %s ms with %s bytes queued (half-open or frozen connection), so the stream was closed. The client reconnects and replays.',
+  500
+)
+
 /** An event whose encoded size passes `maxEventBytes`. Nothing was written. */
 export const EventTooLargeError = createError<'TYPED_SSE_EVENT_TOO_LARGE', [string, number, number]>(
   'TYPED_SSE_EVENT_TOO_LARGE',

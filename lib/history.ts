@@ -99,9 +99,21 @@ export class RingHistory implements HistoryStore<number> {
       if (this.#positions[(this.#head + middle) % capacity] <= position) low = middle + 1
       else high = middle
     }
+    return { status: 'ok', messages: this.#slice(low) }
+  }
+
+  /** Retained messages from the `from`-th oldest on. */
+  #slice (from: number): EngineMessage[] {
+    const capacity = this.#options.maxEvents
     const messages: EngineMessage[] = []
-    for (let i = low; i < this.#size; i++) messages.push(this.#messages[(this.#head + i) % capacity] as EngineMessage)
-    return { status: 'ok', messages }
+    for (let i = from; i < this.#size; i++) messages.push(this.#messages[(this.#head + i) % capacity] as EngineMessage)
+    return messages
+  }
+
+  /** Every retained message, oldest first. */
+  readAll (): ReplayResult {
+    this.trim()
+    return { status: 'ok', messages: this.#slice(0) }
   }
 
   trim (): void {

@@ -13,7 +13,7 @@ import { fastifyTypedSse } from './plugin.js'
 
 export { Type, type Static, type TSchema } from '@sinclair/typebox'
 export {
-  defineEvents, Text, TEXT_KEYWORD,
+  defineEvents, eventValidator, Text, TEXT_KEYWORD,
   type EventCatalog, type EventSchemas, type EventName, type EventData, type SseMessage, type SendOptions, type TText
 } from './catalog.js'
 export { MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync } from './control.js'
@@ -29,4 +29,5 @@ export { Channel, type ChannelOptions, type ChannelStats, type SubscribeOptions 
 export type { EngineChannel, EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
 export { DEFAULT_HISTORY_MAX_EVENTS, type HistoryStore } from './history.js'
 export { memoryEngine } from './memory-engine.js'
+export { EVENT_STREAM_MEDIA_TYPE, sseResponseSchema, withSseResponse, type SseResponseOptions } from './openapi.js'
 export default fastifyTypedSse

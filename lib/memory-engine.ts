@@ -31,7 +31,8 @@ export function memoryEngine (): SseEngine {
   const channels = new Map<string, SharedChannel>()
   let position = 0
 
-  function readAfter (shared: SharedChannel, lastEventId: string): ReplayResult {
+  function readAfter (shared: SharedChannel, lastEventId: string | undefined): ReplayResult {
+    if (lastEventId === undefined) return shared.history?.readAll() ?? { status: 'ok', messages: [] }
     const match = ID_PATTERN.exec(lastEventId)
     const after = match === null || match[1] !== boot ? NaN : Number(match[2])
     if (!(after <= position) || shared.history === undefined) return { status: 'unknown' }

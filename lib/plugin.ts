@@ -11,6 +11,7 @@ import { ChannelRegistry, type Channel, type ChannelOptions, type ChannelStats }
 import { AlreadySentError, InvalidOptionError } from './errors.js'
 import { StreamHub, type StreamCounters } from './hub.js'
 import { memoryEngine } from './memory-engine.js'
+import { withSseResponse } from './openapi.js'
 import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions, type StreamOptions } from './options.js'
 import { SseStream } from './stream.js'
 
@@ -131,6 +132,9 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     const catalog = route.sse
     if (catalog === undefined) return
     route.handler = wrapHandler(route.handler, catalog)
+    // Documentation generators (@fastify/swagger) read the schema when asked, from this
+    // same route object: the events become its 200 text/event-stream response.
+    route.schema = withSseResponse(route.schema, catalog)
   })
 
   // preClose runs before the server stops accepting: end every stream so the

@@ -3,10 +3,11 @@
  * heartbeats (through the hub), disconnect detection and close.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { isUtf8 } from 'node:buffer'
 import { encodeMessage, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from './catalog.js'
 import { controlFrame, MISSED_EVENT } from './control.js'
 import { commentBlock, HEARTBEAT, retryField } from './encoder.js'
-import { EventTooLargeError, ProducerError, QueueFullError } from './errors.js'
+import { ClientStalledError, EventTooLargeError, ProducerError, QueueFullError } from './errors.js'
 import { TICKS_PER_HEARTBEAT, type HubMember, type StreamHub } from './hub.js'
 import type { ResolvedStreamOptions } from './options.js'
 
@@ -44,13 +45,17 @@ function ignoreError (): void {}
 
 /**
  * Node exposes header values as latin1; browsers send `Last-Event-ID` as UTF-8.
+ * Bytes that are not valid UTF-8 keep their latin1 reading: Node's fetch (so the
+ * `eventsource` package) sends an id such as 'café' as latin1, one byte per character.
  * Returns undefined for a missing or empty header (browsers never send an empty one).
  */
 function decodeLastEventId (value: string | string[] | undefined, maxBytes: number): string | undefined {
   const header = Array.isArray(value) ? value[0] : value
   // latin1: one character per byte, so the length is the byte count.
   if (header === undefined || header === '' || header.length > maxBytes) return undefined
-  return NON_ASCII.test(header) ? Buffer.from(header, 'latin1').toString('utf8') : header
+  if (!NON_ASCII.test(header)) return header
+  const bytes = Buffer.from(header, 'latin1')
+  return isUtf8(bytes) ? bytes.toString('utf8') : header
 }
 
 /** @internal how the plugin opens a stream */
@@ -319,6 +324,8 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
     } else if (this.#context.hub.tick - this.lastWriteTick >= STALLED_PERIODS * TICKS_PER_HEARTBEAT) {
       // Backed up and no byte accepted by the socket for two periods: a half-open or
       // frozen client. Free its memory; a live client reconnects and replays.
+      const stalledMs = STALLED_PERIODS * (this.#context.heartbeatMs as number)
+      this.request.log.warn({ err: new ClientStalledError(stalledMs, this.#queuedBytes) }, 'event stream closed: client stalled')
       this.#end('stalled')
     }
   }
@@ -327,7 +334,15 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   shutdown (graceMs: number): Promise<void> {
     return new Promise((resolve) => {
       this.#raw.once('close', resolve)
+      // Spread the reconnects, and have them land after this server stopped listening:
+      // a request that reaches a closing Fastify gets 503, on which EventSource gives up.
+      if (this.isOpen) this.#write(Buffer.from(retryField(graceMs + Math.floor(Math.random() * graceMs)) + '\n'))
       this.#end('shutdown', graceMs)
+      // An HTTP/2 session outlives its streams, and before Node 24 server.close() waits
+      // for it (Fastify closes sessions only with forceCloseConnections: true). Close it
+      // gracefully (GOAWAY): other streams on it still finish.
+      const { stream } = this.request.raw as { stream?: { session?: { close (): void } } }
+      stream?.session?.close()
     })
   }
 

@@ -1,0 +1,232 @@
+/**
+ * Results: one record per run, medians per scenario and contender, ratios to the
+ * baseline of the same run, the table printed at the end and the targets check.
+ */
+import { BASELINE, TARGETS, type Scenario, type ScenarioKind, type Target } from './config.js'
+
+/** The figures of one run (one contender, one scenario, one repetition). */
+export interface RunResult {
+  scenario: string
+  kind: ScenarioKind
+  contender: string
+  rep: number
+  /** `fail`: an error, or a client that missed, reordered or duplicated an event. */
+  status: 'ok' | 'fail' | 'unavailable'
+  error?: string
+  clients: number
+  events: number
+  connectMs?: number
+  /** Measured events / (last delivery - first publish). */
+  eventsPerSec?: number
+  /** eventsPerSec x clients. */
+  deliveriesPerSec?: number
+  /** Server CPU (user + system) from the first publish to the last delivery, per event. */
+  cpuUsPerEvent?: number
+  serverCpuMs?: number
+  clientCpuMs?: number
+  drainWaits?: number
+  p50Ms?: number
+  p90Ms?: number
+  p99Ms?: number
+  maxMs?: number
+  latencySamples?: number
+  /** Heap used per idle connection after a forced GC, baseline subtracted (bytes). */
+  heapPerConnection?: number
+  rssPerConnection?: number
+  externalPerConnection?: number
+}
+
+/** The numeric figures that get medians and ratios. */
+export const METRICS = [
+  'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'serverCpuMs', 'clientCpuMs',
+  'p50Ms', 'p90Ms', 'p99Ms', 'maxMs', 'heapPerConnection', 'rssPerConnection', 'externalPerConnection'
+] as const
+export type Metric = typeof METRICS[number]
+
+/** Medians over repetitions of one scenario and contender, with ratios to the baseline. */
+export interface Summary {
+  scenario: string
+  kind: ScenarioKind
+  contender: string
+  status: RunResult['status']
+  error?: string
+  reps: number
+  clients: number
+  events: number
+  median: Partial<Record<Metric, number>>
+  ratio: Partial<Record<Metric, number>>
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** Groups runs by scenario and contender (in the given orders) and takes medians. */
+export function summarize (runs: readonly RunResult[], scenarios: readonly Scenario[], contenders: readonly string[]): Summary[] {
+  const summaries: Summary[] = []
+  for (const scenario of scenarios) {
+    let baseline: Summary | undefined
+    const group: Summary[] = []
+    for (const contender of contenders) {
+      const mine = runs.filter((run) => run.scenario === scenario.name && run.contender === contender)
+      if (mine.length === 0) continue
+      const failed = mine.find((run) => run.status !== 'ok')
+      const summary: Summary = {
+        scenario: scenario.name,
+        kind: scenario.kind,
+        contender,
+        status: failed?.status ?? 'ok',
+        error: failed?.error,
+        reps: mine.length,
+        clients: scenario.clients,
+        events: scenario.events,
+        median: {},
+        ratio: {}
+      }
+      if (failed === undefined) {
+        for (const metric of METRICS) {
+          const values = mine.map((run) => run[metric]).filter((value): value is number => typeof value === 'number' && Number.isFinite(value))
+          if (values.length === mine.length) summary.median[metric] = median(values)
+        }
+      }
+      if (contender === BASELINE) baseline = summary
+      group.push(summary)
+    }
+    for (const summary of group) {
+      if (baseline === undefined || baseline.status !== 'ok' || summary.status !== 'ok') continue
+      for (const metric of METRICS) {
+        const mine = summary.median[metric]
+        const base = baseline.median[metric]
+        if (mine !== undefined && base !== undefined && base !== 0) summary.ratio[metric] = mine / base
+      }
+    }
+    summaries.push(...group)
+  }
+  return summaries
+}
+
+interface Column {
+  title: string
+  cell: (summary: Summary) => string
+}
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })
+
+function value (summary: Summary, metric: Metric, format: (n: number) => string): string {
+  const n = summary.median[metric]
+  return n === undefined ? '-' : format(n)
+}
+
+function ratio (summary: Summary, metric: Metric): string {
+  const r = summary.ratio[metric]
+  return r === undefined ? '-' : `${r.toFixed(2)}x`
+}
+
+const kb = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KB`
+
+const COLUMNS: Record<ScenarioKind, Column[]> = {
+  fanout: [
+    { title: 'events/s', cell: (s) => value(s, 'eventsPerSec', integer.format) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'eventsPerSec') },
+    { title: 'deliveries/s', cell: (s) => value(s, 'deliveriesPerSec', integer.format) },
+    { title: 'server CPU/event', cell: (s) => value(s, 'cpuUsPerEvent', (n) => `${integer.format(n)} us`) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') },
+    { title: 'client CPU', cell: (s) => value(s, 'clientCpuMs', (n) => `${integer.format(n)} ms`) }
+  ],
+  single: [
+    { title: 'events/s', cell: (s) => value(s, 'eventsPerSec', integer.format) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'eventsPerSec') },
+    { title: 'server CPU/event', cell: (s) => value(s, 'cpuUsPerEvent', (n) => `${n.toFixed(2)} us`) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') },
+    { title: 'client CPU', cell: (s) => value(s, 'clientCpuMs', (n) => `${integer.format(n)} ms`) }
+  ],
+  idle: [
+    { title: 'heap/conn', cell: (s) => value(s, 'heapPerConnection', kb) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'heapPerConnection') },
+    { title: 'RSS/conn', cell: (s) => value(s, 'rssPerConnection', kb) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'rssPerConnection') },
+    { title: 'external/conn', cell: (s) => value(s, 'externalPerConnection', kb) }
+  ],
+  latency: [
+    { title: 'p50', cell: (s) => value(s, 'p50Ms', (n) => `${n.toFixed(2)} ms`) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'p50Ms') },
+    { title: 'p99', cell: (s) => value(s, 'p99Ms', (n) => `${n.toFixed(2)} ms`) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'p99Ms') },
+    { title: 'max', cell: (s) => value(s, 'maxMs', (n) => `${n.toFixed(2)} ms`) },
+    { title: 'server CPU/event', cell: (s) => value(s, 'cpuUsPerEvent', (n) => `${integer.format(n)} us`) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') }
+  ]
+}
+
+function statusCell (summary: Summary): string {
+  if (summary.status === 'ok') return 'ok'
+  if (summary.status === 'unavailable') return `unavailable: ${summary.error ?? ''}`
+  return `FAIL: ${(summary.error ?? '').split('\n')[0].slice(0, 120)}`
+}
+
+/** A Markdown table per scenario (readable as plain text, pasteable into the README). */
+export function renderTables (summaries: readonly Summary[], scenarios: readonly Scenario[]): string {
+  const out: string[] = []
+  for (const scenario of scenarios) {
+    const rows = summaries.filter((summary) => summary.scenario === scenario.name)
+    if (rows.length === 0) continue
+    const columns: Column[] = [{ title: 'contender', cell: (s) => s.contender }, ...COLUMNS[scenario.kind], { title: 'status', cell: statusCell }]
+    const cells = rows.map((row) => columns.map((column) => row.status === 'ok' || column.title === 'contender' || column.title === 'status' ? column.cell(row) : '-'))
+    const widths = columns.map((column, i) => Math.max(column.title.length, ...cells.map((row) => row[i].length)))
+    const line = (values: string[]): string => `| ${values.map((text, i) => i === 0 ? text.padEnd(widths[i]) : text.padStart(widths[i])).join(' | ')} |`
+    out.push(`### ${scenario.name}: ${describe(scenario)}`, '')
+    out.push(line(columns.map((column) => column.title)))
+    out.push(`|${widths.map((width, i) => i === 0 ? `-${'-'.repeat(width)}-` : `-${'-'.repeat(width - 1)}:`).join('|')}|`)
+    for (const row of cells) out.push(line(row))
+    out.push('')
+  }
+  return out.join('\n')
+}
+
+/** One line on what a scenario does. */
+export function describe (scenario: Scenario): string {
+  switch (scenario.kind) {
+    case 'fanout': return `${scenario.events} events of ~200 B JSON to each of ${scenario.clients} clients, one publish per event-loop turn`
+    case 'single': return `${scenario.events} small events to 1 client, as fast as the socket drains`
+    case 'idle': return `${scenario.clients} idle connections, memory after a forced GC minus the baseline`
+    case 'latency': return `${scenario.clients} clients, ${scenario.ratePerSec} events/s for ${scenario.events / scenario.ratePerSec} s, publish-to-receive`
+  }
+}
+
+/** The outcome of one target for one contender. */
+export interface TargetCheck {
+  target: Target
+  scenario: string
+  contender: string
+  ratio: number | undefined
+  isMet: boolean
+}
+
+/** Checks each target against each plugin contender, in every scenario of its kind. */
+export function checkTargets (summaries: readonly Summary[]): TargetCheck[] {
+  const checks: TargetCheck[] = []
+  for (const target of TARGETS) {
+    for (const summary of summaries) {
+      if (summary.kind !== target.kind || !summary.contender.startsWith('typed-sse')) continue
+      const r = summary.ratio[target.metric]
+      const isMet = r !== undefined && (target.bound === 'min' ? r >= target.ratio : r <= target.ratio)
+      checks.push({ target, scenario: summary.scenario, contender: summary.contender, ratio: r, isMet })
+    }
+  }
+  return checks
+}
+
+/** The targets as a list, the target's own contender first. */
+export function renderTargets (checks: readonly TargetCheck[]): string {
+  const lines = ['### Targets (ratio to raw, same run)', '']
+  for (const check of checks) {
+    const { target } = check
+    const subject = check.contender === target.contender ? '' : ' (reference)'
+    const measured = check.ratio === undefined ? 'n/a' : `${check.ratio.toFixed(2)}x`
+    const verdict = check.ratio === undefined ? 'NOT MEASURED' : check.isMet ? 'met' : 'MISSED'
+    lines.push(`- ${check.scenario} ${target.metric} ${target.bound === 'min' ? '>=' : '<='} ${target.ratio}x: ${check.contender}${subject} ${measured} ${verdict}`)
+  }
+  return lines.join('\n')
+}

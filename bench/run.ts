@@ -1,0 +1,280 @@
+/**
+ * `npm run bench`: runs every scenario against every contender, each run with a
+ * fresh server process and a fresh load-generator process, interleaved across
+ * contenders and repeated; prints a table of medians with ratios to `raw`, and one
+ * JSON line per result (also written to bench/results/).
+ *
+ * Options (argv, or the env variable in brackets):
+ *   --quick               fewer repetitions and smaller sizes, about a minute (BENCH_QUICK=1)
+ *   --only=a,b            contenders to run; raw is always added (BENCH_ONLY)
+ *   --scenario=a,b        scenario kinds or names: fanout, single, idle, latency, fanout-1000 (BENCH_SCENARIO)
+ *   --reps=N              repetitions (BENCH_REPS)
+ *   --cpu-prof            write a V8 CPU profile of every server to bench/results/profiles/ (BENCH_CPU_PROF=1)
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import type { ClientApi, PhaseResult } from './client/load.js'
+import { BASELINE, CONTENDERS, FULL, IDLE_WARMUP_CLIENTS, QUICK, type ContenderInfo, type Scenario } from './config.js'
+import { Peer } from './ipc.js'
+import { checkTargets, renderTables, renderTargets, summarize, type RunResult } from './report.js'
+import type { ServerApi } from './servers/harness.js'
+
+const ROOT = new URL('../../', import.meta.url)
+const RESULTS_DIR = fileURLToPath(new URL('bench/results/', ROOT))
+const PROFILES_DIR = fileURLToPath(new URL('bench/results/profiles/', ROOT))
+/** Connections opened at once by the load generator. */
+const CONNECT_BATCH = 250
+/** Deadline of one RPC that is not a phase (connect, memory, exit). */
+const CALL_TIMEOUT_MS = 90_000
+
+interface Options {
+  isQuick: boolean
+  contenders: ContenderInfo[]
+  scenarios: Scenario[]
+  reps: number
+  isProfiling: boolean
+}
+
+function parseOptions (argv: readonly string[]): Options {
+  const flag = (name: string, env: string): string | undefined => {
+    const arg = argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+    if (arg !== undefined) return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : 'true'
+    return process.env[env]
+  }
+  const known = ['--quick', '--only', '--scenario', '--reps', '--cpu-prof']
+  for (const arg of argv) {
+    if (!known.some((name) => arg === name || arg.startsWith(`${name}=`))) throw new Error(`unknown option ${arg}; known: ${known.join(', ')}`)
+  }
+  const isQuick = ['true', '1'].includes(flag('quick', 'BENCH_QUICK') ?? '')
+  const plan = isQuick ? QUICK : FULL
+  const only = flag('only', 'BENCH_ONLY')?.split(',').map((name) => name.trim()).filter(Boolean)
+  for (const name of only ?? []) {
+    if (!CONTENDERS.some((contender) => contender.name === name)) throw new Error(`unknown contender ${name}; known: ${CONTENDERS.map((c) => c.name).join(', ')}`)
+  }
+  const contenders = CONTENDERS.filter((contender) => only === undefined || contender.name === BASELINE || only.includes(contender.name))
+  const wanted = flag('scenario', 'BENCH_SCENARIO')?.split(',').map((name) => name.trim()).filter(Boolean)
+  const scenarios = plan.scenarios.filter((scenario) => wanted === undefined || wanted.includes(scenario.kind) || wanted.includes(scenario.name))
+  if (scenarios.length === 0) throw new Error(`no scenario matches ${String(wanted)}; known: ${plan.scenarios.map((s) => `${s.kind} (${s.name})`).join(', ')}`)
+  const reps = Number(flag('reps', 'BENCH_REPS') ?? plan.reps)
+  if (!Number.isSafeInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps must be an integer from 1 to 20, got ${String(reps)}`)
+  const isProfiling = ['true', '1'].includes(flag('cpu-prof', 'BENCH_CPU_PROF') ?? '')
+  return { isQuick, contenders, scenarios, reps, isProfiling }
+}
+
+/** Every child process this runner started and has not seen exit. */
+const children = new Set<ChildProcess>()
+
+function spawn (modulePath: string, execArgv: string[]): ChildProcess {
+  const child = fork(fileURLToPath(new URL(modulePath, import.meta.url)), [], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+
+/** Asks a child to exit, then kills it (by its PID) if it has not within 3 s. */
+async function stop (peer: Peer<any>): Promise<void> {
+  const { child } = peer
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  await peer.call('exit', undefined, 3000).catch(() => {})
+  const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL') }, 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+function killChildren (): void {
+  for (const child of children) {
+    if (child.pid !== undefined && child.exitCode === null) {
+      try { process.kill(child.pid, 'SIGKILL') } catch {}
+    }
+  }
+}
+
+async function waitForConnections (server: Peer<ServerApi>, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let seen = -1
+  while (Date.now() < deadline) {
+    seen = await server.call('connections', undefined, CALL_TIMEOUT_MS)
+    if (seen === count) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`server holds ${seen} streams, expected ${count}`)
+}
+
+async function connect (client: Peer<ClientApi>, server: Peer<ServerApi>, port: number, count: number): Promise<number> {
+  const result = await client.call('connect', {
+    port, count, batchSize: CONNECT_BATCH, attempts: 3, attemptTimeoutMs: 10_000, timeoutMs: 60_000
+  }, CALL_TIMEOUT_MS)
+  if (result.open !== count) throw new Error(`${result.open} of ${count} connections opened (${result.failed} failed: ${result.firstError ?? '?'})`)
+  await waitForConnections(server, count, 10_000)
+  return result.ms
+}
+
+interface PhaseOutcome {
+  delivered: PhaseResult
+  startedAt: number
+  drainWaits: number
+  serverCpuMs: number
+}
+
+async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario: Scenario, events: number, seqStart: number): Promise<PhaseOutcome> {
+  const latency = scenario.kind === 'latency'
+  await client.call('expect', { events, seqStart, latency, timeoutMs: scenario.timeoutMs }, CALL_TIMEOUT_MS)
+  const published = await server.call('publish', {
+    kind: scenario.payload, events, seqStart, ratePerSec: scenario.ratePerSec, perTick: scenario.perTick, timeoutMs: scenario.timeoutMs
+  }, scenario.timeoutMs + 10_000)
+  const delivered = await client.call('wait', undefined, scenario.timeoutMs + 10_000)
+  const cpu = await server.call('cpu', undefined, CALL_TIMEOUT_MS)
+  if (!delivered.isComplete) {
+    throw new Error(`delivery incomplete: ${delivered.delivered} of ${events * delivered.connections} events, ` +
+      `per client ${delivered.minReceived}-${delivered.maxReceived}, ${delivered.errors} errors (${delivered.firstError ?? '?'})`)
+  }
+  return { delivered, startedAt: published.startedAt, drainWaits: published.drainWaits, serverCpuMs: cpu.userMs + cpu.systemMs }
+}
+
+async function runOne (scenario: Scenario, contender: ContenderInfo, rep: number, options: Options): Promise<RunResult> {
+  const result: RunResult = { scenario: scenario.name, kind: scenario.kind, contender: contender.name, rep, status: 'ok', clients: scenario.clients, events: scenario.events }
+  const execArgv = ['--expose-gc']
+  if (options.isProfiling) {
+    mkdirSync(PROFILES_DIR, { recursive: true })
+    const name = `${contender.name.replace(/[^a-z0-9-]/gi, '')}_${scenario.name}_${rep}.cpuprofile`
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${name}`, '--cpu-prof-interval=250')
+  }
+  const server = new Peer<ServerApi>(spawn(`./servers/${contender.module}.js`, execArgv))
+  const client = new Peer<ClientApi>(spawn('./client/load.js', []))
+  try {
+    const announced = await server.announcement(20_000)
+    if (announced.announce === 'unavailable') return { ...result, status: 'unavailable', error: announced.reason }
+    const port = announced.port as number
+    await client.announcement(20_000)
+
+    if (scenario.kind === 'idle') {
+      await connect(client, server, port, IDLE_WARMUP_CLIENTS)
+      await client.call('close', undefined, CALL_TIMEOUT_MS)
+      await waitForConnections(server, 0, 10_000)
+      const before = await server.call('memory', undefined, CALL_TIMEOUT_MS)
+      result.connectMs = await connect(client, server, port, scenario.clients)
+      const after = await server.call('memory', undefined, CALL_TIMEOUT_MS)
+      const status = await client.call('status', undefined, CALL_TIMEOUT_MS)
+      if (status.open !== scenario.clients) throw new Error(`${scenario.clients - status.open} idle connections closed`)
+      if (status.errors > 0) throw new Error(`${status.errors} events arrived on idle connections`)
+      result.heapPerConnection = (after.heapUsed - before.heapUsed) / scenario.clients
+      result.rssPerConnection = (after.rss - before.rss) / scenario.clients
+      result.externalPerConnection = (after.external - before.external) / scenario.clients
+      return result
+    }
+
+    result.connectMs = await connect(client, server, port, scenario.clients)
+    if (scenario.warmupEvents > 0) await phase(client, server, scenario, scenario.warmupEvents, 0)
+    const measured = await phase(client, server, scenario, scenario.events, scenario.warmupEvents)
+    const seconds = (measured.delivered.lastAt - measured.startedAt) / 1000
+    result.eventsPerSec = scenario.events / seconds
+    result.deliveriesPerSec = result.eventsPerSec * scenario.clients
+    result.serverCpuMs = measured.serverCpuMs
+    result.cpuUsPerEvent = measured.serverCpuMs * 1000 / scenario.events
+    result.clientCpuMs = measured.delivered.clientCpuMs
+    result.drainWaits = measured.drainWaits
+    const latency = measured.delivered.latency
+    if (latency !== undefined) {
+      result.p50Ms = latency.p50
+      result.p90Ms = latency.p90
+      result.p99Ms = latency.p99
+      result.maxMs = latency.max
+      result.latencySamples = latency.samples
+    }
+    return result
+  } catch (err) {
+    return { ...result, status: 'fail', error: err instanceof Error ? err.message : String(err) }
+  } finally {
+    await stop(client)
+    await stop(server)
+  }
+}
+
+function packageVersion (name: string): string {
+  try {
+    return (JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, ROOT), 'utf8')) as { version: string }).version
+  } catch {
+    return '?'
+  }
+}
+
+function environment (): Record<string, string> {
+  const cpu = cpus()
+  return {
+    node: process.version,
+    cpu: `${cpu.length} x ${cpu[0]?.model ?? '?'}`,
+    memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+    fastify: packageVersion('fastify'),
+    '@fastify/sse': packageVersion('@fastify/sse'),
+    'fastify-sse-v2': packageVersion('fastify-sse-v2'),
+    'better-sse': packageVersion('better-sse')
+  }
+}
+
+async function main (): Promise<void> {
+  const options = parseOptions(process.argv.slice(2))
+  const started = Date.now()
+  const env = environment()
+  const loadAtStart = loadavg()[0]
+  if (loadAtStart > cpus().length / 2) {
+    process.stderr.write(`bench: load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: other processes will skew the figures\n`)
+  }
+  const total = options.reps * options.scenarios.length * options.contenders.length
+  process.stderr.write(`bench: ${options.isQuick ? 'quick' : 'full'}, ${options.reps} rep(s), ${options.scenarios.length} scenario(s), ${options.contenders.length} contender(s): ${total} runs\n`)
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const file = `${RESULTS_DIR}${new Date().toISOString().replace(/[:.]/g, '-')}${options.isQuick ? '-quick' : ''}.jsonl`
+  const lines: string[] = []
+  const runs: RunResult[] = []
+  let done = 0
+  // Interleaved: every repetition runs every scenario for every contender, starting
+  // with a different contender each time, so drift (thermal, other load) spreads evenly.
+  for (let rep = 1; rep <= options.reps; rep++) {
+    for (const scenario of options.scenarios) {
+      const shift = (rep - 1) % options.contenders.length
+      const order = [...options.contenders.slice(shift), ...options.contenders.slice(0, shift)]
+      for (const contender of order) {
+        const runStarted = Date.now()
+        const result = await runOne(scenario, contender, rep, options)
+        runs.push(result)
+        lines.push(JSON.stringify({ type: 'run', ...result }))
+        done++
+        process.stderr.write(`[${done}/${total}] ${scenario.name} ${contender.name} rep ${rep}: ${result.status}` +
+          `${result.error === undefined ? '' : ` (${result.error.split('\n')[0]})`} ${((Date.now() - runStarted) / 1000).toFixed(1)} s\n`)
+      }
+    }
+  }
+  const summaries = summarize(runs, options.scenarios, options.contenders.map((contender) => contender.name))
+  const checks = checkTargets(summaries)
+  const seconds = (Date.now() - started) / 1000
+  env['load average'] = `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`
+  for (const summary of summaries) lines.push(JSON.stringify({ type: 'summary', ...summary }))
+  lines.push(JSON.stringify({ type: 'environment', ...env, quick: options.isQuick, reps: options.reps, seconds }))
+  writeFileSync(file, lines.join('\n') + '\n')
+
+  const out: string[] = []
+  out.push(`## fastify-typed-sse benchmark (${options.isQuick ? 'quick' : 'full'}, median of ${options.reps})`, '')
+  out.push(Object.entries(env).map(([name, version]) => `${name} ${version}`).join(', '), '')
+  for (const contender of options.contenders) out.push(`- ${contender.name}: ${contender.description}`)
+  out.push('')
+  out.push(renderTables(summaries, options.scenarios))
+  out.push(renderTargets(checks), '')
+  out.push(`${total} runs in ${seconds.toFixed(0)} s; results: ${file}`, '')
+  process.stdout.write(out.join('\n') + '\n')
+  for (const summary of summaries) process.stdout.write(JSON.stringify({ type: 'summary', ...summary }) + '\n')
+}
+
+process.once('SIGINT', () => { killChildren(); process.exit(130) })
+process.once('SIGTERM', () => { killChildren(); process.exit(143) })
+process.once('exit', killChildren)
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  killChildren()
+  process.exitCode = 1
+})

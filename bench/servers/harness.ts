@@ -1,0 +1,175 @@
+/**
+ * The control surface every contender's server process shares, so they differ only
+ * in how they open a stream and send one event (a `Contender`).
+ *
+ * Publishing is paced the same way for all: events are stamped and published one by
+ * one; after each, any response whose socket asked for `drain` is waited for (so no
+ * contender buffers without bound, whether or not its API reports backpressure).
+ * Fan-out publishes one event per event-loop turn, as an application fed by network
+ * messages would; the single-stream scenario publishes up to `perTick` events per
+ * turn, i.e. as fast as the socket drains.
+ */
+import type { ServerResponse } from 'node:http'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
+import { announce, serve } from '../ipc.js'
+import { clockMs, makePayload, type PayloadKind, type Score, type Token } from '../payload.js'
+
+/** One contender: an SSE server and its way of sending an event to every client. */
+export interface Contender {
+  /**
+   * Starts listening on 127.0.0.1 (port 0) with the event stream at `GET /sse`, and
+   * resolves to the port. Calls `track` with the raw response of every stream once
+   * the stream is ready to receive events.
+   */
+  listen (track: (response: ServerResponse) => void): Promise<number>
+  /** Sends one event to every open stream, the way this contender's users would. */
+  publish (kind: PayloadKind, data: Score | Token): void
+}
+
+/** Thrown by `listen` when the contender cannot run here (e.g. an API not built yet). */
+export class Unavailable extends Error {}
+
+/** Parameters of `publish`. */
+export interface PublishParams {
+  kind: PayloadKind
+  events: number
+  /** The `seq` of the first event; later ones follow without gaps. */
+  seqStart: number
+  /** Events per second, or 0 for as fast as the sockets drain. */
+  ratePerSec: number
+  /** With `ratePerSec` 0: events published per event-loop turn (at most; backpressure ends a turn early). */
+  perTick: number
+  timeoutMs: number
+}
+
+/** Result of `publish`. */
+export interface PublishResult {
+  /** Clock (ms, see clockMs) before the first event. */
+  startedAt: number
+  /** Clock after the last event was handed over and the sockets drained. */
+  endedAt: number
+  /** Times the publisher waited for `drain`. */
+  drainWaits: number
+}
+
+/** Memory after a forced GC, in bytes. */
+export interface MemorySample {
+  heapUsed: number
+  heapTotal: number
+  external: number
+  arrayBuffers: number
+  rss: number
+}
+
+/** Server CPU since the last `publish` began, in ms. */
+export interface CpuSample {
+  userMs: number
+  systemMs: number
+}
+
+/** Passes bounding a drain wait: each waits for every backed-up socket once. */
+const MAX_DRAIN_ROUNDS = 1000
+
+/**
+ * Runs `contender` as a child of the runner: listens, announces the port, then
+ * serves the control API until told to exit.
+ */
+export function runContender (contender: Contender): void {
+  const responses = new Set<ServerResponse>()
+  let cpuAtPublish = process.cpuUsage()
+
+  const track = (response: ServerResponse): void => {
+    responses.add(response)
+    response.once('close', () => responses.delete(response))
+  }
+
+  async function drained (deadline: number): Promise<number> {
+    let waits = 0
+    for (let round = 0; round < MAX_DRAIN_ROUNDS; round++) {
+      const pending: Array<Promise<void>> = []
+      for (const response of responses) if (response.writableNeedDrain) pending.push(drainOrClose(response))
+      if (pending.length === 0) return waits
+      waits++
+      const left = deadline - clockMs()
+      if (left <= 0) throw new Error(`${pending.length} sockets still backed up at the publish deadline`)
+      const timeout = new AbortController()
+      await Promise.race([Promise.all(pending), sleep(left, undefined, { signal: timeout.signal }).catch(() => {})])
+      timeout.abort()
+    }
+    throw new Error(`sockets still backed up after ${MAX_DRAIN_ROUNDS} drain rounds`)
+  }
+
+  const api: ServerApi = {
+    connections: () => responses.size,
+    memory: async (): Promise<MemorySample> => {
+      const gc = (globalThis as { gc?: () => void }).gc
+      if (gc === undefined) throw new Error('run the server with --expose-gc')
+      // Several passes, with a turn between, so weak refs and finalizers settle.
+      for (let pass = 0; pass < 4; pass++) {
+        gc()
+        await nextTurn()
+      }
+      const { heapUsed, heapTotal, external, arrayBuffers, rss } = process.memoryUsage()
+      return { heapUsed, heapTotal, external, arrayBuffers, rss }
+    },
+    publish: async (params: PublishParams): Promise<PublishResult> => {
+      cpuAtPublish = process.cpuUsage()
+      const startedAt = clockMs()
+      const deadline = startedAt + params.timeoutMs
+      const intervalMs = params.ratePerSec > 0 ? 1000 / params.ratePerSec : 0
+      let drainWaits = 0
+      for (let i = 0; i < params.events; i++) {
+        if (intervalMs > 0) {
+          const waitMs = startedAt + i * intervalMs - clockMs()
+          if (waitMs >= 1) await sleep(waitMs)
+        } else if (i % params.perTick === 0 && i > 0) {
+          await nextTurn()
+        }
+        if (clockMs() > deadline) throw new Error(`published ${i} of ${params.events} events before the deadline`)
+        contender.publish(params.kind, makePayload(params.kind, params.seqStart + i, clockMs()))
+        drainWaits += await drained(deadline)
+      }
+      return { startedAt, endedAt: clockMs(), drainWaits }
+    },
+    cpu: (): CpuSample => {
+      const { user, system } = process.cpuUsage(cpuAtPublish)
+      return { userMs: user / 1000, systemMs: system / 1000 }
+    },
+    exit: () => {
+      // Exit on the next turn so this call's answer goes out first; --cpu-prof writes its profile on exit.
+      setImmediate(() => process.exit(0))
+      return null
+    }
+  }
+  serve(api)
+
+  contender.listen(track).then(
+    (port) => announce({ announce: 'ready', port }),
+    (err: unknown) => {
+      if (!(err instanceof Unavailable)) throw err
+      announce({ announce: 'unavailable', reason: err.message })
+      setImmediate(() => process.exit(0))
+    }
+  )
+}
+
+/** The server's API, as the runner calls it. */
+export type ServerApi = {
+  connections: () => number
+  memory: () => Promise<MemorySample>
+  publish: (params: PublishParams) => Promise<PublishResult>
+  cpu: () => CpuSample
+  exit: () => null
+}
+
+function drainOrClose (response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done)
+      response.off('close', done)
+      resolve()
+    }
+    response.on('drain', done)
+    response.on('close', done)
+  })
+}

@@ -1,0 +1,105 @@
+/**
+ * The example application: the static page and the event streams it listens to.
+ * One `register*` function per route group, so later features (scoreboard, typed
+ * client) add a function and a line in `buildExample` without touching the others.
+ */
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import sse, { type SsePluginOptions } from '../lib/index.js'
+import { clock, Score, scoreboard } from './events.js'
+
+/**
+ * The page and its script. Resolved from this module, so it is found both from
+ * source (`example/public`) and from the build (`npm run build` copies it to
+ * `dist/example/public`, next to `dist/example/app.js`).
+ */
+export const PUBLIC_DIR = fileURLToPath(new URL('./public', import.meta.url))
+
+/** Interval between two `tick` events of `GET /time`. */
+export const DEFAULT_TICK_MS = 1000
+
+/** Options of {@link buildExample}. */
+export interface ExampleOptions {
+  /**
+   * Options of the Fastify instance, over the example's `{ forceCloseConnections: true }`.
+   * @default { forceCloseConnections: true } (no logger)
+   */
+  fastify?: FastifyServerOptions
+  /**
+   * Options of the fastify-typed-sse plugin.
+   * @default {} (the plugin's defaults)
+   */
+  sse?: SsePluginOptions
+  /**
+   * Interval between two `tick` events.
+   * @default 1000
+   */
+  tickMs?: number
+}
+
+/**
+ * Streams `clock` events on `GET /time`: a `tick` at once (so the page shows the
+ * time without waiting a second), then one every `tickMs` until the client leaves.
+ *
+ * @example
+ * registerClock(app, 1000)
+ */
+export function registerClock (app: FastifyInstance, tickMs: number = DEFAULT_TICK_MS): void {
+  app.get('/time', { sse: clock }, async (_request, reply) => {
+    const stream = reply.sse(clock)
+    const tick = (): void => {
+      stream.send('tick', { now: new Date().toISOString(), epochMs: Date.now() })
+    }
+    tick()
+    // Deliberately not unref()'d: the close callback must clear it, and if it did
+    // not, the server would not exit on SIGTERM (test/example.test.ts checks it).
+    const timer = setInterval(tick, tickMs)
+    stream.onClose(() => clearInterval(timer))
+  })
+}
+
+/** Scores the `scores` channel keeps for replay. */
+export const SCORE_HISTORY = 1000
+
+/**
+ * The live scoreboard: `GET /scores` streams `score` events from the `scores`
+ * channel. A new page (no Last-Event-ID) first gets every retained score, so it
+ * shows the current state; a reconnecting one gets exactly what it missed.
+ * `POST /score` publishes one (validated by the catalog, once for all watchers).
+ *
+ * @example
+ * registerScoreboard(app)
+ * // curl -X POST localhost:3000/score -H 'content-type: application/json' -d '{"match":"AUS-NZL","home":2,"away":1}'
+ */
+export function registerScoreboard (app: FastifyInstance): void {
+  const scores = app.sse.channel('scores', scoreboard, { history: { maxEvents: SCORE_HISTORY } })
+  app.get('/scores', { sse: scoreboard }, async (_request, reply) => {
+    await scores.subscribe(reply.sse(scoreboard), { replayAll: true })
+  })
+  app.post('/score', { schema: { body: Score } }, async (request, reply) => {
+    const id = await scores.publish('score', request.body as typeof Score.static)
+    return reply.code(201).send({ id })
+  })
+}
+
+/**
+ * Builds the example server (not listening yet): the plugin, the page at `/`,
+ * `GET /time`, and the scoreboard (`GET /scores`, `POST /score`).
+ *
+ * @example
+ * const app = await buildExample({ fastify: { logger: true } })
+ * await app.listen({ port: 3000, host: '127.0.0.1' })
+ */
+export async function buildExample (options: ExampleOptions = {}): Promise<FastifyInstance> {
+  // The plugin ends every stream cleanly in preClose; what is left afterwards are
+  // sockets Node's default ('idle') misses: browsers open spare connections that
+  // never send a request, and server.close() waits on those until the headers
+  // timeout (a minute) or the browser uses them. Destroy them instead.
+  const app = Fastify({ forceCloseConnections: true, ...options.fastify })
+  await app.register(sse, options.sse ?? {})
+  await app.register(fastifyStatic, { root: PUBLIC_DIR })
+  registerClock(app, options.tickMs)
+  registerScoreboard(app)
+  return app
+}

@@ -1,0 +1,35 @@
+/**
+ * The example's event catalogs, in a module of their own so the server, the tests
+ * and (later) the typed browser client share one definition.
+ */
+import { defineEvents, Type } from '../lib/index.js'
+
+/**
+ * Events of `GET /time`: one `tick` per second with the server's clock.
+ *
+ * @example
+ * stream.send('tick', { now: new Date().toISOString(), epochMs: Date.now() })
+ */
+export const clock = defineEvents({
+  tick: Type.Object({
+    /** ISO 8601 time on the server. */
+    now: Type.String(),
+    /** The same instant in ms since the epoch, for clients that format it themselves. */
+    epochMs: Type.Integer()
+  })
+})
+
+/** One match's score: every event carries the whole score, so the latest one per match is the state. */
+export const Score = Type.Object({
+  match: Type.String({ minLength: 1, maxLength: 40 }),
+  home: Type.Integer({ minimum: 0, maximum: 999 }),
+  away: Type.Integer({ minimum: 0, maximum: 999 })
+})
+
+/**
+ * Events of `GET /scores`: the live scoreboard, broadcast on the `scores` channel.
+ *
+ * @example
+ * await scores.publish('score', { match: 'AUS-NZL', home: 2, away: 1 })
+ */
+export const scoreboard = defineEvents({ score: Score })

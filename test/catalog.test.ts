@@ -1,0 +1,90 @@
+/**
+ * Event catalogs (lib/catalog.ts): compiled once at definition, validation before
+ * encoding with stable error codes, raw text events, frozen results.
+ */
+import t from 'tap'
+import { compiledEvent, decodePayload, encodeMessage, payloadField } from '../lib/catalog.js'
+import { defineEvents, Text, TEXT_KEYWORD, Type } from '../lib/index.js'
+import { thrown } from './helpers/app.js'
+
+const events = defineEvents({
+  tick: Type.Object({ now: Type.String(), epochMs: Type.Integer() }),
+  token: Text(),
+  short: Text({ maxLength: 3 }),
+  anything: Type.Unknown()
+})
+
+t.test('names in declaration order, schemas as given, all frozen', async (t) => {
+  t.same(events.names, ['tick', 'token', 'short', 'anything'])
+  t.equal(events.schemas.token[TEXT_KEYWORD], 'text')
+  t.ok(Object.isFrozen(events), 'catalog frozen')
+  t.ok(Object.isFrozen(events.names), 'names frozen')
+  t.ok(Object.isFrozen(events.schemas), 'schemas frozen')
+  t.ok(Object.isFrozen(compiledEvent(events, 'tick')), 'compiled event frozen')
+})
+
+t.test('each schema is compiled once, at definition', async (t) => {
+  const first = compiledEvent(events, 'tick')
+  encodeMessage(events, 'tick', { now: 'x', epochMs: 1 })
+  t.equal(compiledEvent(events, 'tick'), first, 'the same compiled event on every lookup')
+  t.equal(compiledEvent(events, 'tick').check, first.check, 'the same checker on every send')
+  t.equal(first.eventLine, 'event: tick\n', 'the event line is precomputed')
+  t.equal(first.isText, false)
+  t.equal(compiledEvent(events, 'token').isText, true)
+})
+
+t.test('an invalid payload throws TYPED_SSE_INVALID_PAYLOAD with status 500', async (t) => {
+  for (const [name, data] of [
+    ['tick', { now: 1, epochMs: 1 }],
+    ['tick', { now: 'x', epochMs: 1.5 }],
+    ['tick', { now: 'x' }],
+    ['tick', null],
+    ['token', 42],
+    ['token', undefined],
+    ['short', 'four']
+  ] as Array<[string, unknown]>) {
+    const err = thrown(() => encodeMessage(events, name, data)) as Error & { code?: string, statusCode?: number }
+    t.equal(err?.code, 'TYPED_SSE_INVALID_PAYLOAD', `${name} ${JSON.stringify(data)}`)
+    t.equal(err?.statusCode, 500)
+  }
+})
+
+t.test('a payload JSON cannot encode throws TYPED_SSE_INVALID_PAYLOAD', async (t) => {
+  const circular: Record<string, unknown> = {}
+  circular.self = circular
+  for (const data of [1n, circular, undefined, () => 1, Symbol('s')]) {
+    t.equal(thrown(() => encodeMessage(events, 'anything', data))?.code, 'TYPED_SSE_INVALID_PAYLOAD', typeof data)
+  }
+})
+
+t.test('an event the catalog does not declare throws TYPED_SSE_UNKNOWN_EVENT', async (t) => {
+  for (const name of ['tock', 'toString', '__proto__', 'constructor', '']) {
+    t.equal(thrown(() => encodeMessage(events, name, {}))?.code, 'TYPED_SSE_UNKNOWN_EVENT', JSON.stringify(name))
+  }
+})
+
+t.test('a validation failure is decided before the id or retry is looked at', async (t) => {
+  t.equal(thrown(() => encodeMessage(events, 'token', 1, { id: 'a\nb' }))?.code, 'TYPED_SSE_INVALID_PAYLOAD')
+  t.equal(thrown(() => encodeMessage(events, 'token', 'ok', { id: 'a\nb' }))?.code, 'TYPED_SSE_INVALID_ID')
+  t.equal(thrown(() => encodeMessage(events, 'token', 'ok', { retry: -1 }))?.code, 'TYPED_SSE_INVALID_RETRY')
+})
+
+t.test('text events are written raw, JSON events as one JSON line', async (t) => {
+  t.equal(payloadField(compiledEvent(events, 'token'), 'say "hi"'), 'data: say "hi"\n')
+  t.equal(payloadField(compiledEvent(events, 'anything'), 'say "hi"'), 'data: "say \\"hi\\""\n')
+  t.equal(payloadField(compiledEvent(events, 'anything'), 'a\nb\rc'), 'data: "a\\nb\\rc"\n', 'JSON escapes line breaks')
+})
+
+t.test('decodePayload reads back what payloadField wrote', async (t) => {
+  const tick = compiledEvent(events, 'tick')
+  t.same(decodePayload(tick, payloadField(tick, { now: 'x', epochMs: 3 })), { now: 'x', epochMs: 3 })
+  const token = compiledEvent(events, 'token')
+  t.equal(decodePayload(token, payloadField(token, 'a\nb')), 'a\nb')
+})
+
+t.test('reserved and malformed names are refused at definition', async (t) => {
+  t.equal(thrown(() => defineEvents({ 'sse:missed': Type.String() }))?.code, 'TYPED_SSE_INVALID_EVENT_NAME')
+  t.equal(thrown(() => defineEvents({ 'a\nb': Type.String() }))?.code, 'TYPED_SSE_INVALID_EVENT_NAME')
+  t.equal(thrown(() => defineEvents({ '': Type.String() }))?.code, 'TYPED_SSE_INVALID_EVENT_NAME')
+  t.same(defineEvents({ 'sse-ok': Type.String(), 'a:b': Type.String() }).names, ['sse-ok', 'a:b'], 'others are fine')
+})

@@ -46,7 +46,7 @@ export interface Scenario {
 }
 
 function fanout (clients: number, events: number): Scenario {
-  return { name: `fanout-${clients}`, kind: 'fanout', clients, events, warmupEvents: Math.ceil(events / 10), payload: 'score', ratePerSec: 0, perTick: 1, timeoutMs: 60_000 }
+  return { name: `fanout-${clients}`, kind: 'fanout', clients, events, warmupEvents: Math.ceil(events / 5), payload: 'score', ratePerSec: 0, perTick: 1, timeoutMs: 60_000 }
 }
 
 function single (events: number): Scenario {
@@ -57,20 +57,28 @@ function idle (clients: number): Scenario {
   return { name: `idle-${clients}`, kind: 'idle', clients, events: 0, warmupEvents: 0, payload: 'score', ratePerSec: 0, perTick: 1, timeoutMs: 60_000 }
 }
 
-function latency (clients: number, events: number): Scenario {
-  return { name: `latency-${clients}`, kind: 'latency', clients, events, warmupEvents: 20, payload: 'score', ratePerSec: 100, perTick: 1, timeoutMs: 60_000 }
+function latency (clients: number, ratePerSec: number, seconds: number): Scenario {
+  return { name: `latency-${clients}`, kind: 'latency', clients, events: ratePerSec * seconds, warmupEvents: Math.ceil(ratePerSec / 2), payload: 'score', ratePerSec, perTick: 1, timeoutMs: 60_000 }
 }
 
+/**
+ * Events per second of the latency scenario. Issue 6 asks for 100/s at 1000 clients,
+ * i.e. 100k socket writes per second; on the 2-core VM this was written on, raw
+ * node:http tops out near 40-60k (see fanout-1000), so at 100/s every contender is
+ * saturated and p99 measures only how fast the backlog grows. At 20/s the baseline
+ * has headroom and the figure is the latency of the write path. `--latency-rate=100`
+ * runs the issue's rate on a machine that sustains it.
+ */
+export const DEFAULT_LATENCY_RATE = 20
+
 /** The full run. */
-export const FULL = {
-  reps: 3,
-  scenarios: [fanout(1000, 1000), fanout(5000, 200), single(200_000), idle(5000), latency(1000, 300)]
+export function fullPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
+  return { reps: 3, scenarios: [fanout(1000, 100), fanout(5000, 20), single(200_000), idle(5000), latency(1000, latencyRate, 3)] }
 }
 
 /** `--quick`: a smoke test of every path in about a minute. */
-export const QUICK = {
-  reps: 1,
-  scenarios: [fanout(200, 200), fanout(1000, 50), single(20_000), idle(1000), latency(200, 100)]
+export function quickPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
+  return { reps: 1, scenarios: [fanout(200, 50), fanout(1000, 10), single(20_000), idle(1000), latency(200, latencyRate, 1)] }
 }
 
 /** Idle connections opened and closed before the idle baseline, so one-time setup is not counted per connection. */

@@ -23,6 +23,8 @@ export interface RunResult {
   /** Server CPU (user + system) from the first publish to the last delivery, per event. */
   cpuUsPerEvent?: number
   serverCpuMs?: number
+  /** Median CPU time of the synchronous publish call (JS only, no syscalls), see harness.ts. */
+  publishCallUs?: number
   clientCpuMs?: number
   drainWaits?: number
   p50Ms?: number
@@ -38,7 +40,7 @@ export interface RunResult {
 
 /** The numeric figures that get medians and ratios. */
 export const METRICS = [
-  'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'serverCpuMs', 'clientCpuMs',
+  'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'serverCpuMs', 'publishCallUs', 'clientCpuMs',
   'p50Ms', 'p90Ms', 'p99Ms', 'maxMs', 'heapPerConnection', 'rssPerConnection', 'externalPerConnection'
 ] as const
 export type Metric = typeof METRICS[number]
@@ -133,6 +135,8 @@ const COLUMNS: Record<ScenarioKind, Column[]> = {
     { title: 'deliveries/s', cell: (s) => value(s, 'deliveriesPerSec', integer.format) },
     { title: 'server CPU/event', cell: (s) => value(s, 'cpuUsPerEvent', (n) => `${integer.format(n)} us`) },
     { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') },
+    { title: 'publish call CPU', cell: (s) => value(s, 'publishCallUs', (n) => `${integer.format(n)} us`) },
+    { title: 'vs raw', cell: (s) => ratio(s, 'publishCallUs') },
     { title: 'client CPU', cell: (s) => value(s, 'clientCpuMs', (n) => `${integer.format(n)} ms`) }
   ],
   single: [

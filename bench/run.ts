@@ -9,6 +9,7 @@
  *   --only=a,b            contenders to run; raw is always added (BENCH_ONLY)
  *   --scenario=a,b        scenario kinds or names: fanout, single, idle, latency, fanout-1000 (BENCH_SCENARIO)
  *   --reps=N              repetitions (BENCH_REPS)
+ *   --latency-rate=N      events/s of the latency scenario (default 20; see config.ts) (BENCH_LATENCY_RATE)
  *   --cpu-prof            write a V8 CPU profile of every server to bench/results/profiles/ (BENCH_CPU_PROF=1)
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -16,7 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { ClientApi, PhaseResult } from './client/load.js'
-import { BASELINE, CONTENDERS, FULL, IDLE_WARMUP_CLIENTS, QUICK, type ContenderInfo, type Scenario } from './config.js'
+import { BASELINE, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, type ContenderInfo, type Scenario } from './config.js'
 import { Peer } from './ipc.js'
 import { checkTargets, renderTables, renderTargets, summarize, type RunResult } from './report.js'
 import type { ServerApi } from './servers/harness.js'
@@ -43,12 +44,14 @@ function parseOptions (argv: readonly string[]): Options {
     if (arg !== undefined) return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : 'true'
     return process.env[env]
   }
-  const known = ['--quick', '--only', '--scenario', '--reps', '--cpu-prof']
+  const known = ['--quick', '--only', '--scenario', '--reps', '--latency-rate', '--cpu-prof']
   for (const arg of argv) {
     if (!known.some((name) => arg === name || arg.startsWith(`${name}=`))) throw new Error(`unknown option ${arg}; known: ${known.join(', ')}`)
   }
   const isQuick = ['true', '1'].includes(flag('quick', 'BENCH_QUICK') ?? '')
-  const plan = isQuick ? QUICK : FULL
+  const latencyRate = Number(flag('latency-rate', 'BENCH_LATENCY_RATE') ?? DEFAULT_LATENCY_RATE)
+  if (!Number.isSafeInteger(latencyRate) || latencyRate < 1 || latencyRate > 10_000) throw new Error(`--latency-rate must be an integer from 1 to 10000, got ${String(latencyRate)}`)
+  const plan = isQuick ? quickPlan(latencyRate) : fullPlan(latencyRate)
   const only = flag('only', 'BENCH_ONLY')?.split(',').map((name) => name.trim()).filter(Boolean)
   for (const name of only ?? []) {
     if (!CONTENDERS.some((contender) => contender.name === name)) throw new Error(`unknown contender ${name}; known: ${CONTENDERS.map((c) => c.name).join(', ')}`)
@@ -119,6 +122,7 @@ interface PhaseOutcome {
   delivered: PhaseResult
   startedAt: number
   drainWaits: number
+  publishCallUs: number
   serverCpuMs: number
 }
 
@@ -126,7 +130,7 @@ async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario
   const latency = scenario.kind === 'latency'
   await client.call('expect', { events, seqStart, latency, timeoutMs: scenario.timeoutMs }, CALL_TIMEOUT_MS)
   const published = await server.call('publish', {
-    kind: scenario.payload, events, seqStart, ratePerSec: scenario.ratePerSec, perTick: scenario.perTick, timeoutMs: scenario.timeoutMs
+    kind: scenario.payload, events, seqStart, ratePerSec: scenario.ratePerSec, perTick: scenario.perTick, timesCalls: scenario.clients > 1, timeoutMs: scenario.timeoutMs
   }, scenario.timeoutMs + 10_000)
   const delivered = await client.call('wait', undefined, scenario.timeoutMs + 10_000)
   const cpu = await server.call('cpu', undefined, CALL_TIMEOUT_MS)
@@ -134,62 +138,105 @@ async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario
     throw new Error(`delivery incomplete: ${delivered.delivered} of ${events * delivered.connections} events, ` +
       `per client ${delivered.minReceived}-${delivered.maxReceived}, ${delivered.errors} errors (${delivered.firstError ?? '?'})`)
   }
-  return { delivered, startedAt: published.startedAt, drainWaits: published.drainWaits, serverCpuMs: cpu.userMs + cpu.systemMs }
+  return { delivered, startedAt: published.startedAt, drainWaits: published.drainWaits, publishCallUs: published.publishCallUs, serverCpuMs: cpu.userMs + cpu.systemMs }
 }
 
-async function runOne (scenario: Scenario, contender: ContenderInfo, rep: number, options: Options): Promise<RunResult> {
-  const result: RunResult = { scenario: scenario.name, kind: scenario.kind, contender: contender.name, rep, status: 'ok', clients: scenario.clients, events: scenario.events }
+/**
+ * Scenarios that share a client count run on one server process and one set of
+ * connections, in this order: idle memory first (before any event was sent), then
+ * fan-out, then latency. Opening 5000 connections costs seconds; doing it once per
+ * group instead of once per scenario keeps the full run under ten minutes.
+ */
+function groupScenarios (scenarios: readonly Scenario[]): Scenario[][] {
+  const order: Record<Scenario['kind'], number> = { idle: 0, fanout: 1, latency: 2, single: 3 }
+  const groups = new Map<number, Scenario[]>()
+  for (const scenario of scenarios) {
+    const group = groups.get(scenario.clients) ?? []
+    group.push(scenario)
+    groups.set(scenario.clients, group)
+  }
+  return [...groups.values()].map((group) => group.sort((a, b) => order[a.kind] - order[b.kind]))
+}
+
+async function measureIdle (client: Peer<ClientApi>, server: Peer<ServerApi>, port: number, scenario: Scenario, result: RunResult): Promise<void> {
+  await connect(client, server, port, IDLE_WARMUP_CLIENTS)
+  await client.call('close', undefined, CALL_TIMEOUT_MS)
+  await waitForConnections(server, 0, 10_000)
+  const before = await server.call('memory', undefined, CALL_TIMEOUT_MS)
+  result.connectMs = await connect(client, server, port, scenario.clients)
+  const after = await server.call('memory', undefined, CALL_TIMEOUT_MS)
+  const status = await client.call('status', undefined, CALL_TIMEOUT_MS)
+  if (status.open !== scenario.clients) throw new Error(`${scenario.clients - status.open} idle connections closed`)
+  if (status.errors > 0) throw new Error(`${status.errors} events arrived on idle connections`)
+  result.heapPerConnection = (after.heapUsed - before.heapUsed) / scenario.clients
+  result.rssPerConnection = (after.rss - before.rss) / scenario.clients
+  result.externalPerConnection = (after.external - before.external) / scenario.clients
+}
+
+/** Publishes the scenario's events (after its warm-up); returns the next free `seq`. */
+async function measureEvents (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario: Scenario, seqStart: number, result: RunResult): Promise<number> {
+  if (scenario.warmupEvents > 0) await phase(client, server, scenario, scenario.warmupEvents, seqStart)
+  const measured = await phase(client, server, scenario, scenario.events, seqStart + scenario.warmupEvents)
+  const seconds = (measured.delivered.lastAt - measured.startedAt) / 1000
+  result.eventsPerSec = scenario.events / seconds
+  result.deliveriesPerSec = result.eventsPerSec * scenario.clients
+  result.serverCpuMs = measured.serverCpuMs
+  result.cpuUsPerEvent = measured.serverCpuMs * 1000 / scenario.events
+  result.clientCpuMs = measured.delivered.clientCpuMs
+  result.drainWaits = measured.drainWaits
+  result.publishCallUs = measured.publishCallUs
+  const latency = measured.delivered.latency
+  if (latency !== undefined) {
+    result.p50Ms = latency.p50
+    result.p90Ms = latency.p90
+    result.p99Ms = latency.p99
+    result.maxMs = latency.max
+    result.latencySamples = latency.samples
+  }
+  return seqStart + scenario.warmupEvents + scenario.events
+}
+
+/** One contender, one group of scenarios: a fresh server and load generator, stopped after. */
+async function runGroup (group: readonly Scenario[], contender: ContenderInfo, rep: number, options: Options): Promise<RunResult[]> {
+  const results: RunResult[] = group.map((scenario) => ({
+    scenario: scenario.name, kind: scenario.kind, contender: contender.name, rep, status: 'ok', clients: scenario.clients, events: scenario.events
+  }))
   const execArgv = ['--expose-gc']
   if (options.isProfiling) {
     mkdirSync(PROFILES_DIR, { recursive: true })
-    const name = `${contender.name.replace(/[^a-z0-9-]/gi, '')}_${scenario.name}_${rep}.cpuprofile`
+    const name = `${contender.name.replace(/[^a-z0-9-]/gi, '')}_${group.map((scenario) => scenario.name).join('+')}_${rep}.cpuprofile`
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${name}`, '--cpu-prof-interval=250')
   }
   const server = new Peer<ServerApi>(spawn(`./servers/${contender.module}.js`, execArgv))
   const client = new Peer<ClientApi>(spawn('./client/load.js', []))
+  let current = 0
   try {
     const announced = await server.announcement(20_000)
-    if (announced.announce === 'unavailable') return { ...result, status: 'unavailable', error: announced.reason }
+    if (announced.announce === 'unavailable') {
+      return results.map((result) => ({ ...result, status: 'unavailable', error: announced.reason }))
+    }
     const port = announced.port as number
     await client.announcement(20_000)
-
-    if (scenario.kind === 'idle') {
-      await connect(client, server, port, IDLE_WARMUP_CLIENTS)
-      await client.call('close', undefined, CALL_TIMEOUT_MS)
-      await waitForConnections(server, 0, 10_000)
-      const before = await server.call('memory', undefined, CALL_TIMEOUT_MS)
-      result.connectMs = await connect(client, server, port, scenario.clients)
-      const after = await server.call('memory', undefined, CALL_TIMEOUT_MS)
-      const status = await client.call('status', undefined, CALL_TIMEOUT_MS)
-      if (status.open !== scenario.clients) throw new Error(`${scenario.clients - status.open} idle connections closed`)
-      if (status.errors > 0) throw new Error(`${status.errors} events arrived on idle connections`)
-      result.heapPerConnection = (after.heapUsed - before.heapUsed) / scenario.clients
-      result.rssPerConnection = (after.rss - before.rss) / scenario.clients
-      result.externalPerConnection = (after.external - before.external) / scenario.clients
-      return result
+    let seq = 0
+    let isConnected = false
+    for (; current < group.length; current++) {
+      const scenario = group[current]
+      const result = results[current]
+      if (scenario.kind === 'idle') {
+        await measureIdle(client, server, port, scenario, result)
+        isConnected = true
+        continue
+      }
+      if (!isConnected) result.connectMs = await connect(client, server, port, scenario.clients)
+      isConnected = true
+      seq = await measureEvents(client, server, scenario, seq, result)
     }
-
-    result.connectMs = await connect(client, server, port, scenario.clients)
-    if (scenario.warmupEvents > 0) await phase(client, server, scenario, scenario.warmupEvents, 0)
-    const measured = await phase(client, server, scenario, scenario.events, scenario.warmupEvents)
-    const seconds = (measured.delivered.lastAt - measured.startedAt) / 1000
-    result.eventsPerSec = scenario.events / seconds
-    result.deliveriesPerSec = result.eventsPerSec * scenario.clients
-    result.serverCpuMs = measured.serverCpuMs
-    result.cpuUsPerEvent = measured.serverCpuMs * 1000 / scenario.events
-    result.clientCpuMs = measured.delivered.clientCpuMs
-    result.drainWaits = measured.drainWaits
-    const latency = measured.delivered.latency
-    if (latency !== undefined) {
-      result.p50Ms = latency.p50
-      result.p90Ms = latency.p90
-      result.p99Ms = latency.p99
-      result.maxMs = latency.max
-      result.latencySamples = latency.samples
-    }
-    return result
+    return results
   } catch (err) {
-    return { ...result, status: 'fail', error: err instanceof Error ? err.message : String(err) }
+    const message = err instanceof Error ? err.message : String(err)
+    return results.map((result, i) => i < current
+      ? result
+      : { ...result, status: 'fail', error: i === current ? message : `not run: ${group[current].name} failed before it` })
   } finally {
     await stop(client)
     await stop(server)
@@ -225,27 +272,27 @@ async function main (): Promise<void> {
   if (loadAtStart > cpus().length / 2) {
     process.stderr.write(`bench: load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: other processes will skew the figures\n`)
   }
-  const total = options.reps * options.scenarios.length * options.contenders.length
-  process.stderr.write(`bench: ${options.isQuick ? 'quick' : 'full'}, ${options.reps} rep(s), ${options.scenarios.length} scenario(s), ${options.contenders.length} contender(s): ${total} runs\n`)
+  const total = options.reps * groupScenarios(options.scenarios).length * options.contenders.length
+  process.stderr.write(`bench: ${options.isQuick ? 'quick' : 'full'}, ${options.reps} rep(s), ${options.scenarios.length} scenario(s), ${options.contenders.length} contender(s): ${total} server runs\n`)
   mkdirSync(RESULTS_DIR, { recursive: true })
   const file = `${RESULTS_DIR}${new Date().toISOString().replace(/[:.]/g, '-')}${options.isQuick ? '-quick' : ''}.jsonl`
   const lines: string[] = []
   const runs: RunResult[] = []
   let done = 0
-  // Interleaved: every repetition runs every scenario for every contender, starting
+  // Interleaved: every repetition runs every group for every contender, starting
   // with a different contender each time, so drift (thermal, other load) spreads evenly.
   for (let rep = 1; rep <= options.reps; rep++) {
-    for (const scenario of options.scenarios) {
+    for (const group of groupScenarios(options.scenarios)) {
       const shift = (rep - 1) % options.contenders.length
       const order = [...options.contenders.slice(shift), ...options.contenders.slice(0, shift)]
       for (const contender of order) {
         const runStarted = Date.now()
-        const result = await runOne(scenario, contender, rep, options)
-        runs.push(result)
-        lines.push(JSON.stringify({ type: 'run', ...result }))
+        const results = await runGroup(group, contender, rep, options)
         done++
-        process.stderr.write(`[${done}/${total}] ${scenario.name} ${contender.name} rep ${rep}: ${result.status}` +
-          `${result.error === undefined ? '' : ` (${result.error.split('\n')[0]})`} ${((Date.now() - runStarted) / 1000).toFixed(1)} s\n`)
+        runs.push(...results)
+        for (const result of results) lines.push(JSON.stringify({ type: 'run', ...result }))
+        const outcomes = results.map((result) => `${result.scenario} ${result.status}${result.error === undefined ? '' : ` (${result.error.split('\n')[0]})`}`)
+        process.stderr.write(`[${done}/${total}] ${contender.name} rep ${rep}: ${outcomes.join(', ')} in ${((Date.now() - runStarted) / 1000).toFixed(1)} s\n`)
       }
     }
   }
@@ -264,7 +311,7 @@ async function main (): Promise<void> {
   out.push('')
   out.push(renderTables(summaries, options.scenarios))
   out.push(renderTargets(checks), '')
-  out.push(`${total} runs in ${seconds.toFixed(0)} s; results: ${file}`, '')
+  out.push(`${total} server runs in ${seconds.toFixed(0)} s; results: ${file}`, '')
   process.stdout.write(out.join('\n') + '\n')
   for (const summary of summaries) process.stdout.write(JSON.stringify({ type: 'summary', ...summary }) + '\n')
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import sse, { type SsePluginOptions } from '../lib/index.js'
+import { registerClientModule } from './client-module.js'
 import { clock, Score, scoreboard } from './events.js'
 
 /**
@@ -85,7 +86,8 @@ export function registerScoreboard (app: FastifyInstance): void {
 
 /**
  * Builds the example server (not listening yet): the plugin, the page at `/`,
- * `GET /time`, and the scoreboard (`GET /scores`, `POST /score`).
+ * `GET /time`, the scoreboard (`GET /scores`, `POST /score`) and the typed client
+ * module the page imports (`GET /client/client.js`).
  *
  * @example
  * const app = await buildExample({ fastify: { logger: true } })
@@ -101,5 +103,6 @@ export async function buildExample (options: ExampleOptions = {}): Promise<Fasti
   await app.register(fastifyStatic, { root: PUBLIC_DIR })
   registerClock(app, options.tickMs)
   registerScoreboard(app)
+  registerClientModule(app)
   return app
 }

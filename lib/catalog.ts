@@ -2,10 +2,10 @@
  * Event catalogs: a map of event name -> TypeBox schema, compiled once where it is
  * defined. Sending validates with the compiled checker and never compiles again.
  */
-import { Type, type Static, type StringOptions, type TSchema, type TString } from '@sinclair/typebox'
+import { FormatRegistry, Type, type Static, type StringOptions, type TSchema, type TString } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { dataField, eventField, idField, retryField, type EventId } from './encoder.js'
-import { InvalidPayloadError, UnknownEventError } from './errors.js'
+import { InvalidPayloadError, UnknownEventError, UnknownFormatError } from './errors.js'
 
 /** Event name -> payload schema. */
 export type EventSchemas = Record<string, TSchema>
@@ -77,7 +77,8 @@ export interface EventCatalog<E extends EventSchemas = EventSchemas> {
  * schema once. The result types `stream.send()`, `channel.publish()` and the client.
  *
  * @throws TYPED_SSE_INVALID_EVENT_NAME for a name that is empty, holds CR or LF, or
- *   starts with the reserved `sse:` prefix.
+ *   starts with the reserved `sse:` prefix; TYPED_SSE_UNKNOWN_FORMAT for a string
+ *   `format` with no checker in TypeBox's FormatRegistry.
  * @example
  * import { defineEvents, Type } from 'fastify-typed-sse'
  * export const clock = defineEvents({
@@ -87,6 +88,7 @@ export interface EventCatalog<E extends EventSchemas = EventSchemas> {
 export function defineEvents<const E extends EventSchemas> (schemas: E): EventCatalog<E> {
   const events = new Map<string, CompiledEvent>()
   for (const [name, schema] of Object.entries(schemas)) {
+    assertFormatsKnown(name, schema)
     events.set(name, Object.freeze({
       name,
       eventLine: eventField(name),
@@ -99,6 +101,17 @@ export function defineEvents<const E extends EventSchemas> (schemas: E): EventCa
     names: Object.freeze([...events.keys()]) as ReadonlyArray<EventName<E>>,
     [kEvents]: events
   })
+}
+
+/**
+ * TypeBox ships no string formats: a schema with `format: 'email'` compiles, then
+ * fails every value. Say so where the catalog is defined, not at the first send.
+ */
+function assertFormatsKnown (event: string, schema: unknown): void {
+  if (schema === null || typeof schema !== 'object') return
+  const { format } = schema as { format?: unknown }
+  if (typeof format === 'string' && !FormatRegistry.Has(format)) throw new UnknownFormatError(event, format, format)
+  for (const value of Object.values(schema)) assertFormatsKnown(event, value)
 }
 
 /**
@@ -130,9 +143,15 @@ export function eventValidator (catalog: EventCatalog): (event: string, data: un
     const compiled = catalog[kEvents].get(event)
     if (compiled === undefined) return `"${event}" is not in the catalog (known: ${catalog.names.join(', ')})`
     if (compiled.check.Check(data)) return true
-    const first = compiled.check.Errors(data).First()
-    return `${first?.path || '/'}: ${first?.message ?? 'does not match the schema'}`
+    const { path, message } = firstError(compiled, data)
+    return `${path}: ${message}`
   }
+}
+
+/** The first schema error of a value that failed `Check` (Errors runs only on failure). */
+function firstError (compiled: CompiledEvent, data: unknown): { path: string, message: string } {
+  const first = compiled.check.Errors(data).First()
+  return { path: first?.path || '/', message: first?.message ?? 'does not match the schema' }
 }
 
 /**
@@ -146,8 +165,8 @@ export function eventValidator (catalog: EventCatalog): (event: string, data: un
  */
 export function payloadField (compiled: CompiledEvent, data: unknown): string {
   if (!compiled.check.Check(data)) {
-    const first = compiled.check.Errors(data).First()
-    throw new InvalidPayloadError(compiled.name, first?.path || '/', first?.message ?? 'does not match the schema')
+    const { path, message } = firstError(compiled, data)
+    throw new InvalidPayloadError(compiled.name, path, message)
   }
   if (compiled.isText) return dataField(data as string)
   let json: string | undefined

@@ -5,7 +5,7 @@
  * This module is loaded by browsers as is, with no bundler, so it has no run-time
  * import at all: only `import type`, which the compiler erases. Whatever it needs
  * from the rest of the package at run time (the text keyword, the control event
- * names) is repeated here and tied to its source by a type or by a test.
+ * names) is repeated here, typed by the original so the two cannot drift apart.
  *
  * Reconnects are the EventSource's own (WHATWG HTML §9.2.3): when the stream ends
  * or the network drops, it waits the server's `retry:` delay (about 3 s by default)
@@ -15,41 +15,63 @@
  */
 import type { Static } from '@sinclair/typebox'
 import type { EventSchemas, TEXT_KEYWORD } from './catalog.js'
-import type { Missed, Resync } from './control.js'
+import type { MISSED_EVENT, Missed, RESYNC_EVENT, Resync } from './control.js'
 
-/**
- * The schema keyword that marks raw text events (`Text()`). Typed by the server's
- * constant, so the two cannot drift apart without a compile error.
- */
+/** The schema keyword that marks raw text events (`Text()`). */
 const TEXT_MARK: typeof TEXT_KEYWORD = 'x-sse-data'
 
-/** Control events (lib/control.ts); test/client.test.ts checks them end to end. */
-const RESYNC_EVENT = 'sse:resync'
-const MISSED_EVENT = 'sse:missed'
+/** The control events (lib/control.ts) the client has handlers for. */
+const RESYNC_EVENT_NAME: typeof RESYNC_EVENT = 'sse:resync'
+const MISSED_EVENT_NAME: typeof MISSED_EVENT = 'sse:missed'
 
 /** `EventSource.CLOSED` (WHATWG HTML §9.2.2): the source gave up and will not reconnect. */
 const READY_STATE_CLOSED = 2
 
-/** What the client needs of a catalog: its schemas. An `EventCatalog` from `defineEvents` is one. */
+/**
+ * What the client needs of a catalog: its schemas. An `EventCatalog` from `defineEvents` is one.
+ *
+ * @example
+ * const catalog: CatalogLike = clock
+ */
 export interface CatalogLike<E extends EventSchemas = EventSchemas> {
   readonly schemas: Readonly<E>
 }
 
-/** The event names of catalog type `C`. */
+/**
+ * The event names of catalog type `C`.
+ *
+ * @example
+ * type Names = ClientEventName<typeof chat> // 'message' | 'token'
+ */
 export type ClientEventName<C extends CatalogLike> = keyof C['schemas'] & string
 
-/** The payload type of event `K` of catalog type `C`, as the server validated it. */
+/**
+ * The payload type of event `K` of catalog type `C`, as the server validated it.
+ *
+ * @example
+ * function render (tick: ClientEventData<typeof clock, 'tick'>) { el.textContent = tick.now }
+ */
 export type ClientEventData<C extends CatalogLike, K extends ClientEventName<C>> = Static<C['schemas'][K]>
 
 /** The events of `C` declared with `Text()`: their data arrives as a raw string. */
-export type TextEventName<C extends CatalogLike> = {
+type TextEventName<C extends CatalogLike> = {
   [K in ClientEventName<C>]: C['schemas'][K] extends { readonly [TEXT_MARK]: 'text' } ? K : never
 }[ClientEventName<C>]
 
-/** The connection state: `'connecting'` also while reconnecting; `'closed'` is final. */
+/**
+ * The connection state: `'connecting'` also while reconnecting; `'closed'` is final.
+ *
+ * @example
+ * client.onStatus((status: ClientStatus) => { badge.dataset.state = status })
+ */
 export type ClientStatus = 'connecting' | 'open' | 'closed'
 
-/** What a handler learns besides the data. */
+/**
+ * What a handler learns besides the data.
+ *
+ * @example
+ * client.on('score', (score, meta: EventMeta<'score'>) => { lastSeen = meta.id })
+ */
 export interface EventMeta<K extends string = string> {
   /** The event name. */
   readonly event: K
@@ -68,18 +90,44 @@ export interface EventMeta<K extends string = string> {
   readonly id: string | undefined
 }
 
-/** A handler of event `K`. */
+/**
+ * A handler of event `K`.
+ *
+ * @example
+ * const onTick: EventHandler<typeof clock, 'tick'> = (tick) => { el.textContent = tick.now }
+ * client.on('tick', onTick)
+ */
 export type EventHandler<C extends CatalogLike, K extends ClientEventName<C>> =
   (data: ClientEventData<C, K>, meta: EventMeta<K>) => void
 
 /**
  * A run-time check of a parsed payload: `true` when valid; `false`, or a string
- * saying what is wrong, when not. Throwing counts as invalid too.
+ * saying what is wrong, when not. Throwing counts as invalid too. Only `true` passes,
+ * so a validator that returns a message when valid fails closed, not open.
+ *
+ * @example
+ * // TypeBox compiled checks (with a bundler), one per event:
+ * const checks = { tick: TypeCompiler.Compile(clock.schemas.tick) }
+ * const validate: ClientValidator<typeof clock> = (event, data) => checks[event].Check(data)
  */
 export type ClientValidator<C extends CatalogLike = CatalogLike> =
   (event: ClientEventName<C>, data: unknown) => boolean | string
 
-/** The error codes of the client. Match on `error.code`, never on the message. */
+/**
+ * The error codes of the client. Match on `error.code`, never on the message.
+ *
+ * | code | when |
+ * |---|---|
+ * | `TYPED_SSE_CLIENT_NO_EVENTSOURCE` | thrown by `createClient`: no `EventSource` given, none global (Node 20) |
+ * | `TYPED_SSE_CLIENT_UNKNOWN_EVENT` | thrown by `on`: the catalog given does not declare the event |
+ * | `TYPED_SSE_CLIENT_INVALID_JSON` | data of a JSON event is not JSON (a `Text()` event not listed in `text`?) |
+ * | `TYPED_SSE_CLIENT_INVALID_DATA` | `validate` refused the data; the event was not delivered |
+ * | `TYPED_SSE_CLIENT_HANDLER_FAILED` | a handler or status listener threw; the others still ran |
+ * | `TYPED_SSE_CLIENT_CONNECTION_FAILED` | the response was not a 200 event stream; no reconnect |
+ *
+ * @example
+ * const ignored: ClientErrorCode[] = ['TYPED_SSE_CLIENT_HANDLER_FAILED']
+ */
 export type ClientErrorCode =
   | 'TYPED_SSE_CLIENT_NO_EVENTSOURCE'
   | 'TYPED_SSE_CLIENT_UNKNOWN_EVENT'
@@ -113,13 +161,13 @@ export class SseClientError extends Error {
 }
 
 /** The message events the client reads: the standard `MessageEvent`, or a polyfill's. */
-export interface MessageEventLike {
+interface MessageEventLike {
   readonly data: string
   readonly lastEventId: string
 }
 
 /** The part of the `EventSource` API the client uses; the standard one and the `eventsource` package fit. */
-export interface EventSourceLike {
+interface EventSourceLike {
   readonly readyState: number
   readonly url: string
   addEventListener (type: string, listener: (event: MessageEventLike) => void): void
@@ -127,11 +175,31 @@ export interface EventSourceLike {
   close (): void
 }
 
-/** An `EventSource` constructor: `globalThis.EventSource`, or `EventSource` from the `eventsource` package. */
+/**
+ * The stream's URL: a string (relative ones resolve against the page in browsers) or
+ * a `URL`. Typed by shape so projects without DOM or Node types can use the client.
+ *
+ * @example
+ * const url: StreamUrl = new URL('/time', 'http://127.0.0.1:3000')
+ */
+export type StreamUrl = string | { readonly href: string }
+
+/**
+ * An `EventSource` constructor: `globalThis.EventSource`, or `EventSource` from the `eventsource` package.
+ *
+ * @example
+ * import { EventSource } from 'eventsource'
+ * // Node: a header on every (re)connect, through the package's `fetch` option.
+ * const WithToken: EventSourceConstructor = class extends EventSource {
+ *   constructor (url: string, init?: { withCredentials?: boolean }) {
+ *     super(url, { ...init, fetch: (input, request) => fetch(input, { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } }) })
+ *   }
+ * }
+ */
 export type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike
 
 /** Options shared by both ways of typing the client. */
-export interface BaseClientOptions<C extends CatalogLike> {
+interface BaseClientOptions<C extends CatalogLike> {
   /**
    * The EventSource implementation. Node 20 has none built in: pass the `eventsource`
    * package's. To add headers in Node, pass a subclass that gives it a `fetch`.
@@ -159,7 +227,12 @@ export interface BaseClientOptions<C extends CatalogLike> {
   onError?: (error: SseClientError) => void
 }
 
-/** Options when the catalog value is at hand: the client reads which events are text from it. */
+/**
+ * Options when the catalog value is at hand: the client reads which events are text from it.
+ *
+ * @example
+ * const options: CatalogClientOptions<typeof chat> = { catalog: chat, EventSource, onError: report }
+ */
 export interface CatalogClientOptions<C extends CatalogLike> extends BaseClientOptions<C> {
   /** The catalog (or any `{ schemas }`): types the client, tells text events apart and rejects unknown names in `on`. */
   catalog: C
@@ -171,19 +244,29 @@ export interface CatalogClientOptions<C extends CatalogLike> extends BaseClientO
  * a record rather than an array so the compiler demands every text event of `C`:
  * forgetting one would make the client parse its data as JSON.
  */
-export type TextOption<C extends CatalogLike> = [TextEventName<C>] extends [never]
+type TextOption<C extends CatalogLike> = [TextEventName<C>] extends [never]
   ? { text?: undefined }
   : { text: { readonly [K in TextEventName<C>]: true } }
 
-/** Options when only the catalog's type is given (`createClient<typeof clock>(url)`): no run-time cost. */
+/**
+ * Options when only the catalog's type is given (`createClient<typeof chat>(url)`): no run-time cost.
+ *
+ * @example
+ * const options: TypeOnlyClientOptions<typeof chat> = { text: { token: true } }
+ */
 export type TypeOnlyClientOptions<C extends CatalogLike> = BaseClientOptions<C> & { catalog?: undefined } & TextOption<C>
 
 /** The options argument in type-only mode: required exactly when `text` is. */
-export type TypeOnlyClientArgs<C extends CatalogLike> = [TextEventName<C>] extends [never]
+type TypeOnlyClientArgs<C extends CatalogLike> = [TextEventName<C>] extends [never]
   ? [options?: TypeOnlyClientOptions<C>]
   : [options: TypeOnlyClientOptions<C>]
 
-/** A typed event stream client. Create one with {@link createClient}. */
+/**
+ * A typed event stream client. Create one with {@link createClient}.
+ *
+ * @example
+ * function follow (client: SseClient<typeof clock>) { return client.on('tick', (tick) => console.log(tick.now)) }
+ */
 export interface SseClient<C extends CatalogLike = CatalogLike> {
   /** The absolute URL of the stream. */
   readonly url: string
@@ -273,7 +356,7 @@ class TypedEventClient implements SseClient {
   readonly #statusListeners = new Set<(status: ClientStatus) => void>()
   #status: ClientStatus = 'connecting'
 
-  constructor (url: string | URL, options: ClientInit) {
+  constructor (url: StreamUrl, options: ClientInit) {
     const Source = options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource
     if (Source === undefined) {
       throw new SseClientError('TYPED_SSE_CLIENT_NO_EVENTSOURCE',
@@ -287,7 +370,7 @@ class TypedEventClient implements SseClient {
       : Object.keys(catalog.schemas).filter((name) => isTextSchema(catalog.schemas[name])))
     this.#validate = options.validate
     this.#onError = options.onError ?? ((error) => { console.error(error) })
-    this.#source = new Source(String(url), { withCredentials: options.withCredentials ?? false })
+    this.#source = new Source(typeof url === 'string' ? url : url.href, { withCredentials: options.withCredentials ?? false })
     this.#source.addEventListener('open', this.#onOpen)
     this.#source.addEventListener('error', this.#onSourceError)
   }
@@ -323,11 +406,11 @@ class TypedEventClient implements SseClient {
   }
 
   onResync (listener: (info: Resync) => void): () => void {
-    return this.#subscribe(RESYNC_EVENT, listener as AnyHandler)
+    return this.#subscribe(RESYNC_EVENT_NAME, listener as AnyHandler)
   }
 
   onMissed (listener: (info: Missed) => void): () => void {
-    return this.#subscribe(MISSED_EVENT, listener as AnyHandler)
+    return this.#subscribe(MISSED_EVENT_NAME, listener as AnyHandler)
   }
 
   close (): void {
@@ -355,7 +438,7 @@ class TypedEventClient implements SseClient {
   #dispatch (event: string, message: MessageEventLike): void {
     const subscription = this.#subscriptions.get(event)
     if (subscription === undefined) return
-    const isControl = event === RESYNC_EVENT || event === MISSED_EVENT
+    const isControl = event === RESYNC_EVENT_NAME || event === MISSED_EVENT_NAME
     let data: unknown = message.data
     if (isControl || !this.#text.has(event)) {
       try {
@@ -367,7 +450,8 @@ class TypedEventClient implements SseClient {
         return
       }
     }
-    if (!isControl && this.#validate !== undefined && !this.#isValid(event, data)) return
+    const validate = this.#validate
+    if (!isControl && validate !== undefined && !this.#isValid(validate, event, data)) return
     const meta: EventMeta = { event, lastEventId: message.lastEventId, id: message.lastEventId === '' ? undefined : message.lastEventId }
     // A copy: a handler may remove itself (or others) while the event is dispatched.
     for (const handler of [...subscription.handlers]) {
@@ -379,11 +463,11 @@ class TypedEventClient implements SseClient {
     }
   }
 
-  #isValid (event: string, data: unknown): boolean {
+  #isValid (validate: NonNullable<ClientInit['validate']>, event: string, data: unknown): boolean {
     let verdict: boolean | string
     let cause: unknown
     try {
-      verdict = (this.#validate as NonNullable<ClientInit['validate']>)(event, data)
+      verdict = validate(event, data)
     } catch (err) {
       verdict = false
       cause = err
@@ -480,8 +564,8 @@ function isTextSchema (schema: unknown): boolean {
  * const client = createClient('http://127.0.0.1:3000/chat', { catalog: chat, EventSource, validate: eventValidator(chat) })
  * client.on('token', (token) => process.stdout.write(token))
  */
-export function createClient<C extends CatalogLike> (url: string | URL, options: CatalogClientOptions<C>): SseClient<C>
-export function createClient<C extends CatalogLike = CatalogLike> (url: string | URL, ...options: TypeOnlyClientArgs<C>): SseClient<C>
-export function createClient (url: string | URL, options: ClientInit = {}): SseClient {
+export function createClient<C extends CatalogLike> (url: StreamUrl, options: CatalogClientOptions<C>): SseClient<C>
+export function createClient<C extends CatalogLike = CatalogLike> (url: StreamUrl, ...options: TypeOnlyClientArgs<C>): SseClient<C>
+export function createClient (url: StreamUrl, options: ClientInit = {}): SseClient {
   return new TypedEventClient(url, options)
 }

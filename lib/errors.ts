@@ -31,6 +31,13 @@ export const InvalidEventNameError = createError<'TYPED_SSE_INVALID_EVENT_NAME',
   500
 )
 
+/** A catalog schema using a string `format` that TypeBox has no checker for: every send would fail. */
+export const UnknownFormatError = createError<'TYPED_SSE_UNKNOWN_FORMAT', [string, string, string]>(
+  'TYPED_SSE_UNKNOWN_FORMAT',
+  'Event "%s" uses format "%s", which TypeBox has no checker for, so every send would fail. Register one before defineEvents(): FormatRegistry.Set(\'%s\', (value) => ...).',
+  500
+)
+
 /** An event id with CR, LF or NUL, or a number that is not finite. */
 export const InvalidIdError = createError<'TYPED_SSE_INVALID_ID', [string]>(
   'TYPED_SSE_INVALID_ID',

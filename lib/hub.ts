@@ -75,7 +75,9 @@ export class StreamHub {
   #onTick (): void {
     const tick = ++this.tick
     for (const member of this.#members) {
-      if (tick - member.lastWriteTick >= TICKS_PER_HEARTBEAT) member.heartbeat()
+      // Strictly more: a write stamps the tick already begun, so after N more ticks only
+      // N-1 to N quarters have passed; N+1 ticks make the 1 to 1.25 periods documented.
+      if (tick - member.lastWriteTick > TICKS_PER_HEARTBEAT) member.heartbeat()
     }
   }
 

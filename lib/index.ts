@@ -29,5 +29,5 @@ export { Channel, type ChannelOptions, type ChannelStats, type SubscribeOptions 
 export type { EngineChannel, EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
 export { DEFAULT_HISTORY_MAX_EVENTS, type HistoryStore } from './history.js'
 export { memoryEngine } from './memory-engine.js'
-export { EVENT_STREAM_MEDIA_TYPE, sseResponseSchema, withSseResponse, type SseResponseOptions } from './openapi.js'
+export { EVENT_STREAM_MEDIA_TYPE, sseResponseSchema, type SseResponseOptions } from './openapi.js'
 export default fastifyTypedSse

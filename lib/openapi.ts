@@ -70,6 +70,7 @@ function eventEnvelope (name: string, schema: object): object {
 }
 
 /**
+ * @internal used by the plugin's onRoute hook for routes declared with `{ sse: catalog }`.
  * A route's schema with the event stream response of `catalog` added as 200,
  * unless the route declares a 200 (or 2xx) response itself, which then wins. The
  * route's own objects are copied, not changed: they may be shared between routes.

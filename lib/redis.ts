@@ -42,8 +42,9 @@ export interface RedisEngineOptions {
    */
   url?: string
   /**
-   * An ioredis client you own, instead of `url`: commands go through it, and the
-   * engine subscribes on a `client.duplicate()` of its own. `close()` never quits it.
+   * An ioredis client you own, instead of `url`: the engine opens its two connections
+   * with `client.duplicate()` (same host, auth, TLS, db), so they carry its settings
+   * but not its offline queue. `close()` quits those, never your client.
    */
   client?: Redis
   /**
@@ -146,15 +147,17 @@ return id
 `
 
 /**
- * KEYS[1] stream; ARGV the last event id (already checked against ID_PATTERN), maxAgeMs.
- * 'unknown': no such stream, an id it never reached, or one from before the stream
- * began (a Redis that restarted empty); 'evicted': an entry after the id was deleted.
+ * KEYS[1] stream; ARGV the last event id (checked against ID_PATTERN, or '' for every
+ * entry retained), maxAgeMs. 'unknown': no such stream, an id it never reached, or one
+ * from before the stream began (a Redis that restarted empty); 'evicted': an entry
+ * after the id was deleted.
  */
 const READ_SCRIPT = LUA_HELPERS + `
 local key, after = KEYS[1], ARGV[1]
-if redis.call('EXISTS', key) == 0 then return {'unknown'} end
+if redis.call('EXISTS', key) == 0 then return after == '' and {'ok', {}} or {'unknown'} end
 local now = redis.call('TIME')
 evictOlder(key, now[1] * 1000 + math.floor(now[2] / 1000), tonumber(ARGV[2]))
+if after == '' then return {'ok', redis.call('XRANGE', key, '-', '+')} end
 local info = redis.call('XINFO', 'STREAM', key)
 local field = {}
 for i = 1, #info, 2 do field[info[i]] = info[i + 1] end
@@ -224,8 +227,8 @@ function checkOptions (options: RedisEngineOptions): void {
   if (options.url !== undefined && typeof options.url !== 'string') {
     throw new InvalidOptionError('url', `expected a redis:// or rediss:// URL, got ${String(options.url)}`)
   }
-  if (options.client !== undefined && !(options.client instanceof Redis)) {
-    throw new InvalidOptionError('client', 'expected an ioredis Redis instance (Cluster is not supported)')
+  if (options.client !== undefined && typeof options.client?.duplicate !== 'function') {
+    throw new InvalidOptionError('client', 'expected an ioredis Redis instance')
   }
   if (options.prefix !== undefined && typeof options.prefix !== 'string') {
     throw new InvalidOptionError('prefix', `expected a string, got ${String(options.prefix)}`)
@@ -266,21 +269,25 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     // The engine resubscribes itself, so it knows when each subscription is back.
     autoResubscribe: false,
     lazyConnect: false,
+    // Replies are read in one shape whatever the template client asked for.
+    replyMapping: 'legacy' as const,
     // disconnect() between reconnection attempts arms a timer for a socket that is
     // already closed; keep it short so a closed engine does not hold the process.
     disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     retryStrategy: (times: number) => Math.min(50 * 2 ** (times - 1), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100)
   }
-  const commands = options.client ?? new Redis(options.url ?? DEFAULT_REDIS_URL, ours)
+  // A client given is a template (host, auth, TLS, db, sentinels): the engine uses
+  // duplicates with the settings above, so a publish never waits in its offline queue
+  // or is resent by its retries, and closing the engine leaves it alone.
+  const commands = options.client?.duplicate(ours) ?? new Redis(options.url ?? DEFAULT_REDIS_URL, ours)
   const subscriber = commands.duplicate(ours)
-  const owned = options.client === undefined ? [commands, subscriber] : [subscriber]
   const topics = new Map<string, Topic>()
   let lastError: Error | undefined
   let isClosed = false
   /** Counts subscriber connections: work started on an earlier one must not finish on a later one. */
   let epoch = 0
 
-  for (const connection of owned) {
+  for (const connection of [commands, subscriber]) {
     // Without a listener ioredis prints every failed reconnection; the last one is
     // kept for the messages of the errors we throw.
     connection.on('error', (err: Error) => { lastError = err })
@@ -316,12 +323,12 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   function deliver (topic: Topic, message: EngineMessage): void {
     if (message.id !== undefined) topic.lastId = message.id
     for (const fn of topic.delivers) {
-      // A throw here would unwind into ioredis's reply parser; the other channels
-      // sharing the topic must get the message anyway.
+      // A throw (a subscriber's filter) would unwind into ioredis's reply parser, and
+      // the other channels sharing the topic must get the message anyway.
       try {
         fn(message)
       } catch (err) {
-        lastError = err as Error
+        process.emitWarning(err as Error)
       }
     }
   }
@@ -337,7 +344,12 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
 
   function subscribe (list: Topic[]): void {
     const current = epoch
-    for (const topic of list) topic.isSubscribing = true
+    for (const topic of list) {
+      topic.isSubscribing = true
+      // Hold from now: messages in the same read as the confirmation are emitted
+      // before the promise below continues, and must wait for the catch-up read.
+      if (topic.history !== undefined && topic.lastId !== undefined) topic.held ??= []
+    }
     subscriber.subscribe(...list.map((topic) => topic.key)).then(
       async () => await Promise.all(list.map(async (topic) => await subscribed(topic, current))),
       (err: unknown) => {
@@ -355,7 +367,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
    * If it heard some before (a reconnect), it first delivers what it missed meanwhile.
    */
   async function subscribed (topic: Topic, current: number): Promise<void> {
-    if (topic.history !== undefined && topic.lastId !== undefined) await catchUp(topic, current)
+    if (topic.held !== undefined) await catchUp(topic, current, topic.held)
     if (current !== epoch || topics.get(topic.key) !== topic) return
     topic.isSubscribing = false
     topic.isSubscribed = true
@@ -367,8 +379,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
    * messages meanwhile; those the read also returned are then skipped. Best effort: if
    * the entries are gone (trimmed, or Redis restarted empty), live streams have a gap.
    */
-  async function catchUp (topic: Topic, current: number): Promise<void> {
-    const held = topic.held ??= []
+  async function catchUp (topic: Topic, current: number, held: EngineMessage[]): Promise<void> {
     let last = topic.lastId as string
     try {
       const missed = entries(await commands.xrange(topic.key, `(${last}`, '+'))
@@ -419,7 +430,6 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   }
 
   async function waitReady (connection: Redis, deadline: number): Promise<void> {
-    if (connection.status === 'wait') connection.connect().catch(() => {})
     if (connection.status !== 'ready' && connection.status !== 'end') {
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -437,7 +447,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   async function quit (connection: Redis): Promise<void> {
     if (connection.status === 'end') return
     if (connection.status !== 'ready') {
-      // Between attempts there is no socket to close: this only cancels the next one.
+      // Connecting, or waiting to retry: nothing to say goodbye on; stop retrying.
       connection.disconnect()
       return
     }
@@ -456,7 +466,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     isClosed = true
     for (const topic of topics.values()) settle(topic, new EngineError('the Redis engine is closed'))
     topics.clear()
-    await Promise.all(owned.map(quit))
+    await Promise.all([quit(commands), quit(subscriber)])
   }
 
   return {
@@ -481,9 +491,11 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
           return await command(async () => await runScript(commands, PUBLISH, key, [key, event, data, maxEvents, maxAgeMs || 0])) as string
         },
         async readAfter (lastEventId): Promise<ReplayResult> {
-          if (current.history === undefined || !ID_PATTERN.test(lastEventId)) return { status: 'unknown' }
+          if (current.history === undefined) return { status: 'unknown' }
+          if (lastEventId !== undefined && !ID_PATTERN.test(lastEventId)) return { status: 'unknown' }
           await whenSubscribed(current)
-          const reply = await command(async () => await runScript(commands, READ, key, [lastEventId, current.history?.maxAgeMs || 0])) as [string, unknown?]
+          const { maxAgeMs } = current.history
+          const reply = await command(async () => await runScript(commands, READ, key, [lastEventId ?? '', maxAgeMs || 0])) as [string, unknown?]
           // The channel now holds every live message up to the read, so it can drop
           // those the client already had (this instance may lag the client's previous one).
           await syncSubscriber()

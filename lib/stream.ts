@@ -30,6 +30,10 @@ interface RawResponse {
   on (event: 'error', listener: () => void): unknown
   once (event: 'close' | 'drain', listener: () => void): unknown
   off (event: 'close' | 'drain', listener: () => void): unknown
+  /** HTTP/1.1: true once the connection is gone. */
+  readonly destroyed?: boolean
+  /** HTTP/2: the response's stream, and through it the session. */
+  readonly stream?: { readonly destroyed: boolean, readonly session?: { close (): void } }
 }
 
 /** Headers no stream may pass on: the body is an endless chunked/HTTP/2 stream. */
@@ -131,6 +135,12 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
     raw.on('error', ignoreError)
     raw.once('close', this.#onRawClose)
     context.hub.add(this)
+    // The client may have left while the handler awaited (auth, a lookup): its 'close'
+    // was emitted before we listened and will not come again.
+    if (raw.stream?.destroyed ?? raw.destroyed === true) {
+      this.#finish('client')
+      return
+    }
     const { retryMs, maxDurationMs } = context.options
     if (retryMs !== undefined) this.#write(Buffer.from(retryField(retryMs) + '\n'))
     const durationEnd = maxDurationMs === false ? Infinity : Date.now() + maxDurationMs
@@ -271,16 +281,23 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    * `end: false`) closes the stream. When the client leaves, the iterator's
    * `return()` is called at once, so the producer's `finally` blocks run. A producer
    * error (or an invalid message) is logged through `request.log` with code
-   * TYPED_SSE_PRODUCER_FAILED and ends the stream; the promise never rejects.
+   * TYPED_SSE_PRODUCER_FAILED and ends the stream; the promise never rejects. An
+   * error thrown after the stream closed (an abort through `signal`) is not a failure.
    *
    * @example
    * async function * tokens () { for await (const t of llm.stream(prompt)) yield { event: 'token', data: t } }
    * await stream.from(tokens())
    */
   async from (source: AsyncIterable<SseMessage<E>> | Iterable<SseMessage<E>>, { end = true }: { end?: boolean } = {}): Promise<void> {
-    const iterator = Symbol.asyncIterator in source
-      ? source[Symbol.asyncIterator]()
-      : (source as Iterable<SseMessage<E>>)[Symbol.iterator]()
+    let iterator: AsyncIterator<SseMessage<E>> | Iterator<SseMessage<E>>
+    try {
+      iterator = Symbol.asyncIterator in source
+        ? source[Symbol.asyncIterator]()
+        : (source as Iterable<SseMessage<E>>)[Symbol.iterator]()
+    } catch (err) {
+      this.fail(err)
+      return
+    }
     let isDone = false
     const stop = (): void => {
       if (!isDone) Promise.resolve(iterator.return?.()).catch(ignoreError)
@@ -308,9 +325,15 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
 
   /**
    * @internal Ends the stream after a producer error, logged through `request.log`
-   * with code TYPED_SSE_PRODUCER_FAILED (the error itself is its `cause`).
+   * with code TYPED_SSE_PRODUCER_FAILED (the error itself is its `cause`). An error
+   * after the stream closed is logged at debug level only: a producer that stops on
+   * `signal` throws an AbortError whenever a client leaves, which is no failure.
    */
   fail (err: unknown): void {
+    if (!this.isOpen) {
+      this.request.log.debug({ err }, 'event producer stopped after the stream closed')
+      return
+    }
     const failure = new ProducerError(err instanceof Error ? err.message : String(err))
     failure.cause = err
     this.request.log.error({ err: failure }, failure.message)
@@ -321,7 +344,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   heartbeat (): void {
     if (this.#queue === undefined) {
       this.#write(HEARTBEAT_BYTES)
-    } else if (this.#context.hub.tick - this.lastWriteTick >= STALLED_PERIODS * TICKS_PER_HEARTBEAT) {
+    } else if (this.#context.hub.tick - this.lastWriteTick > STALLED_PERIODS * TICKS_PER_HEARTBEAT) {
       // Backed up and no byte accepted by the socket for two periods: a half-open or
       // frozen client. Free its memory; a live client reconnects and replays.
       const stalledMs = STALLED_PERIODS * (this.#context.heartbeatMs as number)
@@ -341,8 +364,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
       // An HTTP/2 session outlives its streams, and before Node 24 server.close() waits
       // for it (Fastify closes sessions only with forceCloseConnections: true). Close it
       // gracefully (GOAWAY): other streams on it still finish.
-      const { stream } = this.request.raw as { stream?: { session?: { close (): void } } }
-      stream?.session?.close()
+      this.#raw.stream?.session?.close()
     })
   }
 

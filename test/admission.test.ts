@@ -4,13 +4,14 @@
  * `maxEventBytes` refuses an oversized event with nothing written; an over-long
  * Last-Event-ID is ignored (no replay lookup); Accept negotiation answers 406.
  */
+import { EventSource, type ErrorEvent } from 'eventsource'
 import { connect } from 'node:net'
 import t from 'tap'
 import {
   defineEvents, memoryEngine, RESYNC_EVENT, Text, Type,
   type EngineChannel, type SseEngine, type SseStream
 } from '../lib/index.js'
-import { buildApp, Inbox, streamRoute, thrown, waitUntil, withTimeout, type Teardown } from './helpers/app.js'
+import { buildApp, Inbox, sleep, streamRoute, thrown, waitUntil, withTimeout, type Teardown } from './helpers/app.js'
 import { openStream, rawConnect, splitHead, dechunk, type StreamClient } from './helpers/client.js'
 import { EventStreamParser } from './helpers/parser.js'
 
@@ -123,6 +124,38 @@ t.test('maxStreamsPerKey: one key over its limit gets 503, other keys are admitt
   const again = await openStream(t, `${origin}/s`, { 'x-user': 'alice' })
   t.equal(again.statusCode, 200, 'alice admitted again after a close')
   t.equal((await get(`${origin}/s`, { 'x-user': 'alice' })).status, 503, 'and only one more')
+})
+
+t.test('a client that leaves while an async preHandler runs does not keep its per-key slot', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, maxStreamsPerKey: 1 } })
+  const closes = new Inbox<string>()
+  app.get('/s', { preHandler: async () => { await sleep(150) } }, (_request, reply) => {
+    reply.sse(events).onClose((reason) => closes.push(reason))
+  })
+  const origin = await start()
+  const early = await rawConnect(t, portOf(origin), '/s')
+  await sleep(30)
+  early.socket.destroy()
+  t.equal(await closes.next(), 'client', 'the stream opened after the client left is closed at once')
+  t.equal(app.sse.stats().openStreams, 0)
+  const next = await openStream(t, `${origin}/s`)
+  t.equal(next.statusCode, 200, 'the slot was released')
+})
+
+t.test('EventSource refused with 503 stops: it does not read Retry-After, so the application decides when to retry', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, maxStreams: 1 } })
+  let requests = 0
+  app.addHook('onRequest', async () => { requests++ })
+  streamRoute(app, '/s', events)
+  const origin = await start()
+  await openStream(t, `${origin}/s`)
+  const source = new EventSource(`${origin}/s`)
+  t.teardown(() => { source.close() })
+  const error = await withTimeout(new Promise<ErrorEvent>((resolve) => source.addEventListener('error', resolve, { once: true })), 3000, 'error')
+  t.equal(error.code, 503)
+  t.equal(source.readyState, source.CLOSED, 'CLOSED: no reconnect of its own')
+  await sleep(300)
+  t.equal(requests, 2, 'no further request')
 })
 
 t.test('a 406 (refused Accept) is not counted against maxStreamsPerKey', async (t) => {

@@ -2,6 +2,7 @@
  * Event catalogs (lib/catalog.ts): compiled once at definition, validation before
  * encoding with stable error codes, raw text events, frozen results.
  */
+import { FormatRegistry } from '@sinclair/typebox'
 import t from 'tap'
 import { compiledEvent, decodePayload, encodeMessage, payloadField } from '../lib/catalog.js'
 import { defineEvents, Text, TEXT_KEYWORD, Type } from '../lib/index.js'
@@ -87,4 +88,14 @@ t.test('reserved and malformed names are refused at definition', async (t) => {
   t.equal(thrown(() => defineEvents({ 'a\nb': Type.String() }))?.code, 'TYPED_SSE_INVALID_EVENT_NAME')
   t.equal(thrown(() => defineEvents({ '': Type.String() }))?.code, 'TYPED_SSE_INVALID_EVENT_NAME')
   t.same(defineEvents({ 'sse-ok': Type.String(), 'a:b': Type.String() }).names, ['sse-ok', 'a:b'], 'others are fine')
+})
+
+t.test('a string format TypeBox has no checker for is refused at definition, not at every send', async (t) => {
+  const err = thrown(() => defineEvents({ signup: Type.Object({ email: Type.String({ format: 'typed-sse-test-email' }) }) }))
+  t.equal(err?.code, 'TYPED_SSE_UNKNOWN_FORMAT')
+  FormatRegistry.Set('typed-sse-test-email', (value) => value.includes('@'))
+  t.teardown(() => FormatRegistry.Delete('typed-sse-test-email'))
+  const catalog = defineEvents({ signup: Type.Object({ email: Type.String({ format: 'typed-sse-test-email' }) }) })
+  t.equal(encodeMessage(catalog, 'signup', { email: 'a@b' }), 'event: signup\ndata: {"email":"a@b"}\n\n', 'registered first: it checks')
+  t.equal(thrown(() => encodeMessage(catalog, 'signup', { email: 'nope' }))?.code, 'TYPED_SSE_INVALID_PAYLOAD')
 })

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { defineEvents, Text, Type } from '../lib/index.js'
 import { buildApp, thrown, waitUntil } from './helpers/app.js'
-import { openStream, type RawStream } from './helpers/stream-client.js'
+import { openStream, type StreamClient } from './helpers/client.js'
 
 const scores = defineEvents({
   score: Type.Object({ match: Type.String(), home: Type.Integer(), away: Type.Integer(), seq: Type.Integer() }),
@@ -13,13 +13,11 @@ const scores = defineEvents({
 })
 const chat = defineEvents({ line: Type.Object({ from: Type.String(), text: Type.String() }) })
 
-async function openMany (port: number, path: string, count: number): Promise<RawStream[]> {
-  const clients: RawStream[] = []
+async function openMany (t: Parameters<typeof openStream>[0], url: string, count: number): Promise<StreamClient[]> {
+  const clients: StreamClient[] = []
   // Batches keep the listen backlog from overflowing.
   for (let i = 0; i < count; i += 100) {
-    const batch = Array.from({ length: Math.min(100, count - i) }, () => openStream(port, path))
-    await Promise.all(batch.map(async (client) => await client.ready))
-    clients.push(...batch)
+    clients.push(...await Promise.all(Array.from({ length: Math.min(100, count - i) }, async () => await openStream(t, url))))
   }
   return clients
 }
@@ -28,10 +26,8 @@ t.test('1000 subscribers each receive every one of 200 events exactly once, in o
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
   const channel = app.sse.channel('scores', scores)
   app.get('/scores', (_request, reply) => { void channel.subscribe(reply.sse(scores)) })
-  await start()
-  const port = (app.server.address() as { port: number }).port
-  const clients = await openMany(port, '/scores', 1000)
-  t.teardown(() => { for (const client of clients) client.close() })
+  const origin = await start()
+  const clients = await openMany(t, `${origin}/scores`, 1000)
   await waitUntil(() => channel.size === 1000, 5000, 'all subscribed')
 
   for (let seq = 0; seq < 200; seq++) {
@@ -39,7 +35,7 @@ t.test('1000 subscribers each receive every one of 200 events exactly once, in o
     // Yield now and then so sockets flush, as a live server would between publishes.
     if (seq % 20 === 19) await new Promise((resolve) => setImmediate(resolve))
   }
-  await Promise.all(clients.map(async (client) => await client.waitForEvents(200, 15_000)))
+  await Promise.all(clients.map(async (client) => await client.events(200, 15_000)))
 
   let inOrder = 0
   for (const client of clients) {
@@ -65,13 +61,11 @@ t.test('every subscriber gets the very same bytes (encoded once per publish)', a
     stream.writeFrame = (frame: Buffer) => { frames.push(frame); return writeFrame(frame) }
     void channel.subscribe(stream)
   })
-  await start()
-  const port = (app.server.address() as { port: number }).port
-  const clients = [openStream(port, '/notes'), openStream(port, '/notes'), openStream(port, '/notes')]
-  t.teardown(() => { for (const client of clients) client.close() })
+  const origin = await start()
+  const clients = await Promise.all([1, 2, 3].map(async () => await openStream(t, `${origin}/notes`)))
   await waitUntil(() => channel.size === 3)
   await channel.publish('note', 'line one\nline two')
-  const received = await Promise.all(clients.map(async (client) => await client.waitForEvents(1)))
+  const received = await Promise.all(clients.map(async (client) => await client.events(1)))
   t.equal(frames.length, 3)
   t.ok(frames[1] === frames[0] && frames[2] === frames[0], 'one Buffer object shared by all subscribers')
   for (const [event] of received) t.same(event, { type: 'note', data: 'line one\nline two', lastEventId: '' })
@@ -85,18 +79,16 @@ t.test('a filter delivers only matching events, without re-encoding', async (t) 
       filter: (message) => message.event === 'score' && message.data.match === request.query.match
     })
   })
-  await start()
-  const port = (app.server.address() as { port: number }).port
-  const aus = openStream(port, '/match?match=AUS-NZL')
-  const fra = openStream(port, '/match?match=FRA-ITA')
-  t.teardown(() => { aus.close(); fra.close() })
+  const origin = await start()
+  const aus = await openStream(t, `${origin}/match?match=AUS-NZL`)
+  const fra = await openStream(t, `${origin}/match?match=FRA-ITA`)
   await waitUntil(() => channel.size === 2)
   await channel.publish('score', { match: 'AUS-NZL', home: 1, away: 0, seq: 1 })
   await channel.publish('score', { match: 'FRA-ITA', home: 0, away: 1, seq: 2 })
   await channel.publish('note', 'half time')
   await channel.publish('score', { match: 'AUS-NZL', home: 2, away: 0, seq: 3 })
-  const ausEvents = await aus.waitForEvents(2)
-  const fraEvents = await fra.waitForEvents(1)
+  const ausEvents = await aus.events(2)
+  const fraEvents = await fra.events(1)
   t.same(ausEvents.map((event) => JSON.parse(event.data).seq), [1, 3])
   t.same(fraEvents.map((event) => JSON.parse(event.data).seq), [2])
   t.equal(aus.parser.events.length, 2, 'nothing else reached AUS')
@@ -113,17 +105,16 @@ t.test('one stream subscribed to two channels gets both; closing detaches it fro
     void scoreChannel.subscribe(stream)
     void chatChannel.subscribe(stream)
   })
-  await start()
-  const port = (app.server.address() as { port: number }).port
-  const client = openStream(port, '/both')
+  const origin = await start()
+  const client = await openStream(t, `${origin}/both`)
   await waitUntil(() => scoreChannel.size === 1 && chatChannel.size === 1)
   await scoreChannel.publish('score', { match: 'A-B', home: 0, away: 0, seq: 0 })
   await chatChannel.publish('line', { from: 'ann', text: 'hi' })
-  const events = await client.waitForEvents(2)
+  const events = await client.events(2)
   t.same(events.map((event) => event.type), ['score', 'line'])
   t.same([...scoreChannel.subscribers()].length, 1, 'subscribers() lists the stream')
 
-  client.close()
+  client.destroy()
   await waitUntil(() => scoreChannel.size === 0 && chatChannel.size === 0, 2000, 'detached on close')
   t.equal(app.sse.stats().openStreams, 0)
   t.equal(await scoreChannel.publish('score', { match: 'A-B', home: 1, away: 0, seq: 1 }), undefined, 'publishing to nobody is fine')
@@ -137,20 +128,18 @@ t.test('unsubscribe detaches without closing the stream', async (t) => {
     void channel.subscribe(stream)
     void channel.subscribe(stream) // a second subscribe of the same stream is a no-op
   })
-  await start()
-  const port = (app.server.address() as { port: number }).port
-  const client = openStream(port, '/chat')
-  t.teardown(() => client.close())
+  const origin = await start()
+  const client = await openStream(t, `${origin}/chat`)
   await waitUntil(() => channel.size === 1)
   await channel.publish('line', { from: 'a', text: '1' })
-  await client.waitForEvents(1)
+  await client.events(1)
   const [stream] = channel.subscribers()
   channel.unsubscribe(stream)
   await channel.publish('line', { from: 'a', text: '2' })
   t.equal(channel.size, 0)
   t.ok(stream.isOpen, 'the stream stays open')
   stream.send('line', { from: 'direct', text: '3' })
-  const events = await client.waitForEvents(2)
+  const events = await client.events(2)
   t.same(events.map((event) => JSON.parse(event.data).text), ['1', '3'], 'no channel event after unsubscribe, once each')
 })
 
@@ -158,16 +147,14 @@ t.test('publish validates once, before anything is sent', async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
   const channel = app.sse.channel('scores', scores)
   app.get('/scores', (_request, reply) => { void channel.subscribe(reply.sse(scores)) })
-  await start()
-  const port = (app.server.address() as { port: number }).port
-  const client = openStream(port, '/scores')
-  t.teardown(() => client.close())
+  const origin = await start()
+  const client = await openStream(t, `${origin}/scores`)
   await waitUntil(() => channel.size === 1)
   const bad = { match: 'A-B', home: 'one', away: 0, seq: 0 }
   t.equal(thrown(() => channel.publish('score', bad as never))?.code, 'TYPED_SSE_INVALID_PAYLOAD')
   t.equal(thrown(() => channel.publish('nope' as never, {} as never))?.code, 'TYPED_SSE_UNKNOWN_EVENT')
   await channel.publish('score', { match: 'A-B', home: 1, away: 0, seq: 7 })
-  const [event] = await client.waitForEvents(1)
+  const [event] = await client.events(1)
   t.equal(JSON.parse(event.data).seq, 7, 'only the valid event arrived')
   t.equal(app.sse.stats().channels.scores.published, 1, 'refused publishes are not counted')
 })

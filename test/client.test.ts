@@ -71,7 +71,7 @@ t.test('delivers JSON and Text() data parsed, with meta; status connecting -> op
   t.equal(client.status, 'open')
 })
 
-t.test('type only: the events listed in `text` arrive raw, the others parsed', async (t) => {
+t.test('type only (and a URL object): the events listed in `text` arrive raw, the others parsed', async (t) => {
   const { app, start } = await build(t)
   app.get('/feed', (_request, reply) => {
     const stream = reply.sse(feed)
@@ -79,7 +79,7 @@ t.test('type only: the events listed in `text` arrive raw, the others parsed', a
     stream.send('tick', { now: 'x', epochMs: 1 })
   })
   const origin = await start()
-  const client = open(t, createClient<typeof feed>(`${origin}/feed`, { EventSource, text: { token: true } }))
+  const client = open(t, createClient<typeof feed>(new URL('/feed', origin), { EventSource, text: { token: true } }))
   const received = new Inbox<unknown>()
   client.on('token', (data) => received.push(data))
   client.on('tick', (data) => received.push(data))
@@ -169,6 +169,7 @@ t.test('validation: invalid data goes to onError as TYPED_SSE_CLIENT_INVALID_DAT
   t.equal(error.event, 'tick')
   t.same(error.data, { now: 'x', epochMs: 5 })
   t.equal(await ticks.next(), 50, 'only the valid event was delivered')
+  t.type(eventValidator(strict)('tock', {}), 'string', 'an event the catalog lacks is invalid, with a reason')
 })
 
 t.test('validation: any function fits; false and a throw both reject', async (t) => {

@@ -93,8 +93,16 @@ t.test('GET / serves the page and its script', async (t) => {
   t.equal(script.status, 200)
   t.match(script.headers.get('content-type'), /javascript/)
   const source = await script.text()
-  t.match(source, "new EventSource('/time')")
-  t.match(source, "addEventListener('tick'")
+  t.match(source, "import { createClient } from '/client/client.js'")
+  t.match(source, "createClient('/time')")
+
+  // The typed client, as a plain ES module with no imports: no bundler, no server code.
+  const client = await fetch(new URL('/client/client.js', url), { signal: AbortSignal.timeout(10_000) })
+  t.equal(client.status, 200)
+  t.match(client.headers.get('content-type'), /^text\/javascript/)
+  const clientSource = await client.text()
+  t.match(clientSource, 'export function createClient')
+  t.notMatch(clientSource, /^\s*import\s/m, 'the client module imports nothing')
 })
 
 t.test('GET /time sends a typed tick at once, then one per interval', async (t) => {

@@ -3,6 +3,7 @@
  * reply.header(), @fastify/cors) reaching the client, and the head flushed at open,
  * before any event.
  */
+import compress from '@fastify/compress'
 import cors from '@fastify/cors'
 import t from 'tap'
 import { defineEvents, Type } from '../lib/index.js'
@@ -77,4 +78,16 @@ t.test('the head is flushed when the stream opens, before any event', async (t) 
   stream.send('n', 1)
   const withEvent = await client.until((received) => received.includes('data: 1\n\n'))
   t.match(splitHead(withEvent)?.body.toString(), /^[0-9a-f]+\r\nevent: n\ndata: 1\n\n\r\n$/, 'then the event, in one chunk')
+})
+
+t.test('@fastify/compress neither compresses nor buffers the stream', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  await app.register(compress, { global: true, threshold: 0 })
+  const streams = streamRoute(app, '/s', events)
+  const origin = await start()
+  const client = await openStream(t, `${origin}/s`, { 'accept-encoding': 'gzip, deflate, br' })
+  t.equal(client.headers['content-encoding'], undefined, 'not encoded')
+  const stream = await streams.next()
+  stream.send('n', 1)
+  t.same((await client.events(1)).map((event) => event.data), ['1'], 'the first event arrives on its own, readable')
 })

@@ -13,14 +13,14 @@ import { EventStreamParser } from './helpers/parser.js'
 const events = defineEvents({ n: Type.Integer() })
 type Events = typeof events.schemas
 
-async function h2App (t: Teardown): Promise<{ app: ReturnType<typeof Fastify>, origin: string, streams: Inbox<SseStream<Events>> }> {
+async function h2App (t: Teardown): Promise<{ app: { close (): Promise<unknown> }, origin: string, streams: Inbox<SseStream<Events>> }> {
   const app = Fastify({ http2: true })
   t.teardown(() => app.close())
   await app.register(sse, { heartbeatMs: false })
   const streams = new Inbox<SseStream<Events>>()
   app.get('/s', (_request, reply) => { streams.push(reply.sse(events)) })
   const origin = await app.listen({ port: 0, host: '127.0.0.1' })
-  return { app: app as unknown as ReturnType<typeof Fastify>, origin, streams }
+  return { app, origin, streams }
 }
 
 /** Opens `/s` on an HTTP/2 session; the session is closed in teardown. */

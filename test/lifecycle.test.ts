@@ -3,7 +3,7 @@
  * sends after it, drained(), from() with backpressure and return() on client leave,
  * producer errors, and routes declared with `{ sse: catalog }`.
  */
-import type { ServerResponse } from 'node:http'
+import http, { type ServerResponse } from 'node:http'
 import t from 'tap'
 import { defineEvents, Text, Type, type CloseReason, type SseMessage, type SseStream } from '../lib/index.js'
 import { buildApp, Inbox, LEVEL, sleep, streamRoute, waitUntil, withTimeout, type Teardown } from './helpers/app.js'
@@ -35,13 +35,13 @@ async function fillSocket (stream: SseStream<Events>): Promise<number> {
 }
 
 async function openOne (t: Teardown, heartbeatMs: number | false = false): Promise<{
-  stream: SseStream<Events>, client: StreamClient, raw: ServerResponse, closeListenersBefore: number, stats: () => { openStreams: number }
+  stream: SseStream<Events>, client: StreamClient, raw: ServerResponse, closeListenersBefore: number, openedAt: number, stats: () => { openStreams: number }
 }> {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs } })
-  const opened = new Inbox<{ stream: SseStream<Events>, raw: ServerResponse, closeListenersBefore: number }>()
+  const opened = new Inbox<{ stream: SseStream<Events>, raw: ServerResponse, closeListenersBefore: number, openedAt: number }>()
   app.get('/s', (_request, reply) => {
     const closeListenersBefore = reply.raw.listenerCount('close')
-    opened.push({ stream: reply.sse(events), raw: reply.raw, closeListenersBefore })
+    opened.push({ stream: reply.sse(events), raw: reply.raw, closeListenersBefore, openedAt: Date.now() })
   })
   const origin = await start()
   const client = await openStream(t, `${origin}/s`)
@@ -116,15 +116,15 @@ t.test('the deadline timer of maxDurationMs is cleared when the client leaves', 
 })
 
 t.test('heartbeat: a comment after heartbeatMs of silence, reset by every write', async (t) => {
-  const heartbeatMs = 120
-  const { stream, client } = await openOne(t, heartbeatMs)
-  const opened = Date.now()
+  const heartbeatMs = 200
+  const { stream, client, openedAt } = await openOne(t, heartbeatMs)
   const [first] = await client.comments(1, 2000)
-  const silence = Date.now() - opened
+  // From the server's last write (the open) to the client reading the heartbeat.
+  const silence = Date.now() - openedAt
   t.equal(first, '', 'an empty comment line')
-  t.ok(silence >= heartbeatMs * 0.9, `first heartbeat after ${silence} ms of silence`)
+  t.ok(silence >= heartbeatMs, `first heartbeat after ${silence} ms of silence (not before heartbeatMs)`)
   t.same(client.parser.events, [], 'no event dispatched')
-  // Writes every 40 ms for 600 ms: never 120 ms of silence, so no heartbeat.
+  // Writes every 40 ms for 600 ms: never 200 ms of silence, so no heartbeat.
   const before = client.parser.comments.length
   for (let i = 0; i < 15; i++) {
     stream.send('n', i)
@@ -369,4 +369,123 @@ t.test('an async handler that opens a stream and returns nothing keeps it open',
   stream.send('n', 5)
   t.same((await client.events(1)).map((event) => event.data), ['5'])
   t.same(logs.filter((line) => line.level >= LEVEL.warn), [], 'no warning about the reply')
+})
+
+t.test('regression: a stream opened after its client left is closed at once, and fastify.close() does not hang', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  const clientGone = new Inbox<true>()
+  const opened = new Inbox<{ stream: SseStream<Events>, reason: CloseReason | undefined }>()
+  app.get('/slow-auth', async (request, reply) => {
+    // The client leaves while the handler awaits (an auth lookup, say).
+    await withTimeout(new Promise<void>((resolve) => request.raw.once('close', () => resolve())), 2000, 'client left')
+    await clientGone.next()
+    const stream = reply.sse(events)
+    let reason: CloseReason | undefined
+    stream.onClose((why) => { reason = why })
+    opened.push({ stream, reason })
+  })
+  const origin = await start()
+  const request = http.get(`${origin}/slow-auth`, { agent: false, headers: { accept: 'text/event-stream' } })
+  request.on('error', () => {})
+  await sleep(30)
+  request.destroy()
+  clientGone.push(true)
+  const { stream, reason } = await opened.next()
+  t.equal(stream.isOpen, false, 'closed as soon as it was opened')
+  t.equal(reason, 'client', 'onClose ran with reason client')
+  t.equal(stream.signal.aborted, true)
+  t.equal(stream.send('n', 1), false)
+  t.equal(app.sse.stats().openStreams, 0, 'not left in the hub')
+  const begin = Date.now()
+  await withTimeout(app.close(), 2000, 'app.close()')
+  t.ok(Date.now() - begin < 1000, 'fastify.close() resolves promptly')
+})
+
+t.test('regression: a producer that stops on stream.signal when the client leaves is not logged as failed', async (t) => {
+  const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: false } })
+  const done = new Inbox<true>()
+  app.get('/s', (_request, reply) => {
+    const stream = reply.sse(events)
+    async function * produce (): AsyncGenerator<Message> {
+      for (let i = 0; i < 1000; i++) {
+        yield { event: 'n', data: i }
+        // Waits as a producer awaiting upstream with { signal } does: rejects on abort.
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 20)
+          stream.signal.addEventListener('abort', () => {
+            clearTimeout(timer)
+            reject(stream.signal.reason)
+          }, { once: true })
+        })
+      }
+    }
+    void stream.from(produce()).then(() => done.push(true))
+  })
+  const origin = await start()
+  const client = await openStream(t, `${origin}/s`)
+  await client.events(2)
+  client.destroy()
+  t.equal(await done.next(1000), true, 'from() settled')
+  t.same(logs.filter((line) => line.level >= LEVEL.warn).map((line) => line.err?.code), [], 'no warning or error logged')
+})
+
+t.test('route { sse: catalog }: other return values, and a handler that opens the stream itself', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  app.get('/json', { sse: events }, async () => ({ ok: true }))
+  app.get('/text', { sse: events }, async () => 'plain')
+  app.get('/own', { sse: events }, async (_request, reply) => {
+    reply.sse(events, { retryMs: 7 })
+    return [{ event: 'n', data: 1 }]
+  })
+  const origin = await start()
+  const json = await fetch(`${origin}/json`)
+  t.same(await json.json(), { ok: true }, 'a plain value is an ordinary reply')
+  t.equal(await (await fetch(`${origin}/text`)).text(), 'plain', 'a string is not streamed as an iterable')
+  const own = await openStream(t, `${origin}/own`)
+  await withTimeout(own.ended, 1000, 'end')
+  t.same(own.parser.retries, [7], 'the stream the handler opened carries the iterable')
+  t.same(own.parser.events.map((event) => event.data), ['1'])
+})
+
+t.test('reply.sse() twice, or after reply.send(), throws TYPED_SSE_ALREADY_SENT', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  const codes = new Inbox<string | undefined>()
+  app.get('/twice', (_request, reply) => {
+    const stream = reply.sse(events)
+    try {
+      reply.sse(events)
+      codes.push(undefined)
+    } catch (err) {
+      codes.push((err as { code?: string }).code)
+    }
+    stream.close()
+  })
+  app.get('/after-send', async (_request, reply) => {
+    await reply.send('done')
+    try {
+      reply.sse(events)
+      codes.push(undefined)
+    } catch (err) {
+      codes.push((err as { code?: string }).code)
+    }
+  })
+  const origin = await start()
+  const client = await openStream(t, `${origin}/twice`)
+  t.equal(await codes.next(), 'TYPED_SSE_ALREADY_SENT', 'second reply.sse()')
+  await withTimeout(client.ended, 1000, 'the first stream still ends cleanly')
+  t.equal(await (await fetch(`${origin}/after-send`)).text(), 'done')
+  t.equal(await codes.next(), 'TYPED_SSE_ALREADY_SENT', 'reply.sse() after reply.send()')
+})
+
+t.test('from(): a source that throws when asked for its iterator is a producer failure', async (t) => {
+  const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: false } })
+  const streams = streamRoute(app, '/s', events)
+  const origin = await start()
+  const client = await openStream(t, `${origin}/s`)
+  const stream = await streams.next()
+  const broken = { [Symbol.asyncIterator] (): AsyncIterator<Message> { throw new Error('no iterator') } }
+  await withTimeout(stream.from(broken), 1000, 'from() resolves')
+  t.equal(stream.closeReason, 'error')
+  await withTimeout(client.ended, 1000, 'end')
+  t.ok(logs.some((line) => line.err?.code === 'TYPED_SSE_PRODUCER_FAILED'), 'logged with TYPED_SSE_PRODUCER_FAILED')
 })

@@ -96,7 +96,7 @@ t.test('Redis killed while streams are open: nothing crashes, streams stay open,
 
   await redis.start() // same port, empty: it saves nothing
   await publishWhenBack(a.channel, 100)
-  await b.channel.publish('score', { seq: 101 })
+  await publishWhenBack(b.channel, 101)
   await Promise.all([onA.waitForEvents(5, RECOVERY_MS), onB.waitForEvents(5, RECOVERY_MS)])
   await sleep(100)
   t.same(seqs(onA), [0, 1, 2, 100, 101], 'A: delivery resumed on the same connection, nothing twice')
@@ -137,9 +137,9 @@ t.test('an instance whose subscription was cut delivers what others published me
 t.test('publishes in flight when Redis dies settle with the coded error; close() while Redis is away does not hang', { skip: REDIS_MISSING }, async (t) => {
   const redis = await startRedis(t)
   const a = await instance(t, redisEngine({ url: redis.url }))
-  const inFlight = Array.from({ length: 500 }, async (_, seq) => await a.channel.publish('score', { seq }))
+  const settled = Promise.allSettled(Array.from({ length: 500 }, async (_, seq) => await a.channel.publish('score', { seq })))
   await redis.kill('SIGKILL')
-  const results = await withTimeout(Promise.allSettled(inFlight), 3000, 'in-flight publishes')
+  const results = await withTimeout(settled, 3000, 'in-flight publishes')
   const codes = new Set(results.flatMap((result) => result.status === 'rejected' ? [(result.reason as { code?: string }).code] : []))
   t.ok(codes.size <= 1 && [...codes].every((code) => code === ENGINE_UNAVAILABLE), `every rejection is coded (${[...codes].join()})`)
   const startedAt = Date.now()

@@ -7,7 +7,7 @@ import { EventSource } from 'eventsource'
 import t from 'tap'
 import { defineEvents, memoryEngine, RESYNC_EVENT, Type, type SseEngine, type SseStream } from '../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil } from './helpers/app.js'
-import { openStream } from './helpers/stream-client.js'
+import { openStream } from './helpers/client.js'
 
 const scores = defineEvents({
   score: Type.Object({ seq: Type.Integer() }),
@@ -92,18 +92,16 @@ t.test('an unknown id gets sse:resync with reason unknown, and onResync can send
     }
   })
   app.get('/scores', async (_request, reply) => { await channel.subscribe(reply.sse(scores)) })
-  await start()
+  const origin = await start()
   await channel.publish('score', { seq: 1 })
-  const port = (app.server.address() as { port: number }).port
-  const client = openStream(port, '/scores', { headers: { 'last-event-id': 'not-an-id\u00e9' } })
-  t.teardown(() => client.close())
-  const [resync, snapshot] = await client.waitForEvents(2)
+  const client = await openStream(t, `${origin}/scores`, { 'last-event-id': 'not-an-id\u00e9' })
+  const [resync, snapshot] = await client.events(2)
   t.equal(resync.type, RESYNC_EVENT)
   t.same(JSON.parse(resync.data), { channel: 'scores', lastEventId: 'not-an-id\u00e9', reason: 'unknown' })
   t.same(snapshot, { type: 'snapshot', data: '{"seqs":[1,2,3]}', lastEventId: '' })
   t.same(resyncs.map((info) => info.reason), ['unknown'])
   await channel.publish('score', { seq: 2 })
-  const events = await client.waitForEvents(3)
+  const events = await client.events(3)
   t.equal(events[2].type, 'score', 'live events follow')
   t.equal(app.sse.stats().replayMisses, 1)
 })
@@ -112,18 +110,16 @@ t.test('an evicted id (count bound) gets sse:resync with reason evicted; a retai
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
   const channel = app.sse.channel('scores', scores, { history: { maxEvents: 3 } })
   app.get('/scores', async (_request, reply) => { await channel.subscribe(reply.sse(scores)) })
-  await start()
+  const origin = await start()
   const ids: string[] = []
   for (let seq = 0; seq < 5; seq++) ids.push(await channel.publish('score', { seq }) as string)
-  const port = (app.server.address() as { port: number }).port
-
-  const evicted = openStream(port, '/scores', { headers: { 'last-event-id': ids[0] } })
-  const retained = openStream(port, '/scores', { headers: { 'last-event-id': ids[1] } })
-  t.teardown(() => { evicted.close(); retained.close() })
-  const [resync] = await evicted.waitForEvents(1)
+  
+  const evicted = await openStream(t, `${origin}/scores`, { 'last-event-id': ids[0] })
+  const retained = await openStream(t, `${origin}/scores`, { 'last-event-id': ids[1] })
+  const [resync] = await evicted.events(1)
   t.equal(resync.type, RESYNC_EVENT)
   t.equal(JSON.parse(resync.data).reason, 'evicted')
-  const replayed = await retained.waitForEvents(3)
+  const replayed = await retained.events(3)
   t.same(replayed.map((event) => JSON.parse(event.data).seq), [2, 3, 4], 'events after id 1, all still retained')
   t.same(replayed.map((event) => event.lastEventId), ids.slice(2), 'with their ids')
 })
@@ -132,14 +128,12 @@ t.test('an id older than maxAgeMs is evicted', async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
   const channel = app.sse.channel('scores', scores, { history: { maxAgeMs: 50 } })
   app.get('/scores', async (_request, reply) => { await channel.subscribe(reply.sse(scores)) })
-  await start()
+  const origin = await start()
   const first = await channel.publish('score', { seq: 0 }) as string
   await channel.publish('score', { seq: 1 })
   await sleep(80)
-  const port = (app.server.address() as { port: number }).port
-  const client = openStream(port, '/scores', { headers: { 'last-event-id': first } })
-  t.teardown(() => client.close())
-  const [resync] = await client.waitForEvents(1)
+  const client = await openStream(t, `${origin}/scores`, { 'last-event-id': first })
+  const [resync] = await client.events(1)
   t.equal(JSON.parse(resync.data).reason, 'evicted')
 })
 
@@ -153,15 +147,13 @@ t.test('ids are unique across restarts: an id from a previous process is unknown
   const after = await buildApp(t, { sse: { heartbeatMs: false } })
   const channel = after.app.sse.channel('scores', scores, { history: true })
   after.app.get('/scores', async (_request, reply) => { await channel.subscribe(reply.sse(scores)) })
-  await after.start()
+  const origin = await after.start()
   const newIds: string[] = []
   for (let seq = 100; seq < 103; seq++) newIds.push(await channel.publish('score', { seq }) as string)
   t.notOk(newIds.some((id) => oldIds.includes(id)), 'no id is reused')
 
-  const port = (after.app.server.address() as { port: number }).port
-  const client = openStream(port, '/scores', { headers: { 'last-event-id': oldIds[0] } })
-  t.teardown(() => client.close())
-  const [resync] = await client.waitForEvents(1)
+  const client = await openStream(t, `${origin}/scores`, { 'last-event-id': oldIds[0] })
+  const [resync] = await client.events(1)
   t.equal(resync.type, RESYNC_EVENT)
   t.equal(JSON.parse(resync.data).reason, 'unknown')
 })
@@ -173,18 +165,16 @@ t.test('subscribe({ lastEventId }) replays from a given id (e.g. from the query)
     const since = request.query.since
     await channel.subscribe(reply.sse(scores), { lastEventId: since === undefined ? null : since })
   })
-  await start()
+  const origin = await start()
   const ids: string[] = []
   for (let seq = 0; seq < 3; seq++) ids.push(await channel.publish('score', { seq }) as string)
-  const port = (app.server.address() as { port: number }).port
-  const fromQuery = openStream(port, `/scores?since=${ids[0]}`)
-  const noReplay = openStream(port, '/scores', { headers: { 'last-event-id': ids[0] } })
-  t.teardown(() => { fromQuery.close(); noReplay.close() })
-  const replayed = await fromQuery.waitForEvents(2)
+  const fromQuery = await openStream(t, `${origin}/scores?since=${ids[0]}`)
+  const noReplay = await openStream(t, `${origin}/scores`, { 'last-event-id': ids[0] })
+  const replayed = await fromQuery.events(2)
   t.same(replayed.map((event) => JSON.parse(event.data).seq), [1, 2])
   await waitUntil(() => channel.size === 2)
   await channel.publish('score', { seq: 3 })
-  const [live] = await noReplay.waitForEvents(1)
+  const [live] = await noReplay.events(1)
   t.equal(JSON.parse(live.data).seq, 3, 'the header was ignored: only the live event')
   t.equal(noReplay.parser.events.length, 1)
 })

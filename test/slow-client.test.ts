@@ -7,7 +7,7 @@ import { EventSource } from 'eventsource'
 import t from 'tap'
 import { defineEvents, MISSED_EVENT, Text, Type, type SseStream } from '../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil } from './helpers/app.js'
-import { openStream } from './helpers/stream-client.js'
+import { openStream, type StreamClient } from './helpers/client.js'
 
 const feed = defineEvents({ score: Type.Object({ seq: Type.Integer() }), padding: Text() })
 type Feed = typeof feed.schemas
@@ -29,6 +29,13 @@ async function backUp (stream: SseStream<Feed>): Promise<void> {
   throw new Error('the socket never filled up')
 }
 
+/** A client that reads the response head, then nothing more. */
+async function paused (t: Parameters<typeof openStream>[0], url: string): Promise<StreamClient> {
+  const client = await openStream(t, url)
+  client.pause()
+  return client
+}
+
 t.test('a client that never reads is closed by the policy while 100 fast clients get every event', async (t) => {
   const maxQueueBytes = 2048
   const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: false, maxQueueBytes } })
@@ -39,16 +46,14 @@ t.test('a client that never reads is closed by the policy while 100 fast clients
     void channel.subscribe(stream)
     streams.push(stream)
   })
-  await start()
-  const port = (app.server.address() as { port: number }).port
+  const origin = await start()
 
-  const slow = openStream(port, '/feed', { paused: true })
+  await paused(t, `${origin}/feed`)
   const slowStream = await streams.next()
   const closedWith = new Promise((resolve) => slowStream.onClose(resolve))
   await backUp(slowStream)
 
-  const fast = Array.from({ length: 100 }, () => openStream(port, '/feed'))
-  t.teardown(() => { slow.close(); for (const client of fast) client.close() })
+  const fast = await Promise.all(Array.from({ length: 100 }, async () => await openStream(t, `${origin}/feed`)))
   await waitUntil(() => channel.size === 101, 5000, 'all subscribed')
 
   let maxQueued = 0
@@ -60,7 +65,7 @@ t.test('a client that never reads is closed by the policy while 100 fast clients
   t.equal(await closedWith, 'policy', 'the stalled client was closed by the queue policy')
   t.ok(maxQueued <= maxQueueBytes, `queued bytes stayed bounded (max ${maxQueued} <= ${maxQueueBytes})`)
 
-  await Promise.all(fast.map(async (client) => await client.waitForEvents(200, 10_000)))
+  await Promise.all(fast.map(async (client) => await client.events(200, 10_000)))
   const complete = fast.filter((client) =>
     client.parser.events.length === 200 && client.parser.events.every((event, i) => JSON.parse(event.data).seq === i))
   t.equal(complete.length, 100, 'every fast client got all 200 events, in order')
@@ -82,10 +87,8 @@ t.test("'drop-oldest' skips the oldest queued events, then sends sse:missed with
     void channel.subscribe(stream)
     streams.push(stream)
   })
-  await start()
-  const port = (app.server.address() as { port: number }).port
-  const client = openStream(port, '/feed', { paused: true })
-  t.teardown(() => client.close())
+  const origin = await start()
+  const client = await paused(t, `${origin}/feed`)
   const stream = await streams.next()
   await backUp(stream)
 
@@ -93,7 +96,7 @@ t.test("'drop-oldest' skips the oldest queued events, then sends sse:missed with
   t.ok(stream.queuedBytes <= maxQueueBytes, `queue bounded: ${stream.queuedBytes} bytes`)
   t.ok(stream.isOpen, 'the stream stays open under drop-oldest')
 
-  client.socket.resume()
+  client.resume()
   await waitUntil(() => client.parser.events.some((event) => event.type === MISSED_EVENT), 10_000, 'sse:missed')
   await channel.publish('score', { seq: 500 })
   await waitUntil(() => client.parser.events.some((event) => event.type === 'score' && JSON.parse(event.data).seq === 500), 5000, 'live again')

@@ -16,7 +16,7 @@ import { ResponseParser } from './parser.js'
 export interface ConnectParams {
   port: number
   count: number
-  /** Connections opened at once; the next batch starts when this one is open (or failed). */
+  /** Connections being opened at once at most. */
   batchSize: number
   /** Attempts per connection before it counts as failed. */
   attempts: number
@@ -206,23 +206,26 @@ async function connectAll (params: ConnectParams): Promise<ConnectResult> {
   const started = Date.now()
   let failed = 0
   let firstError: string | undefined
-  for (let start = 0; start < params.count; start += params.batchSize) {
-    const size = Math.min(params.batchSize, params.count - start)
-    if (Date.now() - started > params.timeoutMs) {
-      failed += size
-      firstError ??= `connect deadline of ${params.timeoutMs} ms passed`
-      continue
-    }
-    const results = await Promise.allSettled(Array.from({ length: size }, () => openWithAttempts(params)))
-    for (const result of results) {
-      if (result.status === 'fulfilled') {
-        connections.push(result.value)
-      } else {
+  let next = 0
+  // `batchSize` workers, each opening one connection after another: at most that
+  // many handshakes in flight, so the server's accept backlog never overflows.
+  const worker = async (): Promise<void> => {
+    while (next < params.count) {
+      next++
+      if (Date.now() - started > params.timeoutMs) {
         failed++
-        firstError ??= String(result.reason instanceof Error ? result.reason.message : result.reason)
+        firstError ??= `connect deadline of ${params.timeoutMs} ms passed`
+        continue
+      }
+      try {
+        connections.push(await openWithAttempts(params))
+      } catch (err) {
+        failed++
+        firstError ??= err instanceof Error ? err.message : String(err)
       }
     }
   }
+  await Promise.all(Array.from({ length: Math.min(params.batchSize, params.count) }, worker))
   return { open: countOpen(), failed, ms: Date.now() - started, firstError }
 }
 

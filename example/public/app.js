@@ -1,23 +1,27 @@
-// The example page's script: one function per widget, so later widgets
-// (scoreboard, typed client) sit next to the clock without sharing state.
+// The example page's script: one function per widget, so the widgets sit side by
+// side without sharing state. Both use the typed client served by the example
+// (`fastify-typed-sse/client`, a plain ES module: no bundler needed); in a
+// TypeScript page, `createClient<typeof clock>('/time')` types every handler.
+import { createClient } from '/client/client.js'
 
 /**
- * Shows a stream's connection state on `element` (text and `data-state`, which
- * the CSS colours): connecting, open, reconnecting or closed.
+ * Shows a client's connection state on `element` (text and `data-state`, which
+ * the CSS colours): connecting, open, reconnecting (the browser retries by itself)
+ * or closed (the server refused the stream: no retry).
  *
- * @param {EventSource} source
+ * @param {import('/client/client.js').SseClient} client
  * @param {HTMLElement} element
  */
-function showStatus (source, element) {
+function showStatus (client, element) {
+  let wasOpen = false
   const set = (state) => {
     element.dataset.state = state
     element.textContent = state
   }
-  source.addEventListener('open', () => set('open'))
-  source.addEventListener('error', () => {
-    // The browser reconnects by itself unless the server refused the stream
-    // (wrong status or content type), in which case readyState is CLOSED.
-    set(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting')
+  set(client.status)
+  client.onStatus((status) => {
+    if (status === 'open') wasOpen = true
+    set(status === 'connecting' && wasOpen ? 'reconnecting' : status)
   })
 }
 
@@ -26,13 +30,12 @@ const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full' })
 
 /** Shows the server's clock, streamed as `tick` events by `GET /time`. */
 function startClock () {
-  const source = new EventSource('/time')
-  showStatus(source, document.getElementById('status'))
+  const client = createClient('/time')
+  showStatus(client, document.getElementById('status'))
   const time = document.getElementById('time')
   const date = document.getElementById('date')
-  source.addEventListener('tick', (event) => {
+  client.on('tick', (tick) => {
     // { now: ISO string, epochMs: integer }, validated by the server's catalog.
-    const tick = JSON.parse(event.data)
     const when = new Date(tick.epochMs)
     time.textContent = timeFormat.format(when)
     time.dateTime = tick.now
@@ -69,11 +72,11 @@ function startScoreboard () {
   }
 
   function connect () {
-    const source = new EventSource('/scores')
-    showStatus(source, document.getElementById('scores-status'))
-    source.addEventListener('score', (event) => show(JSON.parse(event.data)))
-    source.addEventListener('sse:resync', () => {
-      source.close()
+    const client = createClient('/scores')
+    showStatus(client, document.getElementById('scores-status'))
+    client.on('score', show)
+    client.onResync(() => {
+      client.close()
       rows.clear()
       body.replaceChildren()
       connect()

@@ -74,3 +74,15 @@ const fromNode: EventSourceConstructor = NodeEventSource
 const fromBrowser: EventSourceConstructor = EventSource
 void fromNode
 void fromBrowser
+
+// Node: headers on every (re)connect through a subclass; it still fits the option.
+const token = 'secret'
+const WithToken: EventSourceConstructor = class extends NodeEventSource {
+  constructor (url: string, init?: { withCredentials?: boolean }) {
+    super(url, { ...init, fetch: (input, request) => fetch(input, { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } }) })
+  }
+}
+createClient(url, { catalog: clock, EventSource: WithToken })
+
+// Untyped (no catalog, no type): any name, data `unknown` until checked.
+createClient(url, { EventSource: NodeEventSource }).on('anything', (data) => { expectType<typeof data, unknown>(true) })

@@ -73,7 +73,7 @@ export const DEFAULT_LATENCY_RATE = 20
 
 /** The full run. */
 export function fullPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 3, scenarios: [fanout(1000, 100), fanout(5000, 20), single(200_000), idle(5000), latency(1000, latencyRate, 3)] }
+  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3)] }
 }
 
 /** `--quick`: a smoke test of every path in about a minute. */

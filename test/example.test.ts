@@ -2,7 +2,7 @@
  * The runnable example: its HTTP routes on a real socket, its page in real Chromium,
  * and its entry point as a separate process (prints its URL, exits on SIGTERM).
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { buildExample, type ExampleOptions } from '../example/app.js'
 import { launchChromium, skipWithoutChromium } from './helpers/chromium.js'
+import { openStream } from './helpers/client.js'
+import { REDIS_MISSING, startRedis } from './helpers/redis.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
@@ -222,31 +224,43 @@ t.test('the scoreboard in Chromium: live updates, and a reload shows the same sc
   t.same(pageErrors, [], 'no script errors')
 })
 
-t.test('example/server.ts prints its URL and exits on SIGTERM with a stream open', async (t) => {
-  // The entry point run as `npm start` runs it, from source through tsx (the build is
-  // `npm start`'s own business), with PORT=0 so parallel runs never collide.
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1' }
+/** The example's entry point running in a process of its own, as `npm start` runs it. */
+interface ExampleProcess {
+  readonly url: string
+  readonly child: ChildProcess
+  readonly exited: Promise<[number | null, NodeJS.Signals | null]>
+  output (): string
+}
+
+/**
+ * Runs example/server.ts from source through tsx (the build is `npm start`'s own
+ * business) with PORT=0, so parallel runs never collide; killed at teardown if alive.
+ */
+async function startExampleProcess (t: Test, env: NodeJS.ProcessEnv = {}): Promise<ExampleProcess> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env }
   // tap's own loader must not stack on tsx in the child.
-  delete env.NODE_OPTIONS
+  delete childEnv.NODE_OPTIONS
   const child = spawn(process.execPath, ['--import', 'tsx', 'example/server.ts'], {
-    cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe']
+    cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe']
   })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   let stdout = ''
   let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const output = (): string => `stdout: ${stdout}\nstderr: ${stderr}`
   const urlPattern = /http:\/\/127\.0\.0\.1:(\d+)\/?/
   await waitFor('the printed URL', () => urlPattern.test(stdout) || child.exitCode !== null, 20_000)
-    .catch((err: Error) => { throw new Error(`${err.message}\nstdout: ${stdout}\nstderr: ${stderr}`) })
+    .catch((err: Error) => { throw new Error(`${err.message}\n${output()}`) })
   const match = urlPattern.exec(stdout)
-  t.ok(match, `printed its URL: ${stdout.trim()}`)
-  if (match === null) return
-  t.not(match[1], '0', 'the real port, not PORT=0')
-  const url = match[0]
+  if (match === null) throw new Error(`no URL printed\n${output()}`)
+  t.not(match[1], '0', `printed its real URL: ${stdout.trim()}`)
+  return { url: match[0], child, exited, output }
+}
 
+t.test('example/server.ts prints its URL and exits on SIGTERM with a stream open', async (t) => {
+  const { url, child, exited, output } = await startExampleProcess(t)
   const page = await fetch(url, { signal: AbortSignal.timeout(5000) })
   t.equal(page.status, 200, 'the printed URL answers')
   t.match(await page.text(), '<title>')
@@ -261,7 +275,7 @@ t.test('example/server.ts prints its URL and exits on SIGTERM with a stream open
   t.ok(child.kill('SIGTERM'), 'SIGTERM sent')
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`still running 2 s after SIGTERM\nstdout: ${stdout}\nstderr: ${stderr}`)), 2000)
+    timer = setTimeout(() => reject(new Error(`still running 2 s after SIGTERM\n${output()}`)), 2000)
   })
   const [code, signal] = await Promise.race([exited, timeout]).finally(() => clearTimeout(timer))
   const exitMs = performance.now() - signalledAt
@@ -270,4 +284,34 @@ t.test('example/server.ts prints its URL and exits on SIGTERM with a stream open
   t.ok(exitMs < 2000, `exited ${exitMs.toFixed(0)} ms after SIGTERM`)
   await streamEnded
   t.pass('the open stream ended')
+})
+
+t.test('REDIS_URL: two example processes on two ports share the scoreboard', { skip: REDIS_MISSING }, async (t) => {
+  const redis = await startRedis(t)
+  const [a, b] = await Promise.all([
+    startExampleProcess(t, { REDIS_URL: redis.url }),
+    startExampleProcess(t, { REDIS_URL: redis.url })
+  ])
+  t.not(a.url, b.url, 'two instances')
+  const post = async (url: string, score: unknown): Promise<string> => {
+    const response = await fetch(`${url}score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(score) })
+    t.equal(response.status, 201, `published on ${url}`)
+    return ((await response.json()) as { id: string }).id
+  }
+  const firstId = await post(a.url, { match: 'AUS-NZL', home: 1, away: 0 })
+  t.match(firstId, /^\d+-\d+$/, 'a Redis stream id')
+
+  // A new page on B replays what was published on A, then gets A's next publish live.
+  const watcher = await openStream(t, `${b.url}scores`)
+  const [replayed] = await watcher.events(1, 5000)
+  t.same(JSON.parse(replayed.data), { match: 'AUS-NZL', home: 1, away: 0 }, 'B replays what A published')
+  t.equal(replayed.lastEventId, firstId, 'with its Redis id')
+  await post(a.url, { match: 'AUS-NZL', home: 2, away: 0 })
+  await post(b.url, { match: 'FRA-ITA', home: 0, away: 1 })
+  const events = await watcher.events(3, 5000)
+  t.same(events.map((event) => event.data), [
+    '{"match":"AUS-NZL","home":1,"away":0}',
+    '{"match":"AUS-NZL","home":2,"away":0}',
+    '{"match":"FRA-ITA","home":0,"away":1}'
+  ], 'every score once, in publish order, whichever instance published it')
 })

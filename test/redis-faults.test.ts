@@ -10,7 +10,7 @@ import { defineEvents, RESYNC_EVENT, Type, type Channel, type SseEngine } from '
 import { redisEngine } from '../lib/redis.js'
 import { buildApp, sleep, waitUntil, withTimeout, type LogLine } from './helpers/app.js'
 import { REDIS_MISSING, startRedis } from './helpers/redis.js'
-import { openStream, type RawStream } from './helpers/stream-client.js'
+import { openTracked, seqs, type RawStream } from './helpers/stream-client.js'
 
 const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
 type Scores = typeof scores.schemas
@@ -37,13 +37,7 @@ async function instance (t: Test, engine: SseEngine): Promise<Instance> {
 }
 
 function open (t: Test, target: Instance, lastEventId?: string): RawStream {
-  const client = openStream(target.port, '/scores', lastEventId === undefined ? {} : { headers: { 'last-event-id': lastEventId } })
-  t.teardown(() => client.close())
-  return client
-}
-
-function seqs (client: RawStream): number[] {
-  return client.parser.events.map((event) => (JSON.parse(event.data) as { seq: number }).seq)
+  return openTracked(t, target.port, '/scores', lastEventId)
 }
 
 /** A user's client as an application would make one: default options, its own error listener. */

@@ -11,7 +11,7 @@ import { defineEvents, RESYNC_EVENT, Type, type Channel, type SseEngine } from '
 import { redisEngine } from '../lib/redis.js'
 import { buildApp, sleep, thrown, waitUntil } from './helpers/app.js'
 import { freePort, REDIS_MISSING, startRedis, type RedisServer } from './helpers/redis.js'
-import { openStream, type RawStream } from './helpers/stream-client.js'
+import { openTracked, seqs, type RawStream } from './helpers/stream-client.js'
 
 const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
 type Scores = typeof scores.schemas
@@ -53,13 +53,7 @@ async function pair (t: Test, history: boolean | { maxEvents?: number, maxAgeMs?
 }
 
 function open (t: Test, target: Instance, lastEventId?: string): RawStream {
-  const client = openStream(target.port, '/scores', lastEventId === undefined ? {} : { headers: { 'last-event-id': lastEventId } })
-  t.teardown(() => client.close())
-  return client
-}
-
-function seqs (client: RawStream): number[] {
-  return client.parser.events.map((event) => (JSON.parse(event.data) as { seq: number }).seq)
+  return openTracked(t, target.port, '/scores', lastEventId)
 }
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)

@@ -94,18 +94,24 @@ export function runContender (contender: Contender): void {
     response.once('close', () => responses.delete(response))
   }
 
-  async function drained (deadline: number): Promise<number> {
+  /** The responses whose socket asked for `drain`, or undefined when none did. */
+  function backedUp (): ServerResponse[] | undefined {
+    let waiting: ServerResponse[] | undefined
+    for (const response of responses) if (response.writableNeedDrain) (waiting ??= []).push(response)
+    return waiting
+  }
+
+  /** Waits until no socket is backed up; returns how many times it waited. */
+  async function drained (waiting: ServerResponse[], deadline: number): Promise<number> {
     let waits = 0
     for (let round = 0; round < MAX_DRAIN_ROUNDS; round++) {
-      const pending: Array<Promise<void>> = []
-      for (const response of responses) if (response.writableNeedDrain) pending.push(drainOrClose(response))
-      if (pending.length === 0) return waits
       waits++
-      const left = deadline - clockMs()
-      if (left <= 0) throw new Error(`${pending.length} sockets still backed up at the publish deadline`)
-      const timeout = new AbortController()
-      await Promise.race([Promise.all(pending), sleep(left, undefined, { signal: timeout.signal }).catch(() => {})])
-      timeout.abort()
+      if (!(await drainAll(waiting, deadline - clockMs()))) {
+        throw new Error(`${waiting.length} sockets still backed up at the publish deadline`)
+      }
+      const next = backedUp()
+      if (next === undefined) return waits
+      waiting = next
     }
     throw new Error(`sockets still backed up after ${MAX_DRAIN_ROUNDS} drain rounds`)
   }
@@ -136,8 +142,8 @@ export function runContender (contender: Contender): void {
           if (waitMs >= 1) await sleep(waitMs)
         } else if (i % params.perTick === 0 && i > 0) {
           await nextTurn()
+          if (clockMs() > deadline) throw new Error(`published ${i} of ${params.events} events before the deadline`)
         }
-        if (clockMs() > deadline) throw new Error(`published ${i} of ${params.events} events before the deadline`)
         const payload = makePayload(params.kind, params.seqStart + i, clockMs())
         if (params.timesCalls) {
           const before = process.cpuUsage()
@@ -147,7 +153,8 @@ export function runContender (contender: Contender): void {
         } else {
           contender.publish(params.kind, payload)
         }
-        drainWaits += await drained(deadline)
+        const waiting = backedUp()
+        if (waiting !== undefined) drainWaits += await drained(waiting, deadline)
       }
       callUs.sort()
       return { startedAt, endedAt: clockMs(), drainWaits, publishCallUs: params.timesCalls ? callUs[callUs.length >> 1] : NaN }
@@ -183,14 +190,30 @@ export type ServerApi = {
   exit: () => null
 }
 
-function drainOrClose (response: ServerResponse): Promise<void> {
+/** Resolves `true` once every response drained (or closed), `false` after `timeoutMs`. */
+function drainAll (waiting: readonly ServerResponse[], timeoutMs: number): Promise<boolean> {
+  if (timeoutMs <= 0) return Promise.resolve(false)
   return new Promise((resolve) => {
-    const done = (): void => {
-      response.off('drain', done)
-      response.off('close', done)
-      resolve()
+    let left = waiting.length
+    const cleanups: Array<() => void> = []
+    const finish = (isDrained: boolean): void => {
+      clearTimeout(timer)
+      for (const cleanup of cleanups) cleanup()
+      resolve(isDrained)
     }
-    response.on('drain', done)
-    response.on('close', done)
+    const timer = setTimeout(() => finish(false), timeoutMs)
+    for (const response of waiting) {
+      const done = (): void => {
+        response.off('drain', done)
+        response.off('close', done)
+        if (--left === 0) finish(true)
+      }
+      response.on('drain', done)
+      response.on('close', done)
+      cleanups.push(() => {
+        response.off('drain', done)
+        response.off('close', done)
+      })
+    }
   })
 }

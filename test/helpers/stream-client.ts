@@ -133,3 +133,25 @@ export function openStream (port: number, path: string, options: OpenStreamOptio
   })
   return stream
 }
+
+/**
+ * Opens `path` with an optional Last-Event-ID; the socket is destroyed at `t`'s teardown.
+ *
+ * @example
+ * const client = openTracked(t, port, '/scores', lastId)
+ */
+export function openTracked (t: { teardown (fn: () => unknown): void }, port: number, path: string, lastEventId?: string): RawStream {
+  const client = openStream(port, path, lastEventId === undefined ? {} : { headers: { 'last-event-id': lastEventId } })
+  t.teardown(() => client.close())
+  return client
+}
+
+/**
+ * The `seq` of every event received, for catalogs whose events carry one.
+ *
+ * @example
+ * t.same(seqs(client), [0, 1, 2])
+ */
+export function seqs (client: RawStream): number[] {
+  return client.parser.events.map((event) => (JSON.parse(event.data) as { seq: number }).seq)
+}

@@ -182,7 +182,7 @@ export function renderTables (summaries: readonly Summary[], scenarios: readonly
     const line = (values: string[]): string => `| ${values.map((text, i) => i === 0 ? text.padEnd(widths[i]) : text.padStart(widths[i])).join(' | ')} |`
     out.push(`### ${scenario.name}: ${describe(scenario)}`, '')
     out.push(line(columns.map((column) => column.title)))
-    out.push(`|${widths.map((width, i) => i === 0 ? `-${'-'.repeat(width)}-` : `-${'-'.repeat(width - 1)}:`).join('|')}|`)
+    out.push(`|${widths.map((width, i) => i === 0 ? `-${'-'.repeat(width)}-` : `-${'-'.repeat(width)}:`).join('|')}|`)
     for (const row of cells) out.push(line(row))
     out.push('')
   }

@@ -13,7 +13,7 @@ import { idField } from './encoder.js'
 import type { EngineChannel, EngineMessage, HistoryOptions, ResolvedHistory, SseEngine } from './engine.js'
 import { ChannelConflictError, EventTooLargeError, InvalidOptionError } from './errors.js'
 import { resolveHistory } from './history.js'
-import type { SseStream } from './stream.js'
+import type { CorkableSocket, SseStream } from './stream.js'
 
 /** Options of `app.sse.channel()`. */
 export interface ChannelOptions {
@@ -252,18 +252,26 @@ export class Channel<E extends EventSchemas = EventSchemas> {
       return
     }
     let decoded: SseMessage<E> | undefined
+    // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
+    // here and uncorked together, the whole publish costs one.
+    const corked: CorkableSocket[] = []
     for (const subscriber of this.#subscribers.values()) {
       if (subscriber.pending !== undefined) {
         subscriber.pending.push(message)
-      } else if (subscriber.replayed !== undefined && this.#wasReplayed(subscriber, message)) {
         continue
-      } else if (subscriber.filter === undefined) {
-        subscriber.stream.writeFrame(frame)
-      } else if (subscriber.filter(decoded ??= this.#decode(message))) {
-        subscriber.stream.writeFrame(frame)
       }
+      if (subscriber.replayed !== undefined && this.#wasReplayed(subscriber, message)) continue
+      if (subscriber.filter !== undefined && !subscriber.filter(decoded ??= this.#decode(message))) continue
+      const socket = subscriber.stream.cork()
+      if (socket !== undefined) corked.push(socket)
+      subscriber.stream.writeFrame(frame)
     }
+    if (corked.length > 0) process.nextTick(uncorkAll, corked)
   }
+}
+
+function uncorkAll (sockets: CorkableSocket[]): void {
+  for (const socket of sockets) socket.uncork()
 }
 
 /**

@@ -24,8 +24,7 @@ interface RawResponse {
   write (chunk: Buffer): boolean
   end (chunk?: Buffer): unknown
   destroy (): unknown
-  setHeader (name: string, value: number | string | readonly string[]): unknown
-  writeHead (statusCode: number): unknown
+  writeHead (statusCode: number, headers: Record<string, number | string | readonly string[]>): unknown
   flushHeaders (): void
   on (event: 'error', listener: () => void): unknown
   once (event: 'close' | 'drain', listener: () => void): unknown
@@ -34,6 +33,15 @@ interface RawResponse {
   readonly destroyed?: boolean
   /** HTTP/2: the response's stream, and through it the session. */
   readonly stream?: { readonly destroyed: boolean, readonly session?: { close (): void } }
+  /** HTTP/1.1: the connection (null once detached). */
+  readonly socket?: CorkableSocket | null
+}
+
+/** What a channel needs of a connection to batch a publish's writes. */
+export interface CorkableSocket {
+  readonly writableCorked: number
+  cork (): void
+  uncork (): void
 }
 
 /** Headers no stream may pass on: the body is an endless chunked/HTTP/2 stream. */
@@ -95,6 +103,8 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   lastWriteTick = 0
 
   readonly #raw: RawResponse
+  /** HTTP/1.1 only: HTTP/2 streams share their session's socket. */
+  readonly #socket: CorkableSocket | undefined
   readonly #context: StreamContext
   #closeReason: CloseReason | undefined
   /** Frames waiting for `drain`; `undefined` while the socket accepts writes. */
@@ -119,16 +129,22 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
     // reply; hijack() skips onSend, so copy them to the raw response ourselves.
     const headers = reply.getHeaders()
     reply.hijack()
+    // One object given to writeHead(), no setHeader(): Node then keeps no header map
+    // for the life of the response (about 0.5 KB per open stream).
+    const head: Record<string, number | string | readonly string[]> = {
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no'
+    }
     for (const name in headers) {
       const value = headers[name]
-      if (value !== undefined && !DROPPED_HEADERS.has(name)) raw.setHeader(name, value)
+      if (value !== undefined && !DROPPED_HEADERS.has(name)) head[name] = value
     }
-    raw.setHeader('content-type', 'text/event-stream; charset=utf-8')
-    if (headers['cache-control'] === undefined) raw.setHeader('cache-control', 'no-cache')
-    if (headers['x-accel-buffering'] === undefined) raw.setHeader('x-accel-buffering', 'no')
+    head['content-type'] = 'text/event-stream; charset=utf-8'
+    const isHttp1 = reply.request.raw.httpVersionMajor === 1
     // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2).
-    if (reply.request.raw.httpVersionMajor === 1) raw.setHeader('connection', 'keep-alive')
-    raw.writeHead(200)
+    if (isHttp1) head.connection = 'keep-alive'
+    this.#socket = isHttp1 ? raw.socket ?? undefined : undefined
+    raw.writeHead(200, head)
     // Send the headers now, so the client's `open` fires before the first event.
     raw.flushHeaders()
 
@@ -230,6 +246,18 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
     if (!this.isOpen) return false
     this.#context.hub.counters.eventsSent++
     return this.#write(frame)
+  }
+
+  /**
+   * @internal Corks the connection for a batch of writes (a channel publish), so Node
+   * schedules one flush for the batch instead of one `nextTick` per socket.
+   * @returns the socket to uncork at the end of the tick, or `undefined` when there is nothing to cork
+   */
+  cork (): CorkableSocket | undefined {
+    const socket = this.#socket
+    if (socket === undefined || !this.isOpen || socket.writableCorked > 0) return undefined
+    socket.cork()
+    return socket
   }
 
   /**

@@ -10,8 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { EventSource } from 'eventsource'
 import { buildExample, type ExampleOptions } from '../example/app.js'
+import { clock, scoreboard } from '../example/events.js'
+import { eventValidator } from '../lib/index.js'
+import { createClient } from '../lib/client.js'
 import { launchChromium, skipWithoutChromium } from './helpers/chromium.js'
+import { withTimeout } from './helpers/app.js'
 import { openStream } from './helpers/client.js'
 import { REDIS_MISSING, startRedis } from './helpers/redis.js'
 
@@ -193,6 +198,26 @@ t.test('POST /score publishes to every watcher; a new page replays the current s
     'data: {"match":"FRA-ITA","home":0,"away":2}'
   ], 'a new watcher first gets every retained score, in order')
   t.match(replayed.blocks[0], new RegExp(`^event: score\nid: ${first.json.id as string}\n`), 'with the ids of the channel history')
+})
+
+t.test('the typed client in Node, against the example server: ticks and scores, typed and validated', async (t) => {
+  const { url } = await startExample(t, { tickMs: 100 })
+  await fetch(`${url}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"match":"AUS-NZL","home":3,"away":2}' })
+  const errors: string[] = []
+  const options = { EventSource, validate: eventValidator(scoreboard), onError: (err: { code: string }) => errors.push(err.code) }
+  const scores = createClient(`${url}/scores`, { ...options, catalog: scoreboard })
+  const time = createClient<typeof clock>(`${url}/time`, { EventSource })
+  t.teardown(() => { scores.close(); time.close() })
+  const [score, tick] = await withTimeout(Promise.all([
+    new Promise<{ home: number, id: string | undefined }>((resolve) => scores.on('score', (data, meta) => resolve({ home: data.home, id: meta.id }))),
+    new Promise<{ epochMs: number }>((resolve) => time.on('tick', resolve))
+  ]), 5000, 'a tick and a score')
+  const received = { home: score.home, id: score.id, epochMs: tick.epochMs }
+  t.equal(received.home, 3, 'the replayed score, parsed and typed')
+  t.type(received.epochMs, 'number', 'a tick, parsed and typed')
+  t.match(received.id, /_\d+$/, 'with the channel id')
+  t.equal(scores.status, 'open')
+  t.same(errors, [], 'every event passed validation')
 })
 
 t.test('the scoreboard in Chromium: live updates, and a reload shows the same scores', { skip: skipWithoutChromium() }, async (t) => {

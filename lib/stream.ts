@@ -46,6 +46,8 @@ export interface CorkableSocket {
 
 /** Headers no stream may pass on: the body is an endless chunked/HTTP/2 stream. */
 const DROPPED_HEADERS = new Set(['content-length', 'transfer-encoding', 'content-encoding'])
+/** Connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2): Node would throw. */
+const HTTP1_ONLY_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade'])
 const HEARTBEAT_BYTES = Buffer.from(HEARTBEAT)
 /** Heartbeat periods without a single socket write after which a backed-up client counts as stalled. */
 const STALLED_PERIODS = 2
@@ -135,13 +137,12 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no'
     }
+    const isHttp1 = reply.request.raw.httpVersionMajor === 1
     for (const name in headers) {
       const value = headers[name]
-      if (value !== undefined && !DROPPED_HEADERS.has(name)) head[name] = value
+      if (value !== undefined && !DROPPED_HEADERS.has(name) && (isHttp1 || !HTTP1_ONLY_HEADERS.has(name))) head[name] = value
     }
     head['content-type'] = 'text/event-stream; charset=utf-8'
-    const isHttp1 = reply.request.raw.httpVersionMajor === 1
-    // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2).
     if (isHttp1) head.connection = 'keep-alive'
     this.#socket = isHttp1 ? raw.socket ?? undefined : undefined
     raw.writeHead(200, head)

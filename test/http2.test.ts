@@ -103,3 +103,18 @@ t.test('fastify.close() with an open HTTP/2 stream resolves promptly (the idle s
   await withTimeout(client.ended, 1000, 'the client sees the end')
   t.pass('the client saw its stream end')
 })
+
+t.test('a connection header set by a hook is left out on HTTP/2 instead of breaking the stream', async (t) => {
+  const app = Fastify({ http2: true })
+  t.teardown(() => app.close())
+  await app.register(sse, { heartbeatMs: false })
+  app.addHook('onRequest', async (_request, reply) => { reply.header('connection', 'keep-alive').header('x-trace', 'abc') })
+  app.get('/s', (_request, reply) => { reply.sse(events).send('n', 7) })
+  const origin = await app.listen({ port: 0, host: '127.0.0.1' })
+  const client = await h2Get(t, origin)
+  t.equal(client.headers[':status'], 200)
+  t.equal(client.headers.connection, undefined)
+  t.equal(client.headers['x-trace'], 'abc', 'other hook headers still arrive')
+  await nextEvents(client.parser, 1)
+  t.same(client.parser.events, [{ type: 'n', data: '7', lastEventId: '' }])
+})

@@ -4,7 +4,7 @@
  */
 import { FormatRegistry, Type, type Static, type StringOptions, type TSchema, type TString } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
-import { dataField, eventField, idField, retryField, type EventId } from './encoder.js'
+import { eventField, type EventId } from './frame.js'
 import { InvalidPayloadError, UnknownEventError, UnknownFormatError } from './errors.js'
 
 /** Event name -> payload schema. */
@@ -35,11 +35,9 @@ export function Text (options: StringOptions = {}): TText {
   return Type.String({ ...options, [TEXT_KEYWORD]: 'text' }) as TText
 }
 
-/** One event of a catalog, ready to encode. */
+/** One event of a catalog, ready to validate and serialize. */
 export interface CompiledEvent {
   readonly name: string
-  /** The precomputed `event: name\n` line. */
-  readonly eventLine: string
   readonly isText: boolean
   readonly check: TypeCheck<TSchema>
 }
@@ -88,10 +86,10 @@ export interface EventCatalog<E extends EventSchemas = EventSchemas> {
 export function defineEvents<const E extends EventSchemas> (schemas: E): EventCatalog<E> {
   const events = new Map<string, CompiledEvent>()
   for (const [name, schema] of Object.entries(schemas)) {
+    eventField(name) // throws for a name that cannot be written
     assertFormatsKnown(name, schema)
     events.set(name, Object.freeze({
       name,
-      eventLine: eventField(name),
       isText: (schema as Record<string, unknown>)[TEXT_KEYWORD] === 'text',
       check: TypeCompiler.Compile(schema)
     }))
@@ -155,20 +153,32 @@ function firstError (compiled: CompiledEvent, data: unknown): { path: string, me
 }
 
 /**
- * Validates `data` against event `name` and returns its `data:` lines.
- * JSON text holds no raw line break (JSON.stringify escapes control characters),
- * so a JSON payload is always one line.
+ * Returns the compiled event `name` of a catalog, or `undefined` when it has none
+ * (an event published by another version of the application).
  *
- * @throws TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_INVALID_PAYLOAD
  * @example
- * payloadField(compiledEvent(clock, 'tick'), { now: 'x', epochMs: 1 }) // 'data: {"now":"x","epochMs":1}\n'
+ * findEvent(clock, 'tock') // undefined
  */
-export function payloadField (compiled: CompiledEvent, data: unknown): string {
+export function findEvent (catalog: EventCatalog, name: string): CompiledEvent | undefined {
+  return catalog[kEvents].get(name)
+}
+
+/**
+ * Validates `data` against its event's schema and returns the text that goes on the
+ * wire as the event's data: the raw string for `Text()` events, JSON otherwise.
+ * JSON text holds no raw line break (control characters are escaped), so a JSON
+ * payload is always one `data:` line.
+ *
+ * @throws TYPED_SSE_INVALID_PAYLOAD
+ * @example
+ * serializePayload(compiledEvent(clock, 'tick'), { now: 'x', epochMs: 1 }) // '{"now":"x","epochMs":1}'
+ */
+export function serializePayload (compiled: CompiledEvent, data: unknown): string {
   if (!compiled.check.Check(data)) {
     const { path, message } = firstError(compiled, data)
     throw new InvalidPayloadError(compiled.name, path, message)
   }
-  if (compiled.isText) return dataField(data as string)
+  if (compiled.isText) return data as string
   let json: string | undefined
   try {
     json = JSON.stringify(data)
@@ -176,35 +186,27 @@ export function payloadField (compiled: CompiledEvent, data: unknown): string {
     throw new InvalidPayloadError(compiled.name, '/', `not serializable as JSON (${(err as Error).message})`)
   }
   if (json === undefined) throw new InvalidPayloadError(compiled.name, '/', 'not serializable as JSON')
-  return `data: ${json}\n`
+  return json
 }
 
 /**
- * Validates and encodes one complete event (fields and the blank line that ends it).
- * Everything is checked before anything is returned, so a failure writes nothing.
+ * Reads back a payload serialized by {@link serializePayload} (a message another
+ * instance published, or one read from history) and checks it against the schema.
  *
- * @throws TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_INVALID_ID, TYPED_SSE_INVALID_RETRY
+ * @returns the payload, or `undefined` when the text is not valid for this event
  * @example
- * encodeMessage(clock, 'tick', { now: 'x', epochMs: 1 }, { id: 7 })
- * // 'event: tick\nid: 7\ndata: {"now":"x","epochMs":1}\n\n'
+ * parsePayload(compiledEvent(clock, 'tick'), '{"now":"x","epochMs":1}') // { now: 'x', epochMs: 1 }
  */
-export function encodeMessage (catalog: EventCatalog, event: string, data: unknown, options?: SendOptions): string {
-  const compiled = compiledEvent(catalog, event)
-  const payload = payloadField(compiled, data)
-  if (options === undefined) return compiled.eventLine + payload + '\n'
-  const id = options.id === undefined ? '' : idField(options.id)
-  const retry = options.retry === undefined ? '' : retryField(options.retry)
-  return compiled.eventLine + id + retry + payload + '\n'
-}
-
-/**
- * Reads back the payload from `data:` lines made by {@link payloadField} (for
- * channel filters on messages published by another instance).
- *
- * @example
- * decodePayload(compiledEvent(clock, 'tick'), 'data: {"now":"x","epochMs":1}\n') // { now: 'x', epochMs: 1 }
- */
-export function decodePayload (compiled: CompiledEvent, data: string): unknown {
-  const text = data.slice(0, -1).split('\n').map((line) => line.slice('data: '.length)).join('\n')
-  return compiled.isText ? text : JSON.parse(text)
+export function parsePayload (compiled: CompiledEvent, text: string): unknown {
+  let data: unknown
+  if (compiled.isText) {
+    data = text
+  } else {
+    try {
+      data = JSON.parse(text)
+    } catch {
+      return undefined
+    }
+  }
+  return compiled.check.Check(data) ? data : undefined
 }

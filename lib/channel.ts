@@ -5,11 +5,11 @@
  * gap and no duplicate.
  */
 import {
-  compiledEvent, decodePayload, payloadField,
+  compiledEvent, parsePayload, serializePayload,
   type EventCatalog, type EventData, type EventName, type EventSchemas, type SseMessage
 } from './catalog.js'
-import { controlFrame, RESYNC_EVENT, type Resync } from './control.js'
-import { idField } from './encoder.js'
+import { RESYNC_EVENT, type Resync } from './control.js'
+import { controlFrame, eventText } from './frame.js'
 import type { EngineChannel, EngineMessage, HistoryOptions, ResolvedHistory, SseEngine } from './engine.js'
 import { ChannelConflictError, EventTooLargeError, InvalidOptionError } from './errors.js'
 import { resolveHistory } from './history.js'
@@ -134,10 +134,10 @@ export class Channel<E extends EventSchemas = EventSchemas> {
    */
   publish<K extends EventName<E>> (event: K, data: EventData<E, K>): Promise<string | undefined> {
     const compiled = compiledEvent(this.catalog, event)
-    const payload = payloadField(compiled, data)
+    const payload = serializePayload(compiled, data)
     if (this.#maxEventBytes !== false) {
       // The id line is not known yet; ids are short, so the payload and name decide.
-      const bytes = Buffer.byteLength(compiled.eventLine) + Buffer.byteLength(payload) + 1
+      const bytes = Buffer.byteLength(eventText(event, payload))
       if (bytes > this.#maxEventBytes) throw new EventTooLargeError(event, bytes, this.#maxEventBytes)
     }
     this.#stats.published++
@@ -200,7 +200,7 @@ export class Channel<E extends EventSchemas = EventSchemas> {
     } else {
       this.#stats.replayMisses++
       const info: Resync = { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status }
-      stream.writeFrame(Buffer.from(controlFrame(RESYNC_EVENT, info)))
+      stream.writeFrame(controlFrame(RESYNC_EVENT, info))
       try {
         this.#onResync?.(stream, info)
       } catch (err) {
@@ -224,8 +224,8 @@ export class Channel<E extends EventSchemas = EventSchemas> {
   }
 
   #frame (message: EngineMessage): Buffer {
-    const { eventLine } = compiledEvent(this.catalog, message.event)
-    return Buffer.from(eventLine + (message.id === undefined ? '' : idField(message.id)) + message.data + '\n')
+    compiledEvent(this.catalog, message.event)
+    return Buffer.from(eventText(message.event, message.data, message.id))
   }
 
   #write (subscriber: Subscriber, message: EngineMessage, frame: Buffer): void {
@@ -235,7 +235,7 @@ export class Channel<E extends EventSchemas = EventSchemas> {
   }
 
   #decode (message: EngineMessage): SseMessage<E> {
-    const data = message.payload !== undefined ? message.payload : decodePayload(compiledEvent(this.catalog, message.event), message.data)
+    const data = message.payload !== undefined ? message.payload : parsePayload(compiledEvent(this.catalog, message.event), message.data)
     return { event: message.event, data, id: message.id } as SseMessage<E>
   }
 

@@ -10,7 +10,7 @@ export interface EngineMessage {
   readonly id: string | undefined
   /** The event name (a key of the channel's catalog). */
   readonly event: string
-  /** The encoded `data:` lines of the payload, ending in LF. */
+  /** The payload serialized by its catalog (JSON, or the raw text of a `Text()` event). */
   readonly data: string
   /** The payload as published, when it was published on this instance (spares a parse for filters). */
   readonly payload?: unknown

@@ -17,7 +17,7 @@ export {
   type EventCatalog, type EventSchemas, type EventName, type EventData, type SseMessage, type SendOptions, type TText
 } from './catalog.js'
 export { MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync } from './control.js'
-export type { EventId } from './encoder.js'
+export type { EventId } from './frame.js'
 export * as errors from './errors.js'
 export {
   DEFAULT_CLOSE_GRACE_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_QUEUE_BYTES,

@@ -81,8 +81,6 @@ interface Topic {
 
 /** A Redis stream id: `<ms>-<seq>`, two unsigned 64-bit decimals without leading zeros. */
 const ID_PATTERN = /^(?:0|[1-9][0-9]{0,19})-(?:0|[1-9][0-9]{0,19})$/
-/** Encoded data as channels make it: `data: ` lines, each ending in LF, nothing else. */
-const DATA_PATTERN = /^(?:data: [^\r\n]*\n)+$/
 
 /** Compares two stream ids (ms, then seq) as decimals of any length. */
 function compareIds (a: string, b: string): number {
@@ -191,7 +189,7 @@ async function runScript (redis: Redis, { source, sha }: Script, key: string, ar
 /** A message from Redis (pub/sub or stream), or undefined when it is not one channels could have made. */
 function message (id: string, event: unknown, data: unknown): EngineMessage | undefined {
   if (typeof event !== 'string' || event.length === 0 || event.includes('\r') || event.includes('\n')) return undefined
-  if (typeof data !== 'string' || !DATA_PATTERN.test(data)) return undefined
+  if (typeof data !== 'string') return undefined
   if (id !== '' && !ID_PATTERN.test(id)) return undefined
   return { id: id === '' ? undefined : id, event, data }
 }

@@ -4,9 +4,9 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { isUtf8 } from 'node:buffer'
-import { encodeMessage, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from './catalog.js'
-import { controlFrame, MISSED_EVENT } from './control.js'
-import { commentBlock, HEARTBEAT, retryField } from './encoder.js'
+import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from './catalog.js'
+import { MISSED_EVENT } from './control.js'
+import { commentFrame, controlFrame, eventText, HEARTBEAT_FRAME, retryFrame } from './frame.js'
 import { ClientStalledError, EventTooLargeError, ProducerError, QueueFullError } from './errors.js'
 import { TICKS_PER_HEARTBEAT, type HubMember, type StreamHub } from './hub.js'
 import type { ResolvedStreamOptions } from './options.js'
@@ -48,7 +48,6 @@ export interface CorkableSocket {
 const DROPPED_HEADERS = new Set(['content-length', 'transfer-encoding', 'content-encoding'])
 /** Connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2): Node would throw. */
 const HTTP1_ONLY_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade'])
-const HEARTBEAT_BYTES = Buffer.from(HEARTBEAT)
 /** Heartbeat periods without a single socket write after which a backed-up client counts as stalled. */
 const STALLED_PERIODS = 2
 /** Reconnection hint sent before a stream closes for its duration, unless `retryMs` says otherwise. */
@@ -159,7 +158,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
       return
     }
     const { retryMs, maxDurationMs } = context.options
-    if (retryMs !== undefined) this.#write(Buffer.from(retryField(retryMs) + '\n'))
+    if (retryMs !== undefined) this.#write(retryFrame(retryMs))
     const durationEnd = maxDurationMs === false ? Infinity : Date.now() + maxDurationMs
     const end = Math.min(durationEnd, context.endsAt ?? Infinity)
     if (end !== Infinity) {
@@ -208,7 +207,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    * stream.send('tick', { now: new Date().toISOString(), epochMs: Date.now() }, { id: 42 })
    */
   send<K extends EventName<E>> (event: K, data: EventData<E, K>, options?: SendOptions): boolean {
-    const frame = Buffer.from(encodeMessage(this.catalog, event, data, options))
+    const frame = Buffer.from(eventText(event, serializePayload(compiledEvent(this.catalog, event), data), options?.id, options?.retry))
     const { maxEventBytes } = this.#context
     if (maxEventBytes !== false && frame.length > maxEventBytes) throw new EventTooLargeError(event, frame.length, maxEventBytes)
     if (!this.isOpen) return false
@@ -224,7 +223,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    * stream.comment('still here')
    */
   comment (text = ''): boolean {
-    return this.isOpen && this.#write(Buffer.from(commentBlock(String(text))))
+    return this.isOpen && this.#write(commentFrame(String(text)))
   }
 
   /**
@@ -235,7 +234,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    * stream.retry(10_000)
    */
   retry (ms: number): boolean {
-    const frame = Buffer.from(retryField(ms) + '\n')
+    const frame = retryFrame(ms)
     return this.isOpen && this.#write(frame)
   }
 
@@ -372,7 +371,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   /** @internal sent by the hub's ticker after a period of silence */
   heartbeat (): void {
     if (this.#queue === undefined) {
-      this.#write(HEARTBEAT_BYTES)
+      this.#write(HEARTBEAT_FRAME)
     } else if (this.#context.hub.tick - this.lastWriteTick > STALLED_PERIODS * TICKS_PER_HEARTBEAT) {
       // Backed up and no byte accepted by the socket for two periods: a half-open or
       // frozen client. Free its memory; a live client reconnects and replays.
@@ -388,7 +387,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
       this.#raw.once('close', resolve)
       // Spread the reconnects, and have them land after this server stopped listening:
       // a request that reaches a closing Fastify gets 503, on which EventSource gives up.
-      if (this.isOpen) this.#write(Buffer.from(retryField(graceMs + Math.floor(Math.random() * graceMs)) + '\n'))
+      if (this.isOpen) this.#write(retryFrame(graceMs + Math.floor(Math.random() * graceMs)))
       this.#end('shutdown', graceMs)
       // An HTTP/2 session outlives its streams, and before Node 24 server.close() waits
       // for it (Fastify closes sessions only with forceCloseConnections: true). Close it
@@ -443,7 +442,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
     this.#queue = undefined
     this.#unqueue(this.#queuedBytes)
     if (this.#droppedFrames > 0) {
-      queue.unshift(Buffer.from(controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames })))
+      queue.unshift(controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames }))
       this.#droppedFrames = 0
     }
     // One write for the whole backlog: one chunk on the wire instead of many.
@@ -459,7 +458,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
 
   readonly #onDeadline = (): void => {
     if (!this.isOpen) return
-    this.#write(Buffer.from(retryField(this.#context.options.retryMs ?? DURATION_RETRY_MS) + '\n'))
+    this.#write(retryFrame(this.#context.options.retryMs ?? DURATION_RETRY_MS))
     this.#end('duration')
   }
 

@@ -8,7 +8,8 @@ import t from 'tap'
 import {
   createClient, type ClientStatus, type EventMeta, type SseClient, type SseClientError
 } from '../lib/client.js'
-import { controlFrame, MISSED_EVENT } from '../lib/control.js'
+import { MISSED_EVENT } from '../lib/control.js'
+import { controlFrame } from '../lib/frame.js'
 import { defineEvents, eventValidator, Text, Type, type SsePluginOptions, type SseStream } from '../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil, withTimeout, type Teardown, type TestApp } from './helpers/app.js'
 

@@ -40,7 +40,7 @@ client.off('typing', () => {})
 expectType<typeof client.status, ClientStatus>(true)
 
 // Control events are typed from lib/control.ts.
-client.onResync((info) => { expectType<typeof info.reason, 'unknown' | 'evicted'>(true) })
+client.onResync((info) => { expectType<typeof info.reason, 'unknown' | 'evicted' | 'gap'>(true) })
 client.onMissed((info) => { expectType<typeof info.dropped, number>(true) })
 
 // The validator sees the catalog's names.

@@ -105,7 +105,7 @@ export class Channel<E extends EventSchemas = EventSchemas> {
     this.history = resolveHistory(options.history)
     this.#onResync = options.onResync
     this.#log = log
-    this.#engine = engine.channel(name, this.history, this.#deliver)
+    this.#engine = engine.channel(name, this.history, { deliver: this.#deliver, gap: () => {} })
   }
 
   /** Streams subscribed now. */

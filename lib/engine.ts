@@ -45,6 +45,21 @@ export type ReplayResult =
   | { readonly status: 'ok', readonly messages: readonly EngineMessage[] }
   | { readonly status: 'unknown' | 'evicted' }
 
+/** What a channel gives its engine: where messages go on this instance. */
+export interface ChannelListener {
+  /** Every message published on the channel, on any instance: in order, once per instance. */
+  deliver (message: EngineMessage): void
+  /**
+   * This instance may have missed messages and could not read them back (an outage
+   * longer than the history, or a history that cannot be read): the channel resyncs
+   * its subscribers. Delivery goes on with the messages that follow.
+   */
+  gap (): void
+}
+
+/** The state of an engine's connection to its backend, for readiness probes. */
+export type EngineHealth = 'connected' | 'reconnecting' | 'down'
+
 /** One channel as an engine serves it, on one instance. */
 export interface EngineChannel {
   /**
@@ -71,11 +86,18 @@ export interface EngineChannel {
 export interface SseEngine {
   /**
    * Opens the engine side of a channel, once per channel name on this instance.
-   * `deliver` receives every message published on the channel, on any instance.
-   * Synchronous, so channels can be declared anywhere; an engine that needs a round
-   * trip (a subscription) makes `publish` and `readAfter` wait for it.
+   * `listener.deliver` receives every message published on the channel, on any
+   * instance. Synchronous, so channels can be declared anywhere; an engine that needs
+   * a round trip (a subscription) makes `publish` and `readAfter` wait for it.
    */
-  channel (name: string, history: ResolvedHistory | undefined, deliver: (message: EngineMessage) => void): EngineChannel
+  channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel
+  /**
+   * Orders two ids this engine gave (negative, zero, positive), so replay and live
+   * delivery can be joined by position (lib/merge.ts). Only called with ids of one channel.
+   */
+  compareIds (a: string, b: string): number
+  /** The backend connection's state; an engine without one is always `'connected'`. */
+  health? (): EngineHealth
   /**
    * Resolves when the engine can serve (e.g. Redis answered); the plugin awaits it at
    * register time, so an unreachable backend fails startup with a clear error.

@@ -3,7 +3,7 @@
  * instances in one process may share one engine, and then share its channels.
  */
 import { randomBytes } from 'node:crypto'
-import type { EngineChannel, EngineMessage, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
+import type { ChannelListener, EngineChannel, EngineMessage, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
 import { RingHistory } from './history.js'
 
 interface SharedChannel {
@@ -18,6 +18,11 @@ interface SharedChannel {
  * one counter for all channels, so one Last-Event-ID orders events of every channel.
  */
 const ID_PATTERN = /^([0-9a-z]+)_([1-9][0-9]{0,15})$/
+
+/** The position part of an id this engine gave (both ids of one comparison come from one boot). */
+function positionOf (id: string): number {
+  return Number(id.slice(id.indexOf('_') + 1))
+}
 
 /**
  * Creates an in-memory engine (the plugin's default).
@@ -40,7 +45,8 @@ export function memoryEngine (): SseEngine {
   }
 
   return {
-    channel (name: string, history: ResolvedHistory | undefined, deliver: (message: EngineMessage) => void): EngineChannel {
+    channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
+      const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
         shared = { history: history === undefined ? undefined : new RingHistory(history), delivers: new Set() }
@@ -67,6 +73,7 @@ export function memoryEngine (): SseEngine {
         }
       }
     },
+    compareIds: (a, b) => positionOf(a) - positionOf(b),
     // Channels let go one by one (their close()); an engine shared by several
     // instances must outlive the first of them to close.
     async close () {}

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
-import type { EngineChannel, EngineMessage, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
+import type { ChannelListener, EngineChannel, EngineMessage, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
 import { EngineError, InvalidOptionError } from './errors.js'
 
 /** Where the engine connects when given neither `url` nor `client`. */
@@ -468,7 +468,9 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   }
 
   return {
-    channel (name: string, history: ResolvedHistory | undefined, fn: Deliver): EngineChannel {
+    compareIds,
+    channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
+      const fn: Deliver = (message) => listener.deliver(message)
       const key = prefix + name
       let topic = topics.get(key)
       if (topic === undefined) {

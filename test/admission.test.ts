@@ -232,6 +232,7 @@ function countingEngine (): { engine: SseEngine, lookups: Array<string | undefin
         close: () => channel.close()
       }
     },
+    compareIds: (a, b) => inner.compareIds(a, b),
     close: () => inner.close()
   }
   return { engine, lookups }

@@ -12,6 +12,10 @@ function message (position: number): EngineMessage {
   return { id: `m${position}`, event: 'e', data: `data: ${position}\n` }
 }
 
+
+/** A listener for engine channels whose deliveries a test does not look at. */
+const ignore = { deliver () {}, gap () {} }
+
 t.test('readAfter matches a model: everything after the id, or evicted when one after it is gone', async (t) => {
   fc.assert(fc.property(
     fc.integer({ min: 1, max: 20 }),
@@ -69,15 +73,15 @@ t.test('history options: defaults, bounds and coded errors', async (t) => {
 t.test('memory engine ids: ordered across channels, unknown when from another process or malformed', async (t) => {
   const engine = memoryEngine()
   const history = { maxEvents: 10, maxAgeMs: false as const }
-  const a = engine.channel('a', history, () => {})
-  const b = engine.channel('b', history, () => {})
+  const a = engine.channel('a', history, ignore)
+  const b = engine.channel('b', history, ignore)
   const idA = await a.publish({ event: 'e', data: 'data: 1\n' }) as string
   const idB = await b.publish({ event: 'e', data: 'data: 2\n' }) as string
   await a.publish({ event: 'e', data: 'data: 3\n' })
   const fromB = await a.readAfter(idB)
   t.same(fromB.status === 'ok' ? fromB.messages.map((m) => m.data) : fromB.status, ['data: 3\n'],
     'an id of channel b positions a replay of channel a: one counter orders them all')
-  const other = memoryEngine().channel('a', history, () => {})
+  const other = memoryEngine().channel('a', history, ignore)
   const foreign = await other.publish({ event: 'e', data: 'data: x\n' }) as string
   t.not(foreign, idA, 'another engine (another process) never gives the same id')
   for (const id of [foreign, 'garbage', '', `${idA}0000000000000000`, idA.replace(/_\d+$/, '_999')]) {
@@ -91,8 +95,8 @@ t.test('two instances sharing one memory engine share its channels', async (t) =
   const history = { maxEvents: 10, maxAgeMs: false as const }
   const seenA: string[] = []
   const seenB: string[] = []
-  const a = engine.channel('news', history, (m) => seenA.push(m.data))
-  const b = engine.channel('news', history, (m) => seenB.push(m.data))
+  const a = engine.channel('news', history, { deliver: (m) => seenA.push(m.data), gap () {} })
+  const b = engine.channel('news', history, { deliver: (m) => seenB.push(m.data), gap () {} })
   await a.publish({ event: 'e', data: 'data: 1\n' })
   await b.publish({ event: 'e', data: 'data: 2\n' })
   t.same(seenA, ['data: 1\n', 'data: 2\n'])

@@ -209,10 +209,14 @@ t.test('a lagging instance does not resend what the client already had', { skip:
   const lagging: SseEngine = {
     ready: async () => await inner.ready?.(),
     close: async () => await inner.close(),
-    channel (name, history, deliver) {
-      const channel = inner.channel(name, history, (message) => {
-        if (isLagging) held.push(() => deliver(message))
-        else deliver(message)
+    compareIds: (a, b) => inner.compareIds(a, b),
+    channel (name, history, listener) {
+      const channel = inner.channel(name, history, {
+        deliver (message) {
+          if (isLagging) held.push(() => listener.deliver(message))
+          else listener.deliver(message)
+        },
+        gap: () => listener.gap()
       })
       return {
         publish: async (message) => await channel.publish(message),

@@ -36,6 +36,7 @@ function slowReplayEngine (readFirst: boolean): { engine: SseEngine, replayStart
         close: () => channel.close()
       }
     },
+    compareIds: (a, b) => inner.compareIds(a, b),
     close: async () => await inner.close()
   }
   return { engine, replayStarted }

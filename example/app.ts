@@ -48,7 +48,7 @@ export interface ExampleOptions {
  */
 export function registerClock (app: FastifyInstance, tickMs: number = DEFAULT_TICK_MS): void {
   app.get('/time', { sse: clock }, async (_request, reply) => {
-    const stream = reply.sse(clock)
+    const stream = reply.sse()
     const tick = (): void => {
       stream.send('tick', { now: new Date().toISOString(), epochMs: Date.now() })
     }
@@ -76,7 +76,7 @@ export const SCORE_HISTORY = 1000
 export function registerScoreboard (app: FastifyInstance): void {
   const scores = app.sse.channel('scores', scoreboard, { history: { maxEvents: SCORE_HISTORY } })
   app.get('/scores', { sse: scoreboard }, async (_request, reply) => {
-    await scores.subscribe(reply.sse(scoreboard), { replayAll: true })
+    await scores.subscribe(reply.sse(), { replayAll: true })
   })
   app.post('/score', { schema: { body: Score } }, async (request, reply) => {
     const id = await scores.publish('score', request.body as typeof Score.static)

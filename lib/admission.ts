@@ -4,6 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { NotAcceptableError, TooManyStreamsError } from './errors.js'
+import type { RejectReason } from './hub.js'
 
 /** The admission rules, from the plugin's options. */
 export interface AdmissionRules {
@@ -14,12 +15,13 @@ export interface AdmissionRules {
   readonly negotiate: boolean
 }
 
-const EVENT_STREAM_RANGES = new Set(['text/event-stream', 'text/*', '*/*'])
+/** The media ranges that match text/event-stream, most specific first (RFC 9110 §12.5.1). */
+const EVENT_STREAM_RANGES = ['text/event-stream', 'text/*', '*/*']
 
 /**
- * True when an `Accept` header admits `text/event-stream` (directly or through
- * `text/*` or a wildcard) with a non-zero quality (RFC 9110 §12.5.1). A missing
- * header accepts anything.
+ * True when an `Accept` header admits `text/event-stream` with a non-zero quality.
+ * The most specific range that matches decides (RFC 9110 §12.5.1), so
+ * `text/event-stream;q=0, *` + `/*` refuses it. A missing header accepts anything.
  *
  * @example
  * acceptsEventStream('application/json') // false
@@ -27,13 +29,19 @@ const EVENT_STREAM_RANGES = new Set(['text/event-stream', 'text/*', '*/*'])
  */
 export function acceptsEventStream (accept: string | undefined): boolean {
   if (accept === undefined || accept.trim() === '') return true
+  let best = EVENT_STREAM_RANGES.length
+  let quality = 0
   for (const range of accept.split(',')) {
     const [type, ...params] = range.split(';')
-    if (!EVENT_STREAM_RANGES.has(type.trim().toLowerCase())) continue
-    const quality = params.map((param) => param.trim().toLowerCase()).find((param) => param.startsWith('q='))
-    if (quality === undefined || Number(quality.slice(2)) > 0) return true
+    const rank = EVENT_STREAM_RANGES.indexOf(type.trim().toLowerCase())
+    if (rank === -1 || rank > best) continue
+    const q = params.map((param) => param.trim().toLowerCase()).find((param) => param.startsWith('q='))
+    const value = q === undefined ? 1 : Number(q.slice(2))
+    // The same range twice: the most permissive reading.
+    quality = rank === best ? Math.max(quality, value) : value
+    best = rank
   }
-  return false
+  return quality > 0
 }
 
 /**
@@ -47,9 +55,16 @@ export function acceptsEventStream (accept: string | undefined): boolean {
 export class Admission {
   readonly #rules: AdmissionRules
   readonly #perKey = new Map<string, number>()
+  readonly #onReject: (reason: RejectReason) => void
 
-  constructor (rules: AdmissionRules) {
+  constructor (rules: AdmissionRules, onReject: (reason: RejectReason) => void = () => {}) {
     this.#rules = rules
+    this.#onReject = onReject
+  }
+
+  /** Keys holding at least one stream now. */
+  get size (): number {
+    return this.#perKey.size
   }
 
   /**
@@ -61,24 +76,29 @@ export class Admission {
   admit (request: FastifyRequest, reply: FastifyReply, openStreams: number): (() => void) | undefined {
     const rules = this.#rules
     if (rules.negotiate && !acceptsEventStream(request.headers.accept)) {
+      this.#onReject('not_acceptable')
       throw new NotAcceptableError(String(request.headers.accept))
     }
     if (rules.maxStreams !== false && openStreams >= rules.maxStreams) {
-      this.#refuse(reply, `limit ${rules.maxStreams}`)
+      this.#refuse(reply, 'max_streams', `limit ${rules.maxStreams}`)
     }
     if (rules.maxStreamsPerKey === false) return undefined
     const key = rules.streamKey(request)
     const count = this.#perKey.get(key) ?? 0
-    if (count >= rules.maxStreamsPerKey) this.#refuse(reply, `limit ${rules.maxStreamsPerKey} per client`)
+    if (count >= rules.maxStreamsPerKey) this.#refuse(reply, 'max_streams_per_key', `limit ${rules.maxStreamsPerKey} per client`)
     this.#perKey.set(key, count + 1)
+    let isReleased = false
     return () => {
+      if (isReleased) return
+      isReleased = true
       const left = (this.#perKey.get(key) as number) - 1
       if (left === 0) this.#perKey.delete(key)
       else this.#perKey.set(key, left)
     }
   }
 
-  #refuse (reply: FastifyReply, limit: string): never {
+  #refuse (reply: FastifyReply, reason: RejectReason, limit: string): never {
+    this.#onReject(reason)
     reply.header('retry-after', String(Math.ceil(this.#rules.retryAfterMs / 1000)))
     throw new TooManyStreamsError(limit)
   }

@@ -42,8 +42,13 @@ export interface CompiledEvent {
   readonly check: TypeCheck<TSchema>
 }
 
-/** A message of catalog `E`: one of its events with matching data. */
-export type SseMessage<E extends EventSchemas> = {
+/**
+ * A message of a catalog: one of its events with matching data. Takes the catalog's
+ * type (`SseMessage<typeof clock>`) or its schemas.
+ */
+export type SseMessage<C extends EventSchemas | EventCatalog<any>> = MessageOf<C extends EventCatalog<infer E> ? E : C>
+
+type MessageOf<E extends EventSchemas> = {
   [K in EventName<E>]: { event: K, data: Static<E[K]>, id?: EventId, retry?: number }
 }[EventName<E>]
 

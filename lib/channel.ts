@@ -1,22 +1,29 @@
 /**
- * Broadcast channels: a publish is validated once, encoded once into one Buffer, and
- * that Buffer is written to every subscribed stream. With history, a subscriber that
- * reconnects with Last-Event-ID first gets what it missed, then live events, with no
- * gap and no duplicate.
+ * Broadcast channels: a publish is validated once, serialized once, framed once, and
+ * the one Buffer is written to every subscribed stream. One subscriber's failure (a
+ * filter that throws, a stream that cannot take the write) ends that subscriber
+ * alone. With history, a subscriber that comes back with Last-Event-ID first gets
+ * what it missed, joined with live events by position (merge.ts): no gap, no
+ * duplicate, or an explicit `sse:resync`.
  */
 import {
-  compiledEvent, parsePayload, serializePayload,
-  type EventCatalog, type EventData, type EventName, type EventSchemas, type SseMessage
+  compiledEvent, findEvent, parsePayload, serializePayload,
+  type EventCatalog, type EventData, type EventName, type SseMessage
 } from './catalog.js'
-import { RESYNC_EVENT, type Resync } from './control.js'
-import { controlFrame, eventText } from './frame.js'
-import type { EngineChannel, EngineMessage, HistoryOptions, ResolvedHistory, SseEngine } from './engine.js'
-import { ChannelConflictError, EventTooLargeError, InvalidOptionError } from './errors.js'
+import { END_EVENT, RESYNC_EVENT, type Resync } from './control.js'
+import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, ResolvedHistory } from './engine.js'
+import {
+  CatalogMismatchError, ChannelDroppedError, EventTooLargeError, ForeignEventError, InvalidOptionError, QueueFullError, SubscriberError
+} from './errors.js'
+import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
-import type { CorkableSocket, SseStream } from './stream.js'
+import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
+import type { Events, SseStream } from './stream.js'
+import { kCork, kEnd, kMissed, kOptions, kWrite } from './symbols.js'
+import type { CorkableSocket } from './transport/index.js'
 
 /** Options of `app.sse.channel()`. */
-export interface ChannelOptions {
+export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
   /**
    * Keep published events for replay: `true` for the defaults, or bounds. Channels
    * with history give every event an id (ordered, opaque, unique across restarts).
@@ -25,21 +32,39 @@ export interface ChannelOptions {
   history?: boolean | HistoryOptions
   /**
    * Called when a subscriber's Last-Event-ID cannot be replayed (unknown or evicted),
-   * after the `sse:resync` control event was sent to it: send it a full snapshot here.
+   * or when live delivery lost messages (`gap`), after the `sse:resync` control event
+   * was sent to it: send it a full snapshot here.
    */
-  onResync?: (stream: SseStream<any>, info: Resync) => void
+  onResync?: (stream: SseStream<C>, info: Resync) => void
+  /**
+   * Drop the channel (and its history on this instance's engine) once it has had no
+   * subscriber and no publish for this long: for channels named from request input
+   * (`room:${id}`), which would otherwise live until restart. `false` keeps it.
+   * @default false
+   */
+  idleMs?: number | false
+}
+
+/**
+ * A stream that can subscribe to a channel of catalog `C`: its own catalog declares
+ * every event of `C`, with the same schema (it may declare more).
+ */
+export type StreamFor<C extends EventCatalog<any>> = SseStream<any> & {
+  readonly catalog: { readonly schemas: { readonly [K in keyof Events<C>]: Events<C>[K] } }
 }
 
 /** Options of `channel.subscribe()`. */
-export interface SubscribeOptions<E extends EventSchemas> {
+export interface SubscribeOptions<C extends EventCatalog<any>> {
   /**
    * Deliver only the messages for which this returns true (e.g. one user's). Runs on
-   * the decoded message; the shared Buffer is written unchanged.
+   * the decoded message; the shared Buffer is written unchanged. A filter that throws
+   * ends its own stream (reason `'error'`), never the publish.
    */
-  filter?: (message: SseMessage<E>) => boolean
+  filter?: (message: SseMessage<Events<C>>) => boolean
   /**
    * Replay after this id instead of the stream's `Last-Event-ID` (e.g. an id the
-   * client passed in the query string). `null` skips replay.
+   * client passed in the query string; longer than `maxLastEventIdBytes`, it is
+   * ignored like the header). `null` skips replay.
    */
   lastEventId?: string | null
   /**
@@ -64,17 +89,48 @@ export interface ChannelStats {
   replayMisses: number
 }
 
+/** What a channel gets from its registry. */
+export interface ChannelContext {
+  readonly log: (err: unknown, message: string) => void
+  readonly maxEventBytes: number | false
+  readonly maxLastEventIdBytes: number
+  readonly compare: ComparePositions
+  /** Opens the engine side of the channel. */
+  readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener) => EngineChannel
+  /** The channel was idle for `idleMs` or dropped: forget it. */
+  readonly forget: (channel: Channel<any>) => void
+}
+
 interface Subscriber {
   readonly stream: SseStream<any>
   readonly filter: ((message: SseMessage<any>) => boolean) | undefined
-  /** Live messages held back while this subscriber's replay runs. */
-  pending: EngineMessage[] | undefined
+  /** Live messages held while this subscriber's replay runs. */
+  merge: ReplayMerge<EngineMessage> | undefined
   /**
-   * Ids just replayed. Another instance's publish can reach us after our history read
-   * already returned it, so live messages with these ids are skipped until the first
-   * one that is not (messages arrive in id order).
+   * After a replay: the last position the client has. An instance whose delivery lags
+   * the one the client left (Redis) may still deliver messages up to it; they are
+   * skipped until the first one after it.
    */
-  replayed: Set<string> | undefined
+  cursor: string | undefined
+}
+
+/** A message decoded for this instance: its frame, and its payload for filters. */
+interface Decoded {
+  readonly frame: Buffer
+  readonly message: SseMessage<any>
+}
+
+/** What a held message counts for against the stream's queue limit (its frame, about). */
+function heldBytes (message: EngineMessage): number {
+  return message.data.length + message.event.length + 64
+}
+
+function uncorkAll (sockets: CorkableSocket[]): void {
+  for (const socket of sockets) socket.uncork()
+}
+
+function afterIo<T> (value: T): Promise<T> {
+  return new Promise((resolve) => setImmediate(resolve, value))
 }
 
 /**
@@ -85,32 +141,47 @@ interface Subscriber {
  * app.get('/scores', (request, reply) => { scores.subscribe(reply.sse(scoreEvents)) })
  * app.post('/score', async (request) => scores.publish('score', request.body))
  */
-export class Channel<E extends EventSchemas = EventSchemas> {
+export class Channel<C extends EventCatalog<any> = EventCatalog> {
   readonly name: string
-  readonly catalog: EventCatalog<E>
+  readonly catalog: C
   /** @internal the resolved history bounds, compared when the name is requested again */
   readonly history: ResolvedHistory | undefined
+  /** @internal the resolved idle time */
+  readonly idleMs: number | false
   readonly #engine: EngineChannel
-  readonly #onResync: ChannelOptions['onResync']
+  readonly #context: ChannelContext
+  readonly #onResync: ChannelOptions<C>['onResync']
   readonly #subscribers = new Map<SseStream<any>, Subscriber>()
   readonly #stats = { published: 0, delivered: 0, replaysServed: 0, replayMisses: 0 }
-  readonly #log: (err: unknown, message: string) => void
-  readonly #maxEventBytes: number | false
+  /** Foreign events already logged, so a rolling deploy logs each once. */
+  readonly #foreign = new Set<string>()
+  /** The id of the last message delivered here: where a gap's resync says the client was. */
+  #lastId: string | undefined
+  /** A write of the last delivery was queued behind a slow client. */
+  #isBackedUp = false
+  #isDropped = false
+  #idleTimer: NodeJS.Timeout | undefined
 
   /** @internal use `app.sse.channel()` */
-  constructor (name: string, catalog: EventCatalog<E>, options: ChannelOptions, engine: SseEngine, log: (err: unknown, message: string) => void, maxEventBytes: number | false) {
+  constructor (name: string, catalog: C, options: ChannelOptions<C>, context: ChannelContext) {
     this.name = name
-    this.#maxEventBytes = maxEventBytes
     this.catalog = catalog
     this.history = resolveHistory(options.history)
+    this.idleMs = options.idleMs === undefined || options.idleMs === false ? false : options.idleMs
     this.#onResync = options.onResync
-    this.#log = log
-    this.#engine = engine.channel(name, this.history, { deliver: this.#deliver, gap: () => {} })
+    this.#context = context
+    this.#engine = context.open(this.history, { deliver: (message) => this.#deliver(message), gap: () => this.#gap() })
+    this.#armIdle()
   }
 
   /** Streams subscribed now. */
   get size (): number {
     return this.#subscribers.size
+  }
+
+  /** `false` once the channel was dropped (`drop()`, or idle): it must be asked for again. */
+  get isActive (): boolean {
+    return !this.#isDropped
   }
 
   /** The subscribed streams. */
@@ -124,47 +195,87 @@ export class Channel<E extends EventSchemas = EventSchemas> {
   }
 
   /**
-   * Validates once and sends the event to every subscriber, on every instance.
-   * With the in-memory engine local subscribers have it when this returns.
+   * Validates once and sends the event to every subscriber, on every instance. With
+   * the in-memory engine, local subscribers have it when this returns. When a
+   * subscriber's writes are queued (a slow reader), the promise resolves after the
+   * event loop ran I/O once, so a publisher that awaits each publish lets readers
+   * that keep up drain instead of being judged slow.
    *
    * @returns the event's id on channels with history, else `undefined`
-   * @throws TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_EVENT_TOO_LARGE (synchronously, nothing sent)
+   * @throws TYPED_SSE_INVALID_PAYLOAD, TYPED_SSE_UNKNOWN_EVENT, TYPED_SSE_EVENT_TOO_LARGE,
+   *   TYPED_SSE_CHANNEL_DROPPED (synchronously, nothing sent); rejects with
+   *   TYPED_SSE_ENGINE_UNAVAILABLE when the engine cannot carry it
    * @example
    * await scores.publish('score', { match: 'AUS-NZL', home: 2, away: 1 })
    */
-  publish<K extends EventName<E>> (event: K, data: EventData<E, K>): Promise<string | undefined> {
-    const compiled = compiledEvent(this.catalog, event)
-    const payload = serializePayload(compiled, data)
-    if (this.#maxEventBytes !== false) {
-      // The id line is not known yet; ids are short, so the payload and name decide.
-      const bytes = Buffer.byteLength(eventText(event, payload))
-      if (bytes > this.#maxEventBytes) throw new EventTooLargeError(event, bytes, this.#maxEventBytes)
+  publish<K extends EventName<Events<C>>> (event: K, data: EventData<Events<C>, K>): Promise<string | undefined> {
+    if (this.#isDropped) throw new ChannelDroppedError(this.name)
+    const text = serializePayload(compiledEvent(this.catalog, event), data)
+    const { maxEventBytes } = this.#context
+    if (maxEventBytes !== false) {
+      // The id is not known yet; ids are short, so the payload and name decide.
+      const bytes = text.length > maxEventBytes ? Buffer.byteLength(text) : Buffer.byteLength(eventText(event, text))
+      if (bytes > maxEventBytes) throw new EventTooLargeError(event, bytes, maxEventBytes)
     }
     this.#stats.published++
-    return this.#engine.publish({ event, data: payload, payload: data })
+    this.#armIdle()
+    const published = this.#engine.publish({ event, data: text, payload: data })
+    if (!this.#isBackedUp) return published
+    this.#isBackedUp = false
+    return published.then(afterIo)
+  }
+
+  /**
+   * Ends the channel for good: every subscriber, here and on other instances, gets the
+   * `sse:end` control event and its stream closes; with history, a client that comes
+   * back later replays up to the end, then ends too. For a finite stream produced
+   * once (an LLM response) that clients may resume on any instance.
+   *
+   * @example
+   * for await (const token of llm(prompt)) await answer.publish('token', token)
+   * await answer.end()
+   */
+  end (): Promise<string | undefined> {
+    if (this.#isDropped) throw new ChannelDroppedError(this.name)
+    return this.#engine.publish({ event: END_EVENT, data: '{}' })
   }
 
   /**
    * Attaches a stream; it is detached when it closes. With history and a
    * Last-Event-ID, it first receives every retained event after that id, then live
-   * events (those published meanwhile are held, then flushed without duplicates).
-   * An id that cannot be replayed gets the `sse:resync` control event and `onResync`.
+   * events (those published meanwhile are held, bounded by the stream's
+   * `maxQueueBytes` and its policy, then flushed without duplicates). An id that
+   * cannot be replayed gets the `sse:resync` control event and `onResync`.
    *
    * @returns resolves when the stream is live (replay done). Never rejects: a failed
-   *   replay lookup is logged and ends the stream, so its client reconnects and retries.
+   *   replay lookup is logged and closes the stream, so its client reconnects and retries.
+   * @throws TYPED_SSE_CATALOG_MISMATCH when the stream's catalog lacks an event of the
+   *   channel's; TYPED_SSE_INVALID_OPTION; TYPED_SSE_CHANNEL_DROPPED
    * @example
    * await scores.subscribe(reply.sse(scoreEvents), { filter: (m) => m.data.match === request.params.match })
    */
-  async subscribe (stream: SseStream<any>, options: SubscribeOptions<E> = {}): Promise<void> {
-    if (!stream.isOpen || this.#subscribers.has(stream)) return
+  subscribe (stream: StreamFor<C>, options: SubscribeOptions<C> = {}): Promise<void> {
+    if (this.#isDropped) throw new ChannelDroppedError(this.name)
     const filter = options.filter as Subscriber['filter']
-    if (filter !== undefined && typeof filter !== 'function') throw new InvalidOptionError('filter', 'expected a function')
-    const lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId ?? undefined
-    const replaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true)
-    const subscriber: Subscriber = { stream, filter, pending: replaying ? [] : undefined, replayed: undefined }
+    if (filter !== undefined && typeof filter !== 'function') throw new InvalidOptionError('filter', `expected a function, got ${describe(filter)}`)
+    if (options.lastEventId != null && typeof options.lastEventId !== 'string') {
+      throw new InvalidOptionError('lastEventId', `expected a string or null, got ${describe(options.lastEventId)}`)
+    }
+    this.#assertCatalog(stream)
+    if (!stream.isOpen || this.#subscribers.has(stream)) return Promise.resolve()
+    let lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId ?? undefined
+    if (lastEventId !== undefined && Buffer.byteLength(lastEventId) > this.#context.maxLastEventIdBytes) lastEventId = undefined
+    const isReplaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true)
+    const subscriber: Subscriber = {
+      stream,
+      filter,
+      merge: isReplaying ? new ReplayMerge(this.#context.compare, heldBytes) : undefined,
+      cursor: undefined
+    }
     this.#subscribers.set(stream, subscriber)
-    stream.onClose(() => this.#subscribers.delete(stream))
-    if (replaying) await this.#replay(subscriber, lastEventId)
+    this.#cancelIdle()
+    stream.onClose(() => this.#detach(stream))
+    return isReplaying ? this.#replay(subscriber, lastEventId) : Promise.resolve()
   }
 
   /**
@@ -174,165 +285,206 @@ export class Channel<E extends EventSchemas = EventSchemas> {
    * scores.unsubscribe(stream)
    */
   unsubscribe (stream: SseStream<any>): void {
-    this.#subscribers.delete(stream)
+    this.#detach(stream)
+  }
+
+  /**
+   * Drops the channel on this instance: its subscribers' streams are closed (their
+   * clients reconnect), the engine lets go of it (the in-memory engine frees its
+   * history), and `app.sse.channel(name)` makes a new one. Other instances keep theirs.
+   *
+   * @example
+   * rooms.get(id)?.drop()
+   */
+  async drop (): Promise<void> {
+    if (this.#isDropped) return
+    this.#isDropped = true
+    this.#cancelIdle()
+    const streams = [...this.#subscribers.keys()]
+    this.#subscribers.clear()
+    for (const stream of streams) stream.close()
+    this.#context.forget(this)
+    await this.#engine.close()
   }
 
   /** @internal stops delivery on this instance (plugin close) */
   close (): Promise<void> | void {
+    this.#isDropped = true
+    this.#cancelIdle()
     this.#subscribers.clear()
     return this.#engine.close()
   }
 
-  async #replay (subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
-    const { stream } = subscriber
-    let result
-    try {
-      result = await this.#engine.readAfter(lastEventId)
-    } catch (err) {
-      this.#log(err, `replay of channel "${this.name}" failed; the stream was closed so its client retries`)
-      stream.close()
-      return
-    }
-    if (result.status === 'ok') {
-      this.#stats.replaysServed++
-      for (const message of result.messages) this.#write(subscriber, message, this.#frame(message))
-      if (result.messages.length > 0) subscriber.replayed = new Set(result.messages.map((message) => message.id as string))
-    } else {
-      this.#stats.replayMisses++
-      const info: Resync = { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status }
-      stream.writeFrame(controlFrame(RESYNC_EVENT, info))
-      try {
-        this.#onResync?.(stream, info)
-      } catch (err) {
-        this.#log(err, `onResync of channel "${this.name}" threw`)
-      }
-    }
-    const pending = subscriber.pending as EngineMessage[]
-    subscriber.pending = undefined
-    // An instance whose delivery lags the one the client left (Redis) may still have
-    // been delivering what the client had: skip held messages up to the last one it has.
-    const last = result.status === 'ok' ? (result.messages.at(-1)?.id ?? lastEventId) : undefined
-    const start = last === undefined ? 0 : pending.findIndex((message) => message.id === last) + 1
-    for (const message of pending.slice(start)) this.#write(subscriber, message, this.#frame(message))
-  }
-
-  /** True for a live message the subscriber already got by replay. */
-  #wasReplayed (subscriber: Subscriber, message: EngineMessage): boolean {
-    if (message.id !== undefined && (subscriber.replayed as Set<string>).has(message.id)) return true
-    subscriber.replayed = undefined
-    return false
-  }
-
-  #frame (message: EngineMessage): Buffer {
-    compiledEvent(this.catalog, message.event)
-    return Buffer.from(eventText(message.event, message.data, message.id))
-  }
-
-  #write (subscriber: Subscriber, message: EngineMessage, frame: Buffer): void {
-    if (subscriber.replayed !== undefined && this.#wasReplayed(subscriber, message)) return
-    if (subscriber.filter !== undefined && !subscriber.filter(this.#decode(message))) return
-    subscriber.stream.writeFrame(frame)
-  }
-
-  #decode (message: EngineMessage): SseMessage<E> {
-    const data = message.payload !== undefined ? message.payload : parsePayload(compiledEvent(this.catalog, message.event), message.data)
-    return { event: message.event, data, id: message.id } as SseMessage<E>
-  }
-
-  /** Called by the engine for every message of this channel, in order, once per instance. */
-  readonly #deliver = (message: EngineMessage): void => {
+  /**
+   * Called by the engine for every message of this channel, in order, once per
+   * instance: one frame for all, written to each subscriber in a corked batch.
+   */
+  #deliver (message: EngineMessage): void {
     this.#stats.delivered++
+    if (message.id !== undefined) this.#lastId = message.id
     if (this.#subscribers.size === 0) return
-    let frame: Buffer
-    try {
-      frame = this.#frame(message)
-    } catch (err) {
-      // Only another instance with another catalog can send an unknown event.
-      this.#log(err, `channel "${this.name}" dropped a message it cannot encode`)
+    if (message.event === END_EVENT) {
+      for (const subscriber of [...this.#subscribers.values()]) {
+        if (subscriber.merge !== undefined) subscriber.merge.hold(message)
+        else subscriber.stream.end()
+      }
       return
     }
-    let decoded: SseMessage<E> | undefined
+    const decoded = this.#decode(message)
     // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
     // here and uncorked together, the whole publish costs one.
     const corked: CorkableSocket[] = []
-    for (const subscriber of this.#subscribers.values()) {
-      if (subscriber.pending !== undefined) {
-        subscriber.pending.push(message)
-        continue
+    try {
+      for (const subscriber of this.#subscribers.values()) {
+        if (subscriber.merge !== undefined) {
+          this.#hold(subscriber, message)
+          continue
+        }
+        if (decoded === undefined) continue
+        if (subscriber.cursor !== undefined) {
+          if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue
+          subscriber.cursor = undefined
+        }
+        const socket = subscriber.stream[kCork]()
+        if (socket !== undefined) corked.push(socket)
+        this.#writeTo(subscriber, decoded)
       }
-      if (subscriber.replayed !== undefined && this.#wasReplayed(subscriber, message)) continue
-      if (subscriber.filter !== undefined && !subscriber.filter(decoded ??= this.#decode(message))) continue
-      const socket = subscriber.stream.cork()
-      if (socket !== undefined) corked.push(socket)
-      subscriber.stream.writeFrame(frame)
+    } finally {
+      if (corked.length > 0) process.nextTick(uncorkAll, corked)
     }
-    if (corked.length > 0) process.nextTick(uncorkAll, corked)
-  }
-}
-
-function uncorkAll (sockets: CorkableSocket[]): void {
-  for (const socket of sockets) socket.uncork()
-}
-
-/**
- * The channels of one Fastify instance, by name.
- *
- * @example
- * const registry = new ChannelRegistry(memoryEngine(), log)
- * registry.get('scores', scoreEvents, { history: true })
- */
-export class ChannelRegistry {
-  readonly #engine: SseEngine
-  readonly #channels = new Map<string, Channel<any>>()
-  readonly #log: (err: unknown, message: string) => void
-  readonly #maxEventBytes: number | false
-
-  constructor (engine: SseEngine, log: (err: unknown, message: string) => void, maxEventBytes: number | false = false) {
-    this.#engine = engine
-    this.#log = log
-    this.#maxEventBytes = maxEventBytes
   }
 
   /**
-   * The channel `name`, created on first use. Asking again with the same catalog and
-   * history returns the same channel.
-   *
-   * @throws TYPED_SSE_CHANNEL_CONFLICT when the catalog or history differ; TYPED_SSE_INVALID_OPTION
+   * Called by the engine when this instance may have missed messages that it could
+   * not read back: every subscriber is told to resync.
    */
-  get<E extends EventSchemas> (name: string, catalog: EventCatalog<E>, options: ChannelOptions = {}): Channel<E> {
-    if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError('name', 'a channel name is a non-empty string')
-    const existing = this.#channels.get(name)
-    if (existing !== undefined) {
-      const history = resolveHistory(options.history)
-      if (existing.catalog !== catalog || existing.history?.maxEvents !== history?.maxEvents ||
-        existing.history?.maxAgeMs !== history?.maxAgeMs) throw new ChannelConflictError(name)
-      return existing
+  #gap (): void {
+    const info: Resync = { channel: this.name, lastEventId: this.#lastId ?? '', reason: 'gap' }
+    for (const subscriber of [...this.#subscribers.values()]) {
+      if (subscriber.merge === undefined) this.#resync(subscriber.stream, info)
     }
-    const channel = new Channel(name, catalog, options, this.#engine, this.#log, this.#maxEventBytes)
-    this.#channels.set(name, channel)
-    return channel
   }
 
-  /** Figures of every channel, by name, and their totals. */
-  stats (): { channels: Record<string, ChannelStats>, eventsPublished: number, replaysServed: number, replayMisses: number } {
-    const channels: Record<string, ChannelStats> = {}
-    let eventsPublished = 0
-    let replaysServed = 0
-    let replayMisses = 0
-    for (const [name, channel] of this.#channels) {
-      const stats = channel.stats()
-      channels[name] = stats
-      eventsPublished += stats.published
-      replaysServed += stats.replaysServed
-      replayMisses += stats.replayMisses
+  /** Writes one message to one subscriber; its failure (filter, write) ends that subscriber alone. */
+  #writeTo (subscriber: Subscriber, decoded: Decoded): void {
+    try {
+      if (subscriber.filter !== undefined && subscriber.filter(decoded.message) !== true) return
+      if (!subscriber.stream[kWrite](decoded.frame) && subscriber.stream.isOpen) this.#isBackedUp = true
+    } catch (err) {
+      this.#failSubscriber(subscriber, err)
     }
-    return { channels, eventsPublished, replaysServed, replayMisses }
   }
 
-  /** Closes every channel, then the engine. */
-  async close (): Promise<void> {
-    await Promise.all([...this.#channels.values()].map(async (channel) => await channel.close()))
-    this.#channels.clear()
-    await this.#engine.close()
+  #failSubscriber (subscriber: Subscriber, err: unknown): void {
+    this.#detach(subscriber.stream)
+    const failure = new SubscriberError(this.name, err instanceof Error ? err.message : describe(err), { cause: err })
+    subscriber.stream.request.log.error({ err: failure }, failure.message)
+    subscriber.stream[kEnd]('error')
+  }
+
+  /** Holds a live message for a replaying subscriber, within its queue limit and policy. */
+  #hold (subscriber: Subscriber, message: EngineMessage): void {
+    const merge = subscriber.merge as ReplayMerge<EngineMessage>
+    merge.hold(message)
+    const { maxQueueBytes, queuePolicy } = subscriber.stream[kOptions]
+    if (merge.heldSize <= maxQueueBytes) return
+    if (queuePolicy === 'close') {
+      this.#detach(subscriber.stream)
+      subscriber.stream.request.log.warn({ err: new QueueFullError(merge.heldSize, maxQueueBytes) }, 'event stream closed: live events held during its replay passed maxQueueBytes')
+      subscriber.stream[kEnd]('policy')
+    } else {
+      subscriber.stream[kMissed](merge.dropOldest(maxQueueBytes))
+    }
+  }
+
+  /** The frame and payload of a message, or `undefined` when this catalog cannot take it. */
+  #decode (message: EngineMessage): Decoded | undefined {
+    const compiled = findEvent(this.catalog, message.event)
+    const data = compiled === undefined ? undefined
+      : message.payload !== undefined ? message.payload : parsePayload(compiled, message.data)
+    if (data === undefined) {
+      // Another version of the application (a rolling deploy), or foreign history
+      // entries: skipped the same way live and in replay, and said once.
+      if (!this.#foreign.has(message.event)) {
+        this.#foreign.add(message.event)
+        this.#context.log(new ForeignEventError(this.name, message.event), `channel "${this.name}" skipped an event its catalog cannot take`)
+      }
+      return undefined
+    }
+    let frame: Buffer
+    try {
+      frame = Buffer.from(eventText(message.event, message.data, message.id))
+    } catch (err) {
+      this.#context.log(err, `channel "${this.name}" skipped a message with an id it cannot write`)
+      return undefined
+    }
+    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any> }
+  }
+
+  async #replay (subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
+    const { stream } = subscriber
+    let messages: EngineMessage[]
+    try {
+      const result = await this.#engine.readAfter(lastEventId)
+      const merge = subscriber.merge
+      subscriber.merge = undefined
+      if (merge === undefined || this.#subscribers.get(stream) !== subscriber) return
+      if (result.status === 'ok') {
+        this.#stats.replaysServed++
+        messages = merge.join(lastEventId, result.messages)
+        subscriber.cursor = messages.findLast((message) => message.id !== undefined)?.id ?? lastEventId
+      } else {
+        this.#stats.replayMisses++
+        this.#resync(stream, { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status })
+        messages = merge.release(undefined)
+      }
+    } catch (err) {
+      subscriber.merge = undefined
+      this.#context.log(err, `replay of channel "${this.name}" failed; the stream was closed so its client retries`)
+      stream.close()
+      return
+    }
+    for (const message of messages) {
+      if (!stream.isOpen || this.#subscribers.get(stream) !== subscriber) return
+      if (message.event === END_EVENT) {
+        stream.end()
+        return
+      }
+      const decoded = this.#decode(message)
+      if (decoded !== undefined) this.#writeTo(subscriber, decoded)
+    }
+    stream[kMissed](0)
+  }
+
+  #resync (stream: SseStream<any>, info: Resync): void {
+    stream[kWrite](controlFrame(RESYNC_EVENT, info))
+    try {
+      this.#onResync?.(stream, info)
+    } catch (err) {
+      this.#context.log(err, `onResync of channel "${this.name}" threw`)
+    }
+  }
+
+  #detach (stream: SseStream<any>): void {
+    if (this.#subscribers.delete(stream) && this.#subscribers.size === 0) this.#armIdle()
+  }
+
+  #assertCatalog (stream: SseStream<any>): void {
+    if (stream.catalog === this.catalog) return
+    const missing = this.catalog.names.filter((name: string) => findEvent(stream.catalog, name) === undefined)
+    if (missing.length > 0) throw new CatalogMismatchError(this.name, missing.map((name: string) => `"${name}"`).join(', '))
+  }
+
+  /** (Re)starts the idle countdown while nobody is subscribed. */
+  #armIdle (): void {
+    if (this.idleMs === false || this.#isDropped || this.#subscribers.size > 0) return
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => { this.drop().catch((err: unknown) => this.#context.log(err, `dropping idle channel "${this.name}" failed`)) }, this.idleMs)
+    this.#idleTimer.unref()
+  }
+
+  #cancelIdle (): void {
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = undefined
   }
 }

@@ -1,14 +1,18 @@
 /**
  * Every error this package throws or logs, in one place. Codes are stable: match on
- * `err.code`, never on the message. Messages name the bad value and the fix.
+ * `err.code` or with `instanceof`, never on the message. Messages name the bad value
+ * and the fix. Errors that wrap another pass it as `cause` (`new EngineError(text, { cause })`).
  *
  * @example
  * import { errors } from 'fastify-typed-sse'
  * try { stream.send('tick', bad) } catch (err) {
- *   if (err.code === errors.InvalidPayloadError.code) request.log.warn(err.message)
+ *   if (err instanceof errors.InvalidPayloadError) request.log.warn(err.message)
  * }
  */
 import createError from '@fastify/error'
+
+/** The last argument of an error that wraps another: `{ cause }`, as `new Error(message, { cause })` takes it. */
+type Cause = { cause: unknown }
 
 /** A payload does not match its event's schema. Nothing was written. */
 export const InvalidPayloadError = createError<'TYPED_SSE_INVALID_PAYLOAD', [string, string, string]>(
@@ -52,11 +56,23 @@ export const InvalidRetryError = createError<'TYPED_SSE_INVALID_RETRY', [string]
   500
 )
 
-/** A plugin, stream or channel option with a wrong type or value, caught when it is given. */
+/** A plugin, stream or channel option of a wrong type, caught when it is given (a `TypeError`). */
 export const InvalidOptionError = createError<'TYPED_SSE_INVALID_OPTION', [string, string]>(
   'TYPED_SSE_INVALID_OPTION',
   'Option "%s" is invalid: %s.',
-  500
+  500,
+  TypeError
+)
+
+/**
+ * A numeric option out of its range (a `RangeError`; same code as {@link InvalidOptionError}),
+ * e.g. a duration that Node's timers cannot hold.
+ */
+export const OptionRangeError = createError<'TYPED_SSE_INVALID_OPTION', [string, string]>(
+  'TYPED_SSE_INVALID_OPTION',
+  'Option "%s" is out of range: %s.',
+  500,
+  RangeError
 )
 
 /** `reply.sse()` on a reply that was already sent or already opened as a stream. */
@@ -67,7 +83,7 @@ export const AlreadySentError = createError<'TYPED_SSE_ALREADY_SENT', []>(
 )
 
 /** Logged when a producer (an iterable given to `from()`, or a route handler) fails after the stream opened. */
-export const ProducerError = createError<'TYPED_SSE_PRODUCER_FAILED', [string]>(
+export const ProducerError = createError<'TYPED_SSE_PRODUCER_FAILED', [string, Cause?]>(
   'TYPED_SSE_PRODUCER_FAILED',
   'The event producer failed after the stream opened, so the stream was ended: %s',
   500
@@ -119,8 +135,50 @@ export const ChannelConflictError = createError<'TYPED_SSE_CHANNEL_CONFLICT', [s
 )
 
 /** The fan-out or history engine (Redis) could not carry out an operation. */
-export const EngineError = createError<'TYPED_SSE_ENGINE_UNAVAILABLE', [string]>(
+export const EngineError = createError<'TYPED_SSE_ENGINE_UNAVAILABLE', [string, Cause?]>(
   'TYPED_SSE_ENGINE_UNAVAILABLE',
   'The event engine is unavailable: %s',
   503
+)
+
+/**
+ * Logged when one subscriber of a channel failed (its filter threw, or its stream could
+ * not take the write): that stream alone was closed with reason `'error'`.
+ */
+export const SubscriberError = createError<'TYPED_SSE_SUBSCRIBER_FAILED', [string, string, Cause?]>(
+  'TYPED_SSE_SUBSCRIBER_FAILED',
+  'A subscriber of channel "%s" failed (%s), so its stream was closed; the other subscribers were served.',
+  500
+)
+
+/**
+ * Logged (once per channel and event) when a channel receives an event its catalog does
+ * not declare, or whose payload fails its schema: another version of the application
+ * published it (a rolling deploy), or the history holds foreign entries. It is skipped.
+ */
+export const ForeignEventError = createError<'TYPED_SSE_FOREIGN_EVENT', [string, string]>(
+  'TYPED_SSE_FOREIGN_EVENT',
+  'Channel "%s" skipped event "%s": its catalog does not declare it or the payload fails its schema (published by another version?).',
+  500
+)
+
+/** Opening a stream failed after it was admitted (e.g. an invalid header value set by the application). */
+export const OpenFailedError = createError<'TYPED_SSE_OPEN_FAILED', [string, Cause?]>(
+  'TYPED_SSE_OPEN_FAILED',
+  'The event stream could not be opened: %s',
+  500
+)
+
+/** `channel.subscribe(stream)` with a stream whose catalog lacks events of the channel's. */
+export const CatalogMismatchError = createError<'TYPED_SSE_CATALOG_MISMATCH', [string, string]>(
+  'TYPED_SSE_CATALOG_MISMATCH',
+  'The stream cannot subscribe to channel "%s": its catalog does not declare %s. Open the stream with a catalog that has every event of the channel.',
+  500
+)
+
+/** `publish()` or `subscribe()` on a channel that was dropped (`channel.drop()`, or idle). */
+export const ChannelDroppedError = createError<'TYPED_SSE_CHANNEL_DROPPED', [string]>(
+  'TYPED_SSE_CHANNEL_DROPPED',
+  'Channel "%s" was dropped; get it again with app.sse.channel().',
+  500
 )

@@ -3,6 +3,8 @@
  */
 import type { EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory } from './engine.js'
 import { InvalidOptionError } from './errors.js'
+import { describe } from './frame.js'
+import { positiveInteger, positiveIntegerOrFalse } from './options.js'
 
 /** Messages a channel's history keeps unless told otherwise. */
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000
@@ -29,21 +31,24 @@ export interface HistoryStore<Position> {
  */
 export function resolveHistory (given: boolean | HistoryOptions | undefined): ResolvedHistory | undefined {
   if (given === undefined || given === false) return undefined
+  if (given !== true && (given === null || typeof given !== 'object')) {
+    throw new InvalidOptionError('history', `expected a boolean or { maxEvents, maxAgeMs }, got ${describe(given)}`)
+  }
   const options = given === true ? {} : given
-  const maxEvents = options.maxEvents ?? DEFAULT_HISTORY_MAX_EVENTS
-  if (!Number.isSafeInteger(maxEvents) || maxEvents <= 0) {
-    throw new InvalidOptionError('history.maxEvents', `expected a positive integer, got ${String(maxEvents)}`)
-  }
-  const maxAgeMs = options.maxAgeMs ?? false
-  if (maxAgeMs !== false && (!Number.isSafeInteger(maxAgeMs) || maxAgeMs <= 0)) {
-    throw new InvalidOptionError('history.maxAgeMs', `expected a positive integer or false, got ${String(maxAgeMs)}`)
-  }
-  return Object.freeze({ maxEvents, maxAgeMs })
+  return Object.freeze({
+    maxEvents: positiveInteger('history.maxEvents', options.maxEvents, DEFAULT_HISTORY_MAX_EVENTS),
+    maxAgeMs: positiveIntegerOrFalse('history.maxAgeMs', options.maxAgeMs, false)
+  })
 }
 
+/** Slots a ring starts with; it doubles as messages come, up to `maxEvents`. */
+const INITIAL_CAPACITY = 16
+
 /**
- * A fixed-size ring of messages keyed by increasing integer positions, bounded by
- * count and age. Reads are a binary search; appends and evictions are O(1).
+ * A ring of messages keyed by increasing integer positions, bounded by count and age.
+ * Its memory grows with what it holds (doubling up to `maxEvents`), so thousands of
+ * channels with a few events each cost little. Reads are a binary search; appends and
+ * evictions are O(1) amortized.
  *
  * @example
  * const ring = new RingHistory({ maxEvents: 2, maxAgeMs: false })
@@ -53,9 +58,9 @@ export function resolveHistory (given: boolean | HistoryOptions | undefined): Re
  */
 export class RingHistory implements HistoryStore<number> {
   readonly #options: ResolvedHistory
-  readonly #positions: number[]
-  readonly #times: number[]
-  readonly #messages: Array<EngineMessage | undefined>
+  #positions: number[]
+  #times: number[]
+  #messages: Array<EngineMessage | undefined>
   #head = 0
   #size = 0
   /** The greatest position ever evicted: replay after an earlier one would have a gap. */
@@ -63,9 +68,15 @@ export class RingHistory implements HistoryStore<number> {
 
   constructor (options: ResolvedHistory) {
     this.#options = options
-    this.#positions = new Array<number>(options.maxEvents)
-    this.#times = new Array<number>(options.maxEvents)
-    this.#messages = new Array<EngineMessage | undefined>(options.maxEvents)
+    const capacity = Math.min(INITIAL_CAPACITY, options.maxEvents)
+    this.#positions = new Array<number>(capacity)
+    this.#times = new Array<number>(capacity)
+    this.#messages = new Array<EngineMessage | undefined>(capacity)
+  }
+
+  /** Slots allocated now. */
+  get capacity (): number {
+    return this.#messages.length
   }
 
   /** Messages held now. */
@@ -74,8 +85,11 @@ export class RingHistory implements HistoryStore<number> {
   }
 
   append (position: number, message: EngineMessage): void {
-    const capacity = this.#options.maxEvents
-    if (this.#size === capacity) this.#evictHead()
+    if (this.#size === this.#messages.length) {
+      if (this.#size < this.#options.maxEvents) this.#grow()
+      else this.#evictHead()
+    }
+    const capacity = this.#messages.length
     const slot = (this.#head + this.#size) % capacity
     this.#positions[slot] = position
     this.#times[slot] = Date.now()
@@ -90,7 +104,7 @@ export class RingHistory implements HistoryStore<number> {
   readAfter (position: number): ReplayResult {
     this.trim()
     if (position < this.#evictedUpTo) return { status: 'evicted' }
-    const capacity = this.#options.maxEvents
+    const capacity = this.#messages.length
     // Binary search for the first retained position greater than `position`.
     let low = 0
     let high = this.#size
@@ -104,7 +118,7 @@ export class RingHistory implements HistoryStore<number> {
 
   /** Retained messages from the `from`-th oldest on. */
   #slice (from: number): EngineMessage[] {
-    const capacity = this.#options.maxEvents
+    const capacity = this.#messages.length
     const messages: EngineMessage[] = []
     for (let i = from; i < this.#size; i++) messages.push(this.#messages[(this.#head + i) % capacity] as EngineMessage)
     return messages
@@ -126,7 +140,21 @@ export class RingHistory implements HistoryStore<number> {
   #evictHead (): void {
     this.#evictedUpTo = this.#positions[this.#head]
     this.#messages[this.#head] = undefined
-    this.#head = (this.#head + 1) % this.#options.maxEvents
+    this.#head = (this.#head + 1) % this.#messages.length
     this.#size--
+  }
+
+  /** Doubles the slots (up to maxEvents), oldest first from slot 0. */
+  #grow (): void {
+    const capacity = Math.min(this.#messages.length * 2, this.#options.maxEvents)
+    const order = (array: any[]): any[] => {
+      const next = new Array(capacity)
+      for (let i = 0; i < this.#size; i++) next[i] = array[(this.#head + i) % array.length]
+      return next
+    }
+    this.#positions = order(this.#positions)
+    this.#times = order(this.#times)
+    this.#messages = order(this.#messages)
+    this.#head = 0
   }
 }

@@ -1,24 +1,42 @@
 /**
- * The set of open streams of one Fastify instance: one shared heartbeat ticker for
- * all of them (not a timer per stream), counters for `app.sse.stats()`, and the
- * shutdown that `fastify.close()` waits for.
+ * The open streams of one Fastify instance: one shared heartbeat ticker for all of
+ * them (not a timer per stream), the counters behind `app.sse.stats()`, and the
+ * shutdown that `fastify.close()` waits for. Streams report what they do through its
+ * methods; nothing else writes its counters.
  */
+import { kHeartbeat, kLastWriteTick, kShutdown } from './symbols.js'
+
+/**
+ * Why a stream closed: `'client'` left, the application called `close()` or `end()`
+ * (`'server'`), the queue policy (`'policy'`), a client that read nothing for two
+ * heartbeat periods (`'stalled'`), `maxDurationMs` or `endsAt` (`'duration'`),
+ * `fastify.close()` (`'shutdown'`), or a failure: a producer error, a failed
+ * subscriber (`'error'`).
+ */
+export type CloseReason = 'client' | 'server' | 'policy' | 'stalled' | 'duration' | 'shutdown' | 'error'
+
+/** Why a request for a stream was refused before it opened. */
+export type RejectReason = 'max_streams' | 'max_streams_per_key' | 'not_acceptable'
 
 /** What the hub needs of a stream; implemented by `SseStream`. */
 export interface HubMember {
   /** The ticker's count at this stream's last write. */
-  lastWriteTick: number
-  /** Writes a heartbeat if the stream is idle and not backed up. */
-  heartbeat (): void
+  [kLastWriteTick]: number
+  /** Writes a heartbeat if the stream is idle, or closes it if it is stalled. */
+  [kHeartbeat] (): void
   /** Ends the stream for shutdown; resolves when its connection has let go. */
-  shutdown (graceMs: number): Promise<void>
+  [kShutdown] (graceMs: number): Promise<void>
 }
 
 /** Counters of one hub, read by `app.sse.stats()`. */
 export interface StreamCounters {
   /** Streams opened since start. */
   opened: number
-  /** Streams closed by their queue policy (a client that did not read). */
+  /** Streams closed since start, by reason. */
+  closed: Record<CloseReason, number>
+  /** Requests refused before a stream opened, by reason. */
+  rejected: Record<RejectReason, number>
+  /** Streams closed by their queue policy (a client that did not read): `closed.policy`. */
   closedByPolicy: number
   /** Events dropped by the `'drop-oldest'` policy. */
   droppedEvents: number
@@ -33,8 +51,15 @@ export interface StreamCounters {
 /** Ticks per heartbeat period: a heartbeat goes out after 1 to 1.25 periods of silence. */
 export const TICKS_PER_HEARTBEAT = 4
 
+function byReason<K extends string> (keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>
+}
+
+const CLOSE_REASONS: readonly CloseReason[] = ['client', 'server', 'policy', 'stalled', 'duration', 'shutdown', 'error']
+const REJECT_REASONS: readonly RejectReason[] = ['max_streams', 'max_streams_per_key', 'not_acceptable']
+
 /**
- * Open streams and their shared clock.
+ * Open streams, their shared clock and their counters.
  *
  * @example
  * const hub = new StreamHub(15_000)
@@ -43,10 +68,13 @@ export const TICKS_PER_HEARTBEAT = 4
 export class StreamHub {
   /** Incremented by the ticker; streams stamp it on every write. */
   tick = 0
-  readonly counters: StreamCounters = {
-    opened: 0, closedByPolicy: 0, droppedEvents: 0, eventsSent: 0, bytesWritten: 0, queuedBytes: 0
-  }
-
+  readonly #closed = byReason(CLOSE_REASONS)
+  readonly #rejected = byReason(REJECT_REASONS)
+  #opened = 0
+  #droppedEvents = 0
+  #eventsSent = 0
+  #bytesWritten = 0
+  #queuedBytes = 0
   readonly #members = new Set<HubMember>()
   #timer: NodeJS.Timeout | undefined
 
@@ -62,14 +90,55 @@ export class StreamHub {
     return this.#members.size
   }
 
-  add (member: HubMember): void {
-    member.lastWriteTick = this.tick
-    this.#members.add(member)
-    this.counters.opened++
+  /** A snapshot of the counters. */
+  get counters (): StreamCounters {
+    return {
+      opened: this.#opened,
+      closed: { ...this.#closed },
+      rejected: { ...this.#rejected },
+      closedByPolicy: this.#closed.policy,
+      droppedEvents: this.#droppedEvents,
+      eventsSent: this.#eventsSent,
+      bytesWritten: this.#bytesWritten,
+      queuedBytes: this.#queuedBytes
+    }
   }
 
-  remove (member: HubMember): void {
-    this.#members.delete(member)
+  add (member: HubMember): void {
+    member[kLastWriteTick] = this.tick
+    this.#members.add(member)
+    this.#opened++
+  }
+
+  remove (member: HubMember, reason: CloseReason): void {
+    if (this.#members.delete(member)) this.#closed[reason]++
+  }
+
+  /** A request refused before its stream opened. */
+  rejected (reason: RejectReason): void {
+    this.#rejected[reason]++
+  }
+
+  /** `bytes` handed to a socket; `events` of them were events (not comments). */
+  wrote (bytes: number, events: number): void {
+    this.#bytesWritten += bytes
+    this.#eventsSent += events
+  }
+
+  /** An event queued behind a slow client (counted as sent: it is the stream's to deliver). */
+  queued (bytes: number, events: number): void {
+    this.#queuedBytes += bytes
+    this.#eventsSent += events
+  }
+
+  /** `bytes` left a queue (written, dropped, or the stream closed). */
+  unqueued (bytes: number): void {
+    this.#queuedBytes -= bytes
+  }
+
+  /** Events the `'drop-oldest'` policy dropped. */
+  dropped (events: number): void {
+    this.#droppedEvents += events
   }
 
   #onTick (): void {
@@ -77,7 +146,7 @@ export class StreamHub {
     for (const member of this.#members) {
       // Strictly more: a write stamps the tick already begun, so after N more ticks only
       // N-1 to N quarters have passed; N+1 ticks make the 1 to 1.25 periods documented.
-      if (tick - member.lastWriteTick > TICKS_PER_HEARTBEAT) member.heartbeat()
+      if (tick - member[kLastWriteTick] > TICKS_PER_HEARTBEAT) member[kHeartbeat]()
     }
   }
 
@@ -87,6 +156,6 @@ export class StreamHub {
    */
   async close (graceMs: number): Promise<void> {
     clearInterval(this.#timer)
-    await Promise.all([...this.#members].map((member) => member.shutdown(graceMs)))
+    await Promise.all([...this.#members].map((member) => member[kShutdown](graceMs)))
   }
 }

@@ -1,13 +1,38 @@
 /**
  * fastify-typed-sse: Server-Sent Events for Fastify with typed, validated events.
  *
+ * Layout (one concern per file; each may import only what its line says):
+ * - index.ts         public exports only
+ * - plugin.ts        registration, decorators, hooks, `app.sse`: every module below
+ * - route.ts         the `{ sse }` route option: its types and handler wrapper (stream, symbols)
+ * - options.ts       defaults and validation, frozen (errors, frame, timers)
+ * - catalog.ts       defineEvents: schemas -> validator and serializer, compiled once (errors, frame)
+ * - frame.ts         every frame on the wire (event, id, retry, data, comment, control): pure (errors)
+ * - control.ts       the library's control events: names and schemas (typebox only)
+ * - stream.ts        one stream's life: open, write, queue and policy, close (catalog, frame, hub, producer, transport, timers)
+ * - transport/       per HTTP version: headers, cork, close (nothing of ours)
+ * - producer.ts      from(iterable): backpressure, return() on disconnect (catalog types)
+ * - hub.ts           the shared heartbeat ticker and the counters (symbols)
+ * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, stream types)
+ * - channels.ts      the channels of an instance by name (channel, history, options)
+ * - merge.ts         replay-then-live by position: pure, property-tested (nothing)
+ * - engine.ts        the engine interface: types only (nothing)
+ * - memory-engine.ts the in-memory engine (history)
+ * - history.ts       the in-memory ring history (options)
+ * - admission.ts     Accept negotiation and stream limits (errors)
+ * - openapi.ts       OpenAPI response schemas from catalogs (catalog)
+ * - errors.ts        every coded error (@fastify/error)
+ * - symbols.ts       internal keys; timers.ts: far deadlines
+ * - redis/           the Redis engine, the only place that knows Redis (engine, merge, errors)
+ * - client/          the typed browser/Node client: no run-time import of the rest
+ *
  * @example
  * import Fastify from 'fastify'
  * import sse, { defineEvents, Type } from 'fastify-typed-sse'
  * const clock = defineEvents({ tick: Type.Object({ now: Type.String() }) })
  * const app = Fastify()
  * await app.register(sse)
- * app.get('/time', (request, reply) => { reply.sse(clock).send('tick', { now: new Date().toISOString() }) })
+ * app.get('/time', { sse: clock }, (request, reply) => { reply.sse().send('tick', { now: new Date().toISOString() }) })
  */
 import { fastifyTypedSse } from './plugin.js'
 
@@ -16,18 +41,20 @@ export {
   defineEvents, eventValidator, Text, TEXT_KEYWORD,
   type EventCatalog, type EventSchemas, type EventName, type EventData, type SseMessage, type SendOptions, type TText
 } from './catalog.js'
-export { MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync } from './control.js'
+export {
+  END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync
+} from './control.js'
 export type { EventId } from './frame.js'
 export * as errors from './errors.js'
-export {
-  DEFAULT_CLOSE_GRACE_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_QUEUE_BYTES,
-  type QueuePolicy, type SsePluginOptions, type StreamOptions
-} from './options.js'
-export { fastifyTypedSse, type OpenOptions, type SseNamespace, type SseStats } from './plugin.js'
-export { SseStream, type CloseReason } from './stream.js'
-export { Channel, type ChannelOptions, type ChannelStats, type SubscribeOptions } from './channel.js'
-export type { EngineChannel, EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
-export { DEFAULT_HISTORY_MAX_EVENTS, type HistoryStore } from './history.js'
+export type { QueuePolicy, SsePluginOptions, StreamOptions } from './options.js'
+export { fastifyTypedSse, type SseNamespace, type SseStats } from './plugin.js'
+export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './route.js'
+export type { CloseReason, RejectReason } from './hub.js'
+export type { Events, SseStream } from './stream.js'
+export type { Channel, ChannelOptions, ChannelStats, StreamFor, SubscribeOptions } from './channel.js'
+export type {
+  ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, ReplayResult, SseEngine
+} from './engine.js'
 export { memoryEngine } from './memory-engine.js'
 export { EVENT_STREAM_MEDIA_TYPE, sseResponseSchema, type SseResponseOptions } from './openapi.js'
 export default fastifyTypedSse

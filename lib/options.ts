@@ -3,9 +3,11 @@
  * time for the plugin, at open time for a stream), and frozen: nothing is guessed later.
  */
 import type { FastifyRequest } from 'fastify'
+import { describe } from './frame.js'
 import type { AdmissionRules } from './admission.js'
 import type { SseEngine } from './engine.js'
-import { InvalidOptionError } from './errors.js'
+import { InvalidOptionError, OptionRangeError } from './errors.js'
+import { MAX_TIMER_MS } from './timers.js'
 
 /** Silence after which a heartbeat comment is sent. */
 export const DEFAULT_HEARTBEAT_MS = 15_000
@@ -127,16 +129,26 @@ export interface ResolvedPluginOptions {
   readonly maxLastEventIdBytes: number
 }
 
-function positiveInteger (name: string, value: unknown, fallback: number): number {
+/**
+ * The one check of every count, size and duration option: a safe integer from `min`
+ * (1 unless said) to `max` (a TypeError for another type, a RangeError out of range).
+ *
+ * @throws TYPED_SSE_INVALID_OPTION
+ * @example
+ * positiveInteger('heartbeatMs', given.heartbeatMs, 15_000, MAX_TIMER_MS)
+ */
+export function positiveInteger (name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 1): number {
   if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
-    throw new InvalidOptionError(name, `expected a positive integer, got ${String(value)}`)
+  if (typeof value !== 'number') throw new InvalidOptionError(name, `expected an integer, got ${describe(value)}`)
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new OptionRangeError(name, `expected an integer from ${min} to ${max}, got ${value}`)
   }
-  return value as number
+  return value
 }
 
-function positiveIntegerOrFalse (name: string, value: unknown, fallback: number | false): number | false {
-  return value === false ? false : positiveInteger(name, value, fallback as number)
+/** {@link positiveInteger}, or `false` for "no limit". */
+export function positiveIntegerOrFalse (name: string, value: unknown, fallback: number | false, max?: number): number | false {
+  return value === false ? false : positiveInteger(name, value, fallback as number, max)
 }
 
 function ipKey (request: FastifyRequest): string {
@@ -145,34 +157,33 @@ function ipKey (request: FastifyRequest): string {
 
 function functionOption<T> (name: string, value: T | undefined, fallback: T): T {
   if (value === undefined) return fallback
-  if (typeof value !== 'function') throw new InvalidOptionError(name, 'expected a function')
+  if (typeof value !== 'function') throw new InvalidOptionError(name, `expected a function, got ${describe(value)}`)
   return value
 }
 
 function booleanOption (name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `expected a boolean, got ${String(value)}`)
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `expected a boolean, got ${describe(value)}`)
   return value
 }
 
 function engineOption (engine: unknown): SseEngine | undefined {
   if (engine === undefined) return undefined
   const candidate = engine as Partial<SseEngine> | null
-  if (typeof candidate?.channel !== 'function' || typeof candidate.close !== 'function') {
+  if (typeof candidate?.channel !== 'function' || typeof candidate.close !== 'function' || typeof candidate.compareIds !== 'function') {
     throw new InvalidOptionError('engine', 'expected an engine such as memoryEngine() or redisEngine({ url })')
   }
   return engine as SseEngine
 }
 
 function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): ResolvedStreamOptions {
+  if (given === null || typeof given !== 'object') throw new InvalidOptionError('options', `expected an object, got ${describe(given)}`)
   const policy = given.queuePolicy ?? base?.queuePolicy ?? 'close'
   if (policy !== 'close' && policy !== 'drop-oldest') {
-    throw new InvalidOptionError('queuePolicy', `expected 'close' or 'drop-oldest', got ${String(policy)}`)
+    throw new InvalidOptionError('queuePolicy', `expected 'close' or 'drop-oldest', got ${describe(policy)}`)
   }
   const retryMs = given.retryMs ?? base?.retryMs
-  if (retryMs !== undefined && (!Number.isSafeInteger(retryMs) || retryMs < 0)) {
-    throw new InvalidOptionError('retryMs', `expected a non-negative integer, got ${String(retryMs)}`)
-  }
+  if (retryMs !== undefined) positiveInteger('retryMs', retryMs, 0, Number.MAX_SAFE_INTEGER, 0)
   return Object.freeze({
     maxQueueBytes: positiveInteger('maxQueueBytes', given.maxQueueBytes, base?.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES),
     queuePolicy: policy,
@@ -192,11 +203,12 @@ function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): Res
  */
 export function resolvePluginOptions (given: SsePluginOptions = {}): ResolvedPluginOptions {
   if (given === null || typeof given !== 'object') {
-    throw new InvalidOptionError('options', 'expected an object')
+    throw new InvalidOptionError('options', `expected an object, got ${describe(given)}`)
   }
   return Object.freeze({
-    heartbeatMs: positiveIntegerOrFalse('heartbeatMs', given.heartbeatMs, DEFAULT_HEARTBEAT_MS),
-    closeGraceMs: positiveInteger('closeGraceMs', given.closeGraceMs, DEFAULT_CLOSE_GRACE_MS),
+    // The ticker runs every quarter period and the grace is one timer: both must fit Node's timers.
+    heartbeatMs: positiveIntegerOrFalse('heartbeatMs', given.heartbeatMs, DEFAULT_HEARTBEAT_MS, MAX_TIMER_MS),
+    closeGraceMs: positiveInteger('closeGraceMs', given.closeGraceMs, DEFAULT_CLOSE_GRACE_MS, MAX_TIMER_MS),
     stream: streamOptions(given),
     engine: engineOption(given.engine),
     admission: Object.freeze({

@@ -1,25 +1,24 @@
 /**
- * Registration: decorates replies with `reply.sse(catalog)` and the instance with
- * `app.sse`, wraps the handlers of routes declared with `{ sse: catalog }`, and ends
- * every stream in `preClose` so `fastify.close()` never waits on open connections.
+ * Registration: decorates replies with `reply.sse()` and the instance with `app.sse`,
+ * wraps the handlers of routes declared `{ sse: catalog }`, and ends every stream in
+ * `preClose` so `fastify.close()` never waits on open connections.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Admission } from './admission.js'
-import type { EventCatalog, EventSchemas } from './catalog.js'
-import { ChannelRegistry, type Channel, type ChannelOptions, type ChannelStats } from './channel.js'
-import { AlreadySentError, InvalidOptionError } from './errors.js'
+import type { EventCatalog } from './catalog.js'
+import type { Channel, ChannelOptions, ChannelStats } from './channel.js'
+import { ChannelRegistry } from './channels.js'
+import { END_EVENT } from './control.js'
+import type { EngineHealth } from './engine.js'
+import { AlreadySentError, CatalogMismatchError, InvalidOptionError } from './errors.js'
+import { describe } from './frame.js'
 import { StreamHub, type StreamCounters } from './hub.js'
 import { memoryEngine } from './memory-engine.js'
 import { withSseResponse } from './openapi.js'
-import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions, type StreamOptions } from './options.js'
-import { SseStream } from './stream.js'
-
-/** Options of one `reply.sse()` call, over the plugin's defaults. */
-export interface OpenOptions extends StreamOptions {
-  /** Close the stream at this time (a `Date` or epoch ms), e.g. when the caller's token expires. */
-  endsAt?: Date | number
-}
+import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions } from './options.js'
+import { wrapHandler, type OpenOptions, type RouteStreams } from './route.js'
+import { decodeLastEventId, SseStream, type Disposition } from './stream.js'
 
 /** Figures of `app.sse.stats()`: counters, read without touching any stream. */
 export interface SseStats extends StreamCounters {
@@ -31,78 +30,92 @@ export interface SseStats extends StreamCounters {
   replaysServed: number
   /** Subscribers whose Last-Event-ID was unknown or evicted. */
   replayMisses: number
-  /** Per channel figures, by name. */
+  /** Per channel figures, by name (channels alive now). */
   channels: Record<string, ChannelStats>
+  /** Clients counted by `maxStreamsPerKey` now (0 without that limit). */
+  streamKeys: number
 }
 
 /** What the plugin adds to the Fastify instance as `app.sse`. */
 export interface SseNamespace {
   /**
-   * Counters of this instance's streams.
+   * Counters of this instance's streams and channels.
    *
    * @example
-   * app.get('/metrics', async () => app.sse.stats())
+   * app.get('/stats', async () => app.sse.stats())
    */
   stats (): SseStats
   /**
+   * The engine's connection state, for a readiness probe: `'connected'`,
+   * `'reconnecting'` or `'down'` (the in-memory engine is always connected).
+   *
+   * @example
+   * app.get('/healthz', async (request, reply) => reply.code(app.sse.health() === 'connected' ? 200 : 503).send())
+   */
+  health (): EngineHealth
+  /**
    * The broadcast channel `name`, typed by `catalog`, created on first use.
    *
-   * @throws TYPED_SSE_CHANNEL_CONFLICT when asked again with another catalog or history
+   * @throws TYPED_SSE_CHANNEL_CONFLICT when asked again with another catalog or options
    * @example
    * const scores = app.sse.channel('scores', scoreEvents, { history: true })
    */
-  channel<E extends EventSchemas> (name: string, catalog: EventCatalog<E>, options?: ChannelOptions): Channel<E>
+  channel<C extends EventCatalog<any>> (name: string, catalog: C, options?: ChannelOptions<C>): Channel<C>
 }
 
 declare module 'fastify' {
-  interface FastifyReply {
-    /**
-     * Opens this reply as an event stream typed by `catalog`: sends the headers at
-     * once and returns the stream. Call it once, before anything else is sent.
-     *
-     * @throws TYPED_SSE_ALREADY_SENT, TYPED_SSE_INVALID_OPTION; TYPED_SSE_NOT_ACCEPTABLE (406) and
-     *   TYPED_SSE_TOO_MANY_STREAMS (503), which Fastify turns into the error reply
-     * @example
-     * app.get('/time', (request, reply) => { reply.sse(clock).send('tick', { now: 'x', epochMs: 0 }) })
-     */
-    sse<E extends EventSchemas>(catalog: EventCatalog<E>, options?: OpenOptions): SseStream<E>
-  }
   interface FastifyInstance {
-    /** Stats (and, with channels, broadcast) of the event streams of this instance. */
+    /** Stats, health and broadcast channels of the event streams of this instance. */
     sse: SseNamespace
-  }
-  interface RouteShorthandOptions {
-    /**
-     * Declares the route an event stream of this catalog: its handler may return an
-     * (async) iterable of messages, errors after the stream opened end it with a
-     * log line, and documentation generators see the events.
-     */
-    sse?: EventCatalog
   }
 }
 
+/** The stream a reply was opened as. */
 const kStream = Symbol('fastify-typed-sse.stream')
-type ReplyWithStream = FastifyReply & { [kStream]?: SseStream<EventSchemas> }
+/** The catalog of the `{ sse }` route a reply belongs to. */
+const kRouteCatalog = Symbol('fastify-typed-sse.routeCatalog')
+/** Set once an `onSend` hook ran: the reply is being sent (an async hook may still be running). */
+const kIsSending = Symbol('fastify-typed-sse.isSending')
 
-function isIterable (value: unknown): value is AsyncIterable<never> | Iterable<never> {
-  return value !== null && typeof value === 'object' &&
-    (Symbol.asyncIterator in value || Symbol.iterator in value)
+interface ReplyState {
+  [kStream]: SseStream<any> | null
+  [kRouteCatalog]: EventCatalog<any> | null
+  [kIsSending]: boolean
+}
+
+function isCatalog (value: unknown): value is EventCatalog<any> {
+  return value !== null && typeof value === 'object' && 'schemas' in value && Array.isArray((value as { names?: unknown }).names)
 }
 
 function endsAtMs (endsAt: Date | number | undefined): number | undefined {
   if (endsAt === undefined) return undefined
   const ms = endsAt instanceof Date ? endsAt.getTime() : endsAt
-  if (!Number.isFinite(ms)) throw new InvalidOptionError('endsAt', `expected a Date or epoch ms, got ${String(endsAt)}`)
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new InvalidOptionError('endsAt', `expected a Date or epoch ms, got ${describe(endsAt)}`)
   return ms
 }
 
 async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promise<void> {
   const options = resolvePluginOptions(given)
   const hub = new StreamHub(options.heartbeatMs)
-  const admission = new Admission(options.admission)
+  const admission = new Admission(options.admission, (reason) => hub.rejected(reason))
+  const engine = options.engine ?? memoryEngine()
 
-  fastify.decorateReply('sse', function sse<E extends EventSchemas> (this: ReplyWithStream, catalog: EventCatalog<E>, open?: OpenOptions): SseStream<E> {
-    if (this.sent || this[kStream] !== undefined) throw new AlreadySentError()
+  /** How this request is answered: a stream, headers only (HEAD), or 204 (a reconnect to an ended stream). */
+  function dispositionOf (request: FastifyRequest): Disposition {
+    if (request.method === 'HEAD') return 'head'
+    return decodeLastEventId(request.headers['last-event-id'], options.maxLastEventIdBytes) === END_EVENT ? 'ended' : 'stream'
+  }
+
+  fastify.decorateReply(kStream, null)
+  fastify.decorateReply(kRouteCatalog, null)
+  fastify.decorateReply(kIsSending, false)
+  fastify.decorateReply('sse', function sse (this: FastifyReply & ReplyState, first?: EventCatalog<any> | OpenOptions, second?: OpenOptions): SseStream<any> {
+    const routeCatalog = this[kRouteCatalog]
+    const catalog = isCatalog(first) ? first : routeCatalog
+    const open = isCatalog(first) ? second : first
+    if (catalog === null) throw new InvalidOptionError('catalog', 'reply.sse() needs a catalog outside routes declared { sse: catalog }')
+    if (routeCatalog !== null && catalog !== routeCatalog) throw new CatalogMismatchError(this.request.url, 'the catalog of its { sse } route option (reply.sse() there takes none)')
+    if (this.sent || this[kStream] !== null || this[kIsSending]) throw new AlreadySentError()
     const context = {
       hub,
       heartbeatMs: options.heartbeatMs,
@@ -112,26 +125,47 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
       maxEventBytes: options.maxEventBytes,
       maxLastEventIdBytes: options.maxLastEventIdBytes
     }
-    // Last, after everything that can throw, so a refused request is not counted.
-    const release = admission.admit(this.request, this, hub.size)
-    const stream = new SseStream(this, catalog, context)
+    const disposition = dispositionOf(this.request)
+    // Last, after everything that can throw, so a refused request is not counted. HEAD
+    // and 204 answers hold nothing, so they are not counted at all.
+    const release = disposition === 'stream' ? admission.admit(this.request, this, hub.size) : undefined
+    const stream = new SseStream(this, catalog, context, disposition)
+    // Called at once when opening failed: the slot is never kept by a stream that is not.
     if (release !== undefined) stream.onClose(release)
-    this[kStream] = stream as unknown as SseStream<EventSchemas>
+    this[kStream] = stream
     return stream
+  } as FastifyReply['sse'])
+
+  // An async onSend hook runs after reply.send() returned and before the reply is sent;
+  // reply.sse() meanwhile would write a second response.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    (reply as FastifyReply & ReplyState)[kIsSending] = true
+    done(null, payload)
   })
 
-  await options.engine?.ready?.()
-  const channels = new ChannelRegistry(options.engine ?? memoryEngine(), (err, message) => fastify.log.error({ err }, message), options.maxEventBytes)
+  await engine.ready?.()
+  const channels = new ChannelRegistry(engine, {
+    log: (err, message) => fastify.log.error({ err }, message),
+    maxEventBytes: options.maxEventBytes,
+    maxLastEventIdBytes: options.maxLastEventIdBytes
+  })
   const namespace: SseNamespace = {
-    stats: () => ({ openStreams: hub.size, ...hub.counters, ...channels.stats() }),
+    stats: () => ({ openStreams: hub.size, ...hub.counters, ...channels.stats(), streamKeys: admission.size }),
+    health: () => engine.health?.() ?? 'connected',
     channel: (name, catalog, channelOptions) => channels.get(name, catalog, channelOptions)
   }
   fastify.decorate('sse', namespace)
 
+  const streams: RouteStreams = {
+    bind: (reply, catalog) => { (reply as FastifyReply & ReplyState)[kRouteCatalog] = catalog },
+    streamOf: (reply) => (reply as FastifyReply & ReplyState)[kStream] ?? undefined,
+    isAnsweredWithoutHandler: (request) => dispositionOf(request) !== 'stream'
+  }
   fastify.addHook('onRoute', (route) => {
     const catalog = route.sse
     if (catalog === undefined) return
-    route.handler = wrapHandler(route.handler, catalog)
+    if (!isCatalog(catalog)) throw new InvalidOptionError('sse', `expected a catalog from defineEvents(), got ${describe(catalog)}`)
+    route.handler = wrapHandler(route.handler, catalog, streams)
     // Documentation generators (@fastify/swagger) read the schema when asked, from this
     // same route object: the events become its 200 text/event-stream response.
     route.schema = withSseResponse(route.schema, catalog)
@@ -145,28 +179,6 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   fastify.addHook('onClose', async () => {
     await channels.close()
   })
-}
-
-/**
- * Wraps the handler of a route declared with `{ sse: catalog }`: a returned iterable
- * is streamed, and an error after the stream opened is logged and ends the stream
- * (Fastify cannot send an error reply on a stream that already began).
- */
-function wrapHandler (handler: RouteHandlerMethod, catalog: EventCatalog): RouteHandlerMethod {
-  return async function sseRouteHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
-    let result: unknown
-    try {
-      result = await handler.call(this, request, reply)
-    } catch (err) {
-      const stream = (reply as ReplyWithStream)[kStream]
-      if (stream === undefined) throw err
-      stream.fail(err)
-      return
-    }
-    if (!isIterable(result) || typeof result === 'string') return result
-    const stream = (reply as ReplyWithStream)[kStream] ?? reply.sse(catalog)
-    await stream.from(result)
-  }
 }
 
 /**

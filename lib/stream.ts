@@ -1,53 +1,26 @@
 /**
- * One client connection: headers, typed writes, backpressure with a bounded queue,
- * heartbeats (through the hub), disconnect detection and close.
+ * One stream's life: open, typed writes, the bounded queue and its policy, stall
+ * detection, deadlines, close. HTTP details are the transport's (transport/), frames
+ * are frame.ts's, `from()` is producer.ts's, counters are the hub's.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { isUtf8 } from 'node:buffer'
 import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from './catalog.js'
-import { MISSED_EVENT } from './control.js'
-import { commentFrame, controlFrame, eventText, HEARTBEAT_FRAME, retryFrame } from './frame.js'
-import { ClientStalledError, EventTooLargeError, ProducerError, QueueFullError } from './errors.js'
-import { TICKS_PER_HEARTBEAT, type HubMember, type StreamHub } from './hub.js'
+import { END_EVENT, MISSED_EVENT } from './control.js'
+import { ClientStalledError, EventTooLargeError, OpenFailedError, ProducerError, QueueFullError } from './errors.js'
+import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from './frame.js'
+import { TICKS_PER_HEARTBEAT, type CloseReason, type HubMember, type StreamHub } from './hub.js'
 import type { ResolvedStreamOptions } from './options.js'
+import { pipe } from './producer.js'
+import { kCork, kEnd, kFail, kHeartbeat, kLastWriteTick, kMissed, kOptions, kShutdown, kWrite } from './symbols.js'
+import { runAt, type Deadline } from './timers.js'
+import { transportFor, type CorkableSocket, type RawResponse, type Transport } from './transport/index.js'
 
-/**
- * Why a stream closed: `'client'` left, the application called `close()` (`'server'`),
- * the queue policy (`'policy'`), a client that read nothing for two heartbeat
- * periods (`'stalled'`), `maxDurationMs` or `endsAt` (`'duration'`), `fastify.close()`
- * (`'shutdown'`), or a producer error (`'error'`).
- */
-export type CloseReason = 'client' | 'server' | 'policy' | 'stalled' | 'duration' | 'shutdown' | 'error'
+export type { CloseReason } from './hub.js'
 
-/** What a stream uses of Node's response (HTTP/1.1 `ServerResponse` or HTTP/2 `Http2ServerResponse`). */
-interface RawResponse {
-  write (chunk: Buffer): boolean
-  end (chunk?: Buffer): unknown
-  destroy (): unknown
-  writeHead (statusCode: number, headers: Record<string, number | string | readonly string[]>): unknown
-  flushHeaders (): void
-  on (event: 'error', listener: () => void): unknown
-  once (event: 'close' | 'drain', listener: () => void): unknown
-  off (event: 'close' | 'drain', listener: () => void): unknown
-  /** HTTP/1.1: true once the connection is gone. */
-  readonly destroyed?: boolean
-  /** HTTP/2: the response's stream, and through it the session. */
-  readonly stream?: { readonly destroyed: boolean, readonly session?: { close (): void } }
-  /** HTTP/1.1: the connection (null once detached). */
-  readonly socket?: CorkableSocket | null
-}
+/** The event schemas of a catalog type: `Events<typeof clock>`. */
+export type Events<C extends EventCatalog<any>> = C extends EventCatalog<infer E> ? E : EventSchemas
 
-/** What a channel needs of a connection to batch a publish's writes. */
-export interface CorkableSocket {
-  readonly writableCorked: number
-  cork (): void
-  uncork (): void
-}
-
-/** Headers no stream may pass on: the body is an endless chunked/HTTP/2 stream. */
-const DROPPED_HEADERS = new Set(['content-length', 'transfer-encoding', 'content-encoding'])
-/** Connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2): Node would throw. */
-const HTTP1_ONLY_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade'])
 /** Heartbeat periods without a single socket write after which a backed-up client counts as stalled. */
 const STALLED_PERIODS = 2
 /** Reconnection hint sent before a stream closes for its duration, unless `retryMs` says otherwise. */
@@ -60,9 +33,13 @@ function ignoreError (): void {}
  * Node exposes header values as latin1; browsers send `Last-Event-ID` as UTF-8.
  * Bytes that are not valid UTF-8 keep their latin1 reading: Node's fetch (so the
  * `eventsource` package) sends an id such as 'café' as latin1, one byte per character.
- * Returns undefined for a missing or empty header (browsers never send an empty one).
+ * Returns undefined for a missing or empty header (browsers never send an empty one)
+ * and for one longer than `maxBytes`, so no replay lookup runs on hostile input.
+ *
+ * @example
+ * decodeLastEventId('caf\xc3\xa9', 256) // 'café'
  */
-function decodeLastEventId (value: string | string[] | undefined, maxBytes: number): string | undefined {
+export function decodeLastEventId (value: string | string[] | undefined, maxBytes: number): string | undefined {
   const header = Array.isArray(value) ? value[0] : value
   // latin1: one character per byte, so the length is the byte count.
   if (header === undefined || header === '' || header.length > maxBytes) return undefined
@@ -71,7 +48,7 @@ function decodeLastEventId (value: string | string[] | undefined, maxBytes: numb
   return isUtf8(bytes) ? bytes.toString('utf8') : header
 }
 
-/** @internal how the plugin opens a stream */
+/** How the plugin opens a stream. */
 export interface StreamContext {
   readonly hub: StreamHub
   readonly heartbeatMs: number | false
@@ -84,7 +61,16 @@ export interface StreamContext {
 }
 
 /**
- * An open event stream to one client, typed by its catalog. Get one with `reply.sse(catalog)`.
+ * What the response becomes: an event stream; the headers of one without a body
+ * (`HEAD`); or `204 No Content` for a client reconnecting to a stream that ended
+ * (its Last-Event-ID is `sse:end`), which stops an EventSource for good.
+ */
+export type Disposition = 'stream' | 'head' | 'ended'
+
+/**
+ * An open event stream to one client, typed by its catalog. Get one with
+ * `reply.sse(catalog)` (or `reply.sse()` in a route declared `{ sse: catalog }`); name
+ * its type `SseStream<typeof catalog>`.
  *
  * @example
  * app.get('/time', (request, reply) => {
@@ -93,19 +79,18 @@ export interface StreamContext {
  *   stream.onClose(() => clearInterval(timer))
  * })
  */
-export class SseStream<E extends EventSchemas = EventSchemas> implements HubMember {
+export class SseStream<C extends EventCatalog<any> = EventCatalog> implements HubMember {
   /** The catalog that types and validates `send()`. */
-  readonly catalog: EventCatalog<E>
+  readonly catalog: C
   /** The request that opened this stream. */
   readonly request: FastifyRequest
-  /** The request's `Last-Event-ID`, decoded as UTF-8; `undefined` when absent or empty. */
+  /** The request's `Last-Event-ID`, decoded as UTF-8; `undefined` when absent, empty or too long. */
   readonly lastEventId: string | undefined
   /** @internal the hub's tick at the last socket write */
-  lastWriteTick = 0
+  [kLastWriteTick] = 0
 
   readonly #raw: RawResponse
-  /** HTTP/1.1 only: HTTP/2 streams share their session's socket. */
-  readonly #socket: CorkableSocket | undefined
+  readonly #transport: Transport
   readonly #context: StreamContext
   #closeReason: CloseReason | undefined
   /** Frames waiting for `drain`; `undefined` while the socket accepts writes. */
@@ -115,56 +100,61 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   #abort: AbortController | undefined
   #closeCallbacks: Array<(reason: CloseReason) => void> | undefined
   #drainWaiters: Array<(drained: boolean) => void> | undefined
-  #deadline: NodeJS.Timeout | undefined
+  #deadline: Deadline | undefined
 
   /** @internal use `reply.sse(catalog)` */
-  constructor (reply: FastifyReply, catalog: EventCatalog<E>, context: StreamContext) {
+  constructor (reply: FastifyReply, catalog: C, context: StreamContext, disposition: Disposition = 'stream') {
     this.catalog = catalog
     this.request = reply.request
     this.lastEventId = decodeLastEventId(reply.request.headers['last-event-id'], context.maxLastEventIdBytes)
     this.#context = context
+    this.#transport = transportFor(reply.request)
     const raw = reply.raw as unknown as RawResponse
     this.#raw = raw
+    raw.on('error', ignoreError)
 
     // Headers set before opening (hooks, reply.header(), CORS plugins) live on the
-    // reply; hijack() skips onSend, so copy them to the raw response ourselves.
-    const headers = reply.getHeaders()
+    // reply; hijack() skips onSend, so they are passed on here.
+    const given = reply.getHeaders()
     reply.hijack()
-    // One object given to writeHead(), no setHeader(): Node then keeps no header map
-    // for the life of the response (about 0.5 KB per open stream).
-    const head: Record<string, number | string | readonly string[]> = {
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no'
+    if (disposition === 'ended') {
+      this.#closeReason = 'server'
+      this.#respond(204)
+      return
     }
-    const isHttp1 = reply.request.raw.httpVersionMajor === 1
-    for (const name in headers) {
-      const value = headers[name]
-      if (value !== undefined && !DROPPED_HEADERS.has(name) && (isHttp1 || !HTTP1_ONLY_HEADERS.has(name))) head[name] = value
+    try {
+      // One object given to writeHead(), no setHeader(): Node then keeps no header map
+      // for the life of the response (about 0.5 KB per open stream).
+      raw.writeHead(200, this.#transport.headers(given))
+      // Send the headers now, so the client's `open` fires before the first event.
+      raw.flushHeaders()
+    } catch (err) {
+      // An invalid header value set by the application, or a response it already
+      // wrote to: the client gets an answer, and nothing stays counted.
+      this.#closeReason = 'error'
+      const failure = new OpenFailedError(err instanceof Error ? err.message : describe(err), { cause: err })
+      this.request.log.error({ err: failure }, failure.message)
+      this.#respond(500)
+      return
     }
-    head['content-type'] = 'text/event-stream; charset=utf-8'
-    if (isHttp1) head.connection = 'keep-alive'
-    this.#socket = isHttp1 ? raw.socket ?? undefined : undefined
-    raw.writeHead(200, head)
-    // Send the headers now, so the client's `open` fires before the first event.
-    raw.flushHeaders()
+    if (disposition === 'head') {
+      this.#closeReason = 'server'
+      raw.end()
+      return
+    }
 
-    raw.on('error', ignoreError)
     raw.once('close', this.#onRawClose)
     context.hub.add(this)
     // The client may have left while the handler awaited (auth, a lookup): its 'close'
     // was emitted before we listened and will not come again.
-    if (raw.stream?.destroyed ?? raw.destroyed === true) {
+    if (this.#transport.isGone(raw)) {
       this.#finish('client')
       return
     }
     const { retryMs, maxDurationMs } = context.options
-    if (retryMs !== undefined) this.#write(retryFrame(retryMs))
-    const durationEnd = maxDurationMs === false ? Infinity : Date.now() + maxDurationMs
-    const end = Math.min(durationEnd, context.endsAt ?? Infinity)
-    if (end !== Infinity) {
-      this.#deadline = setTimeout(this.#onDeadline, Math.max(0, end - Date.now()))
-      this.#deadline.unref()
-    }
+    if (retryMs !== undefined) this.#write(retryFrame(retryMs), 0)
+    const end = Math.min(maxDurationMs === false ? Infinity : Date.now() + maxDurationMs, context.endsAt ?? Infinity)
+    if (end !== Infinity) this.#deadline = runAt(end, this.#onDeadline)
   }
 
   /** `true` until the stream closes, for whatever reason. */
@@ -206,13 +196,15 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    * @example
    * stream.send('tick', { now: new Date().toISOString(), epochMs: Date.now() }, { id: 42 })
    */
-  send<K extends EventName<E>> (event: K, data: EventData<E, K>, options?: SendOptions): boolean {
-    const frame = Buffer.from(eventText(event, serializePayload(compiledEvent(this.catalog, event), data), options?.id, options?.retry))
+  send<K extends EventName<Events<C>>> (event: K, data: EventData<Events<C>, K>, options?: SendOptions): boolean {
+    const text = serializePayload(compiledEvent(this.catalog, event), data)
     const { maxEventBytes } = this.#context
+    // A UTF-16 unit is at least one byte: a text this long is too large whatever it holds,
+    // and is refused before its frame is built.
+    if (maxEventBytes !== false && text.length > maxEventBytes) throw new EventTooLargeError(event, Buffer.byteLength(text), maxEventBytes)
+    const frame = Buffer.from(eventText(event, text, options?.id, options?.retry))
     if (maxEventBytes !== false && frame.length > maxEventBytes) throw new EventTooLargeError(event, frame.length, maxEventBytes)
-    if (!this.isOpen) return false
-    this.#context.hub.counters.eventsSent++
-    return this.#write(frame)
+    return this.isOpen && this.#write(frame, 1)
   }
 
   /**
@@ -223,7 +215,8 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    * stream.comment('still here')
    */
   comment (text = ''): boolean {
-    return this.isOpen && this.#write(commentFrame(String(text)))
+    const frame = commentFrame(typeof text === 'string' ? text : describe(text))
+    return this.isOpen && this.#write(frame, 0)
   }
 
   /**
@@ -235,29 +228,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    */
   retry (ms: number): boolean {
     const frame = retryFrame(ms)
-    return this.isOpen && this.#write(frame)
-  }
-
-  /**
-   * @internal Writes an already encoded frame (channels encode once for every
-   * subscriber and hand each stream the same Buffer).
-   */
-  writeFrame (frame: Buffer): boolean {
-    if (!this.isOpen) return false
-    this.#context.hub.counters.eventsSent++
-    return this.#write(frame)
-  }
-
-  /**
-   * @internal Corks the connection for a batch of writes (a channel publish), so Node
-   * schedules one flush for the batch instead of one `nextTick` per socket.
-   * @returns the socket to uncork at the end of the tick, or `undefined` when there is nothing to cork
-   */
-  cork (): CorkableSocket | undefined {
-    const socket = this.#socket
-    if (socket === undefined || !this.isOpen || socket.writableCorked > 0) return undefined
-    socket.cork()
-    return socket
+    return this.isOpen && this.#write(frame, 0)
   }
 
   /**
@@ -294,61 +265,74 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   }
 
   /**
-   * Ends the stream. Queued events are still flushed, within the plugin's
-   * `closeGraceMs`. A no-op when already closed.
+   * Closes the stream; the client reconnects (after its retry delay) with its last id.
+   * Queued events are still flushed, within the plugin's `closeGraceMs`. A no-op when
+   * already closed. Use `end()` for a stream that is finished for good.
    *
    * @example
-   * stream.send('done', { tokens: 42 }); stream.close()
+   * stream.close()
    */
   close (): void {
     this.#end('server')
   }
 
   /**
+   * Finishes the stream for good: sends the `sse:end` control event (the typed client
+   * stops; a plain EventSource that reconnects anyway gets 204 and stops), then closes.
+   *
+   * @example
+   * stream.send('done', { tokens: 42 }); stream.end()
+   */
+  end (): void {
+    if (!this.isOpen) return
+    this.#write(controlFrame(END_EVENT, {}, END_EVENT), 0)
+    this.#end('server')
+  }
+
+  /**
    * Sends every message of `source`, honouring backpressure, then (unless
-   * `end: false`) closes the stream. When the client leaves, the iterator's
-   * `return()` is called at once, so the producer's `finally` blocks run. A producer
-   * error (or an invalid message) is logged through `request.log` with code
-   * TYPED_SSE_PRODUCER_FAILED and ends the stream; the promise never rejects. An
+   * `end: false`) ends the stream for good (`end()`). When the client leaves, the
+   * iterator's `return()` is called at once, so the producer's `finally` blocks run. A
+   * producer error (or an invalid message) is logged through `request.log` with code
+   * TYPED_SSE_PRODUCER_FAILED and closes the stream; the promise never rejects. An
    * error thrown after the stream closed (an abort through `signal`) is not a failure.
    *
    * @example
    * async function * tokens () { for await (const t of llm.stream(prompt)) yield { event: 'token', data: t } }
    * await stream.from(tokens())
    */
-  async from (source: AsyncIterable<SseMessage<E>> | Iterable<SseMessage<E>>, { end = true }: { end?: boolean } = {}): Promise<void> {
-    let iterator: AsyncIterator<SseMessage<E>> | Iterator<SseMessage<E>>
-    try {
-      iterator = Symbol.asyncIterator in source
-        ? source[Symbol.asyncIterator]()
-        : (source as Iterable<SseMessage<E>>)[Symbol.iterator]()
-    } catch (err) {
-      this.fail(err)
-      return
-    }
-    let isDone = false
-    const stop = (): void => {
-      if (!isDone) Promise.resolve(iterator.return?.()).catch(ignoreError)
-    }
-    const removeStop = this.onClose(stop)
-    try {
-      while (this.isOpen) {
-        const step = await iterator.next()
-        if (step.done === true) {
-          isDone = true
-          break
-        }
-        const { event, data, id, retry } = step.value
-        const options = id === undefined && retry === undefined ? undefined : { id, retry }
-        if (!this.send(event, data, options) && !(await this.drained())) break
-      }
-      if (end) this.close()
-    } catch (err) {
-      stop()
-      this.fail(err)
-    } finally {
-      removeStop()
-    }
+  from (source: AsyncIterable<SseMessage<Events<C>>> | Iterable<SseMessage<Events<C>>>, { end = true }: { end?: boolean } = {}): Promise<void> {
+    const stream = this
+    return pipe({
+      get isOpen () { return stream.isOpen },
+      send: ({ event, data, id, retry }) => this.send(event, data, id === undefined && retry === undefined ? undefined : { id, retry }),
+      drained: () => this.drained(),
+      onClose: (fn) => this.onClose(fn),
+      end: () => this.end(),
+      fail: (err) => this[kFail](err)
+    }, source, end)
+  }
+
+  /** @internal writes a frame built once for many streams (a channel publish) */
+  [kWrite] (frame: Buffer): boolean {
+    return this.isOpen && this.#write(frame, 1)
+  }
+
+  /**
+   * @internal Corks the connection for a batch of writes (a channel publish), so Node
+   * schedules one flush for the batch instead of one `nextTick` per socket.
+   * @returns the socket to uncork at the end of the tick, or `undefined` when there is nothing to cork
+   */
+  [kCork] (): CorkableSocket | undefined {
+    const socket = this.#transport.socketOf(this.#raw)
+    if (socket === undefined || !this.isOpen || socket.writableCorked > 0) return undefined
+    socket.cork()
+    return socket
+  }
+
+  /** @internal the stream's resolved options */
+  get [kOptions] (): ResolvedStreamOptions {
+    return this.#context.options
   }
 
   /**
@@ -357,22 +341,33 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
    * after the stream closed is logged at debug level only: a producer that stops on
    * `signal` throws an AbortError whenever a client leaves, which is no failure.
    */
-  fail (err: unknown): void {
+  [kFail] (err: unknown): void {
     if (!this.isOpen) {
       this.request.log.debug({ err }, 'event producer stopped after the stream closed')
       return
     }
-    const failure = new ProducerError(err instanceof Error ? err.message : String(err))
-    failure.cause = err
+    const failure = new ProducerError(err instanceof Error ? err.message : describe(err), { cause: err })
     this.request.log.error({ err: failure }, failure.message)
     this.#end('error')
   }
 
+  /** @internal ends the stream for a reason of the library's */
+  [kEnd] (reason: CloseReason): void {
+    this.#end(reason)
+  }
+
+  /** @internal counts events lost for this client; `sse:missed` reports them once it reads */
+  [kMissed] (count: number): void {
+    this.#droppedFrames += count
+    this.#context.hub.dropped(count)
+    if (this.#queue === undefined) this.#flushMissed()
+  }
+
   /** @internal sent by the hub's ticker after a period of silence */
-  heartbeat (): void {
+  [kHeartbeat] (): void {
     if (this.#queue === undefined) {
-      this.#write(HEARTBEAT_FRAME)
-    } else if (this.#context.hub.tick - this.lastWriteTick > STALLED_PERIODS * TICKS_PER_HEARTBEAT) {
+      this.#write(HEARTBEAT_FRAME, 0)
+    } else if (this.#context.hub.tick - this[kLastWriteTick] > STALLED_PERIODS * TICKS_PER_HEARTBEAT) {
       // Backed up and no byte accepted by the socket for two periods: a half-open or
       // frozen client. Free its memory; a live client reconnects and replays.
       const stalledMs = STALLED_PERIODS * (this.#context.heartbeatMs as number)
@@ -382,37 +377,49 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   }
 
   /** @internal ends the stream for `fastify.close()` and resolves when the connection let go */
-  shutdown (graceMs: number): Promise<void> {
+  [kShutdown] (graceMs: number): Promise<void> {
     return new Promise((resolve) => {
       this.#raw.once('close', resolve)
       // Spread the reconnects, and have them land after this server stopped listening:
       // a request that reaches a closing Fastify gets 503, on which EventSource gives up.
-      if (this.isOpen) this.#write(retryFrame(graceMs + Math.floor(Math.random() * graceMs)))
+      if (this.isOpen) this.#write(retryFrame(graceMs + Math.floor(Math.random() * graceMs)), 0)
       this.#end('shutdown', graceMs)
-      // An HTTP/2 session outlives its streams, and before Node 24 server.close() waits
-      // for it (Fastify closes sessions only with forceCloseConnections: true). Close it
-      // gracefully (GOAWAY): other streams on it still finish.
-      this.#raw.stream?.session?.close()
+      this.#transport.release(this.#raw)
     })
   }
 
-  #write (frame: Buffer): boolean {
-    if (this.#queue !== undefined) return this.#enqueue(frame)
-    this.lastWriteTick = this.#context.hub.tick
-    this.#context.hub.counters.bytesWritten += frame.length
+  /** Answers without a stream (204, or 500 when opening failed), or ends what was begun. */
+  #respond (statusCode: number): void {
+    const raw = this.#raw
+    if (raw.headersSent) {
+      raw.destroy()
+      return
+    }
+    try {
+      raw.writeHead(statusCode, statusCode === 204 ? {} : { 'content-type': 'text/plain; charset=utf-8' })
+      raw.end(statusCode === 204 ? undefined : Buffer.from('Internal Server Error'))
+    } catch {
+      raw.destroy()
+    }
+  }
+
+  #write (frame: Buffer, events: number): boolean {
+    if (this.#queue !== undefined) return this.#enqueue(frame, events)
+    const hub = this.#context.hub
+    this[kLastWriteTick] = hub.tick
+    hub.wrote(frame.length, events)
     if (this.#raw.write(frame)) return true
     this.#queue = []
     this.#raw.once('drain', this.#onDrain)
     return false
   }
 
-  #enqueue (frame: Buffer): false {
+  #enqueue (frame: Buffer, events: number): false {
     const { maxQueueBytes, queuePolicy } = this.#context.options
     const queue = this.#queue as Buffer[]
     if (this.#queuedBytes + frame.length > maxQueueBytes) {
       if (queuePolicy === 'close') {
         this.request.log.warn({ err: new QueueFullError(this.#queuedBytes + frame.length, maxQueueBytes) }, 'event stream closed: client not reading')
-        this.#context.hub.counters.closedByPolicy++
         this.#end('policy')
         return false
       }
@@ -421,32 +428,42 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
       while (dropped < queue.length && this.#queuedBytes - freed + frame.length > maxQueueBytes) freed += queue[dropped++].length
       queue.splice(0, dropped)
       this.#unqueue(freed)
-      if (frame.length > maxQueueBytes) dropped++
-      this.#droppedFrames += dropped
-      this.#context.hub.counters.droppedEvents += dropped
-      if (frame.length > maxQueueBytes) return false
+      const isTooLarge = frame.length > maxQueueBytes
+      this.#droppedFrames += dropped + (isTooLarge ? 1 : 0)
+      this.#context.hub.dropped(dropped + (isTooLarge ? 1 : 0))
+      if (isTooLarge) return false
     }
     queue.push(frame)
     this.#queuedBytes += frame.length
-    this.#context.hub.counters.queuedBytes += frame.length
+    this.#context.hub.queued(frame.length, events)
     return false
   }
 
   #unqueue (bytes: number): void {
     this.#queuedBytes -= bytes
-    this.#context.hub.counters.queuedBytes -= bytes
+    this.#context.hub.unqueued(bytes)
+  }
+
+  /** Tells the client how many events it lost (`sse:missed`), once it reads again. */
+  #flushMissed (): void {
+    if (this.#droppedFrames === 0 || !this.isOpen) return
+    const frame = controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames })
+    this.#droppedFrames = 0
+    this.#write(frame, 0)
   }
 
   readonly #onDrain = (): void => {
     const queue = this.#queue as Buffer[]
     this.#queue = undefined
-    this.#unqueue(this.#queuedBytes)
+    const bytes = this.#queuedBytes
+    this.#unqueue(bytes)
     if (this.#droppedFrames > 0) {
       queue.unshift(controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames }))
       this.#droppedFrames = 0
     }
-    // One write for the whole backlog: one chunk on the wire instead of many.
-    if (queue.length > 0 && !this.#write(queue.length === 1 ? queue[0] : Buffer.concat(queue))) return
+    // One write for the whole backlog: one chunk on the wire instead of many (its events
+    // were counted when queued).
+    if (queue.length > 0 && !this.#write(queue.length === 1 ? queue[0] : Buffer.concat(queue), 0)) return
     const waiters = this.#drainWaiters
     this.#drainWaiters = undefined
     if (waiters !== undefined) for (const resolve of waiters) resolve(true)
@@ -458,7 +475,7 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
 
   readonly #onDeadline = (): void => {
     if (!this.isOpen) return
-    this.#write(retryFrame(this.#context.options.retryMs ?? DURATION_RETRY_MS))
+    this.#write(retryFrame(this.#context.options.retryMs ?? DURATION_RETRY_MS), 0)
     this.#end('duration')
   }
 
@@ -484,15 +501,14 @@ export class SseStream<E extends EventSchemas = EventSchemas> implements HubMemb
   #finish (reason: CloseReason): void {
     if (this.#closeReason !== undefined) return
     this.#closeReason = reason
-    const { hub } = this.#context
-    hub.remove(this)
+    this.#context.hub.remove(this, reason)
     this.#raw.off('close', this.#onRawClose)
     if (this.#queue !== undefined) {
       this.#raw.off('drain', this.#onDrain)
       this.#unqueue(this.#queuedBytes)
       this.#queue = undefined
     }
-    clearTimeout(this.#deadline)
+    this.#deadline?.cancel()
     const waiters = this.#drainWaiters
     this.#drainWaiters = undefined
     if (waiters !== undefined) for (const resolve of waiters) resolve(false)

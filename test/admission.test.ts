@@ -16,7 +16,7 @@ import { openStream, rawConnect, splitHead, dechunk, type StreamClient } from '.
 import { EventStreamParser } from './helpers/parser.js'
 
 const events = defineEvents({ token: Text(), score: Type.Object({ home: Type.Integer() }) })
-type Events = typeof events.schemas
+type Events = typeof events
 
 /** A plain HTTP request (not an event stream): its status, headers and JSON body. */
 async function get (url: string, headers: Record<string, string> = {}): Promise<{ status: number, headers: Headers, body: any }> {

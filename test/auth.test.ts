@@ -15,7 +15,7 @@ import { dechunk, openStream, rawConnect, splitHead } from './helpers/client.js'
 import { EventStreamParser } from './helpers/parser.js'
 
 const notes = defineEvents({ note: Type.Object({ user: Type.String(), text: Type.String() }) })
-type Notes = typeof notes.schemas
+type Notes = typeof notes
 
 /** `EventSource.CLOSED`: the source gave up and will not reconnect. */
 const CLOSED = 2

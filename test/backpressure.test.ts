@@ -10,7 +10,7 @@ import { dechunk, rawConnect, splitHead } from './helpers/client.js'
 import { parseAll, type ParsedEvent } from './helpers/parser.js'
 
 const events = defineEvents({ token: Text() })
-type Events = typeof events.schemas
+type Events = typeof events
 
 const MAX_QUEUE_BYTES = 64 * 1024
 const DATA = 'y'.repeat(4 * 1024)

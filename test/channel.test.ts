@@ -3,6 +3,7 @@
  * as the same bytes; filters, several channels per stream, detach on close, stats.
  */
 import t from 'tap'
+import { kWrite } from '../lib/symbols.js'
 import { defineEvents, Text, Type } from '../lib/index.js'
 import { buildApp, thrown, waitUntil } from './helpers/app.js'
 import { openStream, type StreamClient } from './helpers/client.js'
@@ -56,9 +57,9 @@ t.test('every subscriber gets the very same bytes (encoded once per publish)', a
   const frames: Buffer[] = []
   app.get('/notes', (_request, reply) => {
     const stream = reply.sse(scores)
-    const writeFrame = stream.writeFrame.bind(stream)
+    const write = stream[kWrite].bind(stream)
     // Record what each stream is handed, to compare identities.
-    stream.writeFrame = (frame: Buffer) => { frames.push(frame); return writeFrame(frame) }
+    stream[kWrite] = (frame: Buffer) => { frames.push(frame); return write(frame) }
     void channel.subscribe(stream)
   })
   const origin = await start()

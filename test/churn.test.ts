@@ -20,7 +20,7 @@ setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
 const events = defineEvents({ n: Type.Integer(), h: Type.Integer(), p: Type.Integer() })
-type Events = typeof events.schemas
+type Events = typeof events
 
 const CYCLES = 3000
 const BATCH = 150
@@ -112,7 +112,7 @@ t.test(`churn: ${CYCLES} connect/disconnect cycles leave nothing behind`, async 
   // A stream route whose producer waits for the client to leave.
   app.get<{ Querystring: { i: string } }>('/producer', { sse: events }, async function (request, reply) {
     const index = Number(request.query.i)
-    const stream = reply.sse(events)
+    const stream = reply.sse()
     await attach(index, stream)
     return (async function * (): AsyncGenerator<SseMessage<Events>> {
       try {

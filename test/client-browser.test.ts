@@ -57,7 +57,7 @@ t.test('Chromium: typed events, validation, reconnect with Last-Event-ID, close(
   app.get('/', (_request, reply) => reply.type('text/html').send(PAGE))
   app.get('/client/client.js', async (_request, reply) => await reply.type('text/javascript').send(await compileClientModule()))
   const lastEventIds: Array<string | undefined> = []
-  const streams = new Inbox<SseStream<typeof feed.schemas>>()
+  const streams = new Inbox<SseStream<typeof feed>>()
   app.get('/feed', (_request, reply) => {
     const stream = reply.sse(feed)
     lastEventIds.push(stream.lastEventId)

@@ -10,6 +10,7 @@ import {
 } from '../lib/client.js'
 import { MISSED_EVENT } from '../lib/control.js'
 import { controlFrame } from '../lib/frame.js'
+import { kWrite } from '../lib/symbols.js'
 import { defineEvents, eventValidator, Text, Type, type SsePluginOptions, type SseStream } from '../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil, withTimeout, type Teardown, type TestApp } from './helpers/app.js'
 
@@ -137,7 +138,7 @@ t.test('a channel that cannot replay the Last-Event-ID sends sse:resync to onRes
 t.test('sse:missed reaches onMissed', async (t) => {
   const { app, start } = await build(t)
   app.get('/feed', (_request, reply) => {
-    reply.sse(feed).writeFrame(Buffer.from(controlFrame(MISSED_EVENT, { dropped: 3 })))
+    reply.sse(feed)[kWrite](controlFrame(MISSED_EVENT, { dropped: 3 }))
   })
   const origin = await start()
   const client = open(t, createClient(`${origin}/feed`, { catalog: feed, EventSource }))
@@ -235,7 +236,7 @@ t.test('a throwing handler goes to onError as TYPED_SSE_CLIENT_HANDLER_FAILED; t
 
 t.test('off() and the function on() returns remove handlers', async (t) => {
   const { app, start } = await build(t)
-  const streams = new Inbox<SseStream<typeof feed.schemas>>()
+  const streams = new Inbox<SseStream<typeof feed>>()
   app.get('/feed', (_request, reply) => { streams.push(reply.sse(feed)) })
   const origin = await start()
   const client = open(t, createClient(`${origin}/feed`, { catalog: feed, EventSource }))
@@ -257,7 +258,7 @@ t.test('off() and the function on() returns remove handlers', async (t) => {
 
 t.test('close() stops everything: no events, no status change but closed, no reconnect', async (t) => {
   const { app, start } = await build(t, { retryMs: 20 })
-  const streams = new Inbox<SseStream<typeof feed.schemas>>()
+  const streams = new Inbox<SseStream<typeof feed>>()
   app.get('/feed', (_request, reply) => { streams.push(reply.sse(feed)) })
   const origin = await start()
   const client = open(t, createClient(`${origin}/feed`, { catalog: feed, EventSource }))

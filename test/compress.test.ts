@@ -12,7 +12,7 @@ import { dechunk, rawConnect, splitHead } from './helpers/client.js'
 import { EventStreamParser } from './helpers/parser.js'
 
 const events = defineEvents({ n: Type.Integer() })
-type Events = typeof events.schemas
+type Events = typeof events
 
 /** How soon an event must reach the client after its send. */
 const PROMPT_MS = 500

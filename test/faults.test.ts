@@ -12,7 +12,7 @@ import { buildApp, Inbox, LEVEL, sleep, streamRoute, thrown, waitUntil, withTime
 import { openStream, rawConnect, type StreamClient } from './helpers/client.js'
 
 const events = defineEvents({ token: Text(), n: Type.Integer({ minimum: 0 }), user: Type.Object({ name: Type.String({ maxLength: 8 }) }) })
-type Events = typeof events.schemas
+type Events = typeof events
 type Message = SseMessage<Events>
 
 const BIG = 'x'.repeat(64 * 1024)
@@ -168,14 +168,14 @@ t.test('producers that throw are logged once with TYPED_SSE_PRODUCER_FAILED and 
   })
   // A route declared as a stream whose handler throws after opening it.
   app.get('/handler', { sse: events }, async (request, reply) => {
-    const stream = track(request.url, reply.sse(events))
+    const stream = track(request.url, reply.sse())
     stream.send('n', 1)
     await sleep(10)
     throw new Error('database down')
   })
   // A stream route returning an iterable that throws.
   app.get('/iterable', { sse: events }, (request, reply) => {
-    track(request.url, reply.sse(events))
+    track(request.url, reply.sse())
     return (async function * (): AsyncGenerator<Message> {
       yield { event: 'n', data: 1 }
       throw new Error('iterator broke')
@@ -183,7 +183,7 @@ t.test('producers that throw are logged once with TYPED_SSE_PRODUCER_FAILED and 
   })
   // A producer yielding an invalid payload (from untyped data).
   app.get('/invalid', { sse: events }, (request, reply) => {
-    track(request.url, reply.sse(events))
+    track(request.url, reply.sse())
     return [{ event: 'n', data: 1 }, { event: 'n', data: -5 }] as Message[]
   })
   // A stream route failing before it opens: an ordinary 500, not a producer failure.

@@ -11,7 +11,7 @@ import { Inbox, withTimeout, type Teardown } from './helpers/app.js'
 import { EventStreamParser } from './helpers/parser.js'
 
 const events = defineEvents({ n: Type.Integer() })
-type Events = typeof events.schemas
+type Events = typeof events
 
 async function h2App (t: Teardown): Promise<{ app: { close (): Promise<unknown> }, origin: string, streams: Inbox<SseStream<Events>> }> {
   const app = Fastify({ http2: true })

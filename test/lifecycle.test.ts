@@ -10,7 +10,7 @@ import { buildApp, Inbox, LEVEL, sleep, streamRoute, waitUntil, withTimeout, typ
 import { openStream, type StreamClient } from './helpers/client.js'
 
 const events = defineEvents({ token: Text(), n: Type.Integer() })
-type Events = typeof events.schemas
+type Events = typeof events
 type Message = SseMessage<Events>
 
 /** Big enough that a paused client backs the socket up after a few MB at most. */
@@ -339,7 +339,7 @@ t.test('route { sse: catalog }: the iterator is return()ed when the client leave
 t.test('route { sse: catalog }: a handler throwing after opening is logged and ends the stream', async (t) => {
   const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: false } })
   app.get('/late', { sse: events }, async (_request, reply) => {
-    reply.sse(events).send('n', 1)
+    reply.sse().send('n', 1)
     throw new Error('handler failed late')
   })
   app.get('/early', { sse: events }, async () => {
@@ -431,10 +431,10 @@ t.test('regression: a producer that stops on stream.signal when the client leave
 
 t.test('route { sse: catalog }: other return values, and a handler that opens the stream itself', async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
-  app.get('/json', { sse: events }, async () => ({ ok: true }))
-  app.get('/text', { sse: events }, async () => 'plain')
+  app.get<{ Reply: { ok: boolean } }>('/json', { sse: events }, async () => ({ ok: true }))
+  app.get<{ Reply: string }>('/text', { sse: events }, async () => 'plain')
   app.get('/own', { sse: events }, async (_request, reply) => {
-    reply.sse(events, { retryMs: 7 })
+    reply.sse({ retryMs: 7 })
     return [{ event: 'n', data: 1 }]
   })
   const origin = await start()

@@ -49,8 +49,8 @@ function envelope (name: string, data: unknown): unknown {
 
 t.test('a route declared with { sse: catalog } is documented as 200 text/event-stream with every event', async (t) => {
   const { app } = await buildDocumented(t)
-  app.get('/time', { sse: clock, schema: { summary: 'The server clock', tags: ['clock'] } }, (_request, reply) => { reply.sse(clock) })
-  app.get('/chat', { sse: chat }, (_request, reply) => { reply.sse(chat) })
+  app.get('/time', { sse: clock, schema: { summary: 'The server clock', tags: ['clock'] } }, (_request, reply) => { reply.sse() })
+  app.get('/chat', { sse: chat }, (_request, reply) => { reply.sse() })
   await app.ready()
   const document = app.swagger() as unknown as OpenApiDocument
 
@@ -74,9 +74,9 @@ t.test('a route declared with { sse: catalog } is documented as 200 text/event-s
 
 t.test('the documented route still streams, and a JSON reply of the same route is serialized as usual', async (t) => {
   const { app, start } = await buildDocumented(t)
-  app.get<{ Querystring: { snapshot?: string } }>('/time', { sse: clock }, (request, reply) => {
+  app.get<{ Querystring: { snapshot?: string }, Reply: { now: string } }>('/time', { sse: clock }, (request, reply) => {
     if (request.query.snapshot !== undefined) return { now: 'json' }
-    reply.sse(clock).send('tick', { now: 'x', epochMs: 1 })
+    reply.sse().send('tick', { now: 'x', epochMs: 1 })
   })
   const origin = await start()
 
@@ -94,12 +94,12 @@ t.test('the documented route still streams, and a JSON reply of the same route i
 t.test("a route's own 200 response wins; shared schema objects are not changed", async (t) => {
   const { app } = await buildDocumented(t)
   const shared = Object.freeze({ tags: ['shared'] })
-  app.get('/a', { sse: clock, schema: shared }, (_request, reply) => { reply.sse(clock) })
-  app.get('/b', { sse: chat, schema: shared }, (_request, reply) => { reply.sse(chat) })
+  app.get('/a', { sse: clock, schema: shared }, (_request, reply) => { reply.sse() })
+  app.get('/b', { sse: chat, schema: shared }, (_request, reply) => { reply.sse() })
   app.get('/own', {
     sse: clock,
     schema: { response: { 200: { description: 'Mine', content: { 'text/event-stream': { schema: { type: 'string' } } } } } }
-  }, (_request, reply) => { reply.sse(clock) })
+  }, (_request, reply) => { reply.sse() })
   await app.ready()
   const document = app.swagger() as unknown as OpenApiDocument
   t.same(shared, { tags: ['shared'] }, 'the shared object is as it was')

@@ -13,7 +13,7 @@ import { REDIS_MISSING, startRedis } from './helpers/redis.js'
 import { openTracked, seqs, type RawStream } from './helpers/stream-client.js'
 
 const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
-type Scores = typeof scores.schemas
+type Scores = typeof scores
 
 const ENGINE_UNAVAILABLE = 'TYPED_SSE_ENGINE_UNAVAILABLE'
 /** Reconnection backs off up to 2 s (ours) or 5 s (ioredis's default, on a user's client). */

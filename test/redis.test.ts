@@ -14,7 +14,7 @@ import { freePort, REDIS_MISSING, startRedis, type RedisServer } from './helpers
 import { openTracked, seqs, type RawStream } from './helpers/stream-client.js'
 
 const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
-type Scores = typeof scores.schemas
+type Scores = typeof scores
 
 const ENGINE_UNAVAILABLE = 'TYPED_SSE_ENGINE_UNAVAILABLE'
 const STREAM_ID = /^\d+-\d+$/

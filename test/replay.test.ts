@@ -47,7 +47,7 @@ for (const readFirst of [false, true]) {
     const { engine, replayStarted } = slowReplayEngine(readFirst)
     const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, retryMs: 20, engine } })
     const channel = app.sse.channel('scores', scores, { history: true })
-    const streams = new Inbox<SseStream<typeof scores.schemas>>()
+    const streams = new Inbox<SseStream<typeof scores>>()
     const lastEventIds: Array<string | undefined> = []
     app.get('/scores', async (_request, reply) => {
       const stream = reply.sse(scores)

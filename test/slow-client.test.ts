@@ -10,7 +10,7 @@ import { buildApp, Inbox, sleep, waitUntil } from './helpers/app.js'
 import { openStream, type StreamClient } from './helpers/client.js'
 
 const feed = defineEvents({ score: Type.Object({ seq: Type.Integer() }), padding: Text() })
-type Feed = typeof feed.schemas
+type Feed = typeof feed
 const PADDING = 'x'.repeat(64 * 1024)
 
 /**

@@ -14,7 +14,7 @@ const events = defineEvents({
   token: Text(),
   any: Type.Unknown()
 })
-type Events = typeof events.schemas
+type Events = typeof events
 
 /** One app, one open stream, one client, closed in teardown. */
 async function openOne (t: Teardown): Promise<{ stream: SseStream<Events>, client: StreamClient }> {

@@ -26,7 +26,7 @@ const schemas = {
 }
 
 /** The schemas of {@link benchEvents}. */
-export type BenchSchemas = typeof schemas
+export type BenchSchemas = typeof benchEvents
 
 /** The catalog both plugin contenders use. */
 export const benchEvents = defineEvents(schemas)

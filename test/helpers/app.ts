@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Writable } from 'node:stream'
-import sse, { type EventCatalog, type EventSchemas, type OpenOptions, type SseStream, type SsePluginOptions } from '../../lib/index.js'
+import sse, { type EventCatalog, type OpenOptions, type SseStream, type SsePluginOptions } from '../../lib/index.js'
 
 /** What tap's `t` offers that the builders use. */
 export interface Teardown {
@@ -93,10 +93,10 @@ export class Inbox<T> {
  * const streams = streamRoute(app, '/s', catalog)
  * const stream = await streams.next()
  */
-export function streamRoute<E extends EventSchemas> (
-  app: FastifyInstance, path: string, catalog: EventCatalog<E>, open?: OpenOptions
-): Inbox<SseStream<E>> {
-  const inbox = new Inbox<SseStream<E>>()
+export function streamRoute<C extends EventCatalog<any>> (
+  app: FastifyInstance, path: string, catalog: C, open?: OpenOptions
+): Inbox<SseStream<C>> {
+  const inbox = new Inbox<SseStream<C>>()
   app.get(path, (_request, reply) => {
     inbox.push(reply.sse(catalog, open))
   })

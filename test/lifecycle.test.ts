@@ -269,8 +269,9 @@ t.test('from(): ends the stream when the source ends, unless end: false', async 
   t.same(client.parser.events, [
     { type: 'n', data: '1', lastEventId: '' },
     { type: 'n', data: '2', lastEventId: 'b' },
-    { type: 'token', data: 'last', lastEventId: 'b' }
-  ])
+    { type: 'token', data: 'last', lastEventId: 'b' },
+    { type: 'sse:end', data: '{}', lastEventId: 'sse:end' }
+  ], 'a finished source ends the stream for good: sse:end, whose id makes a reconnect get 204')
   t.same(client.parser.retries, [0])
 })
 
@@ -309,10 +310,11 @@ t.test('route { sse: catalog }: a returned async iterable is streamed, then the 
   const gen = await openStream(t, `${origin}/gen`)
   t.equal(gen.statusCode, 200)
   await withTimeout(gen.ended, 1000, 'end')
-  t.same(gen.parser.events, [{ type: 'n', data: '1', lastEventId: '' }, { type: 'token', data: 'two', lastEventId: '2' }])
+  t.same(gen.parser.events, [{ type: 'n', data: '1', lastEventId: '' }, { type: 'token', data: 'two', lastEventId: '2' }, { type: 'sse:end', data: '{}', lastEventId: 'sse:end' }],
+    'a generator that returns ends the stream for good (sse:end)')
   const array = await openStream(t, `${origin}/array`)
   await withTimeout(array.ended, 1000, 'end')
-  t.same(array.parser.events.map((event) => event.data), ['3'])
+  t.same(array.parser.events.map((event) => event.type), ['n', 'sse:end'])
   t.same(logs.filter((line) => line.level >= LEVEL.error), [], 'nothing logged as an error')
 })
 
@@ -444,7 +446,7 @@ t.test('route { sse: catalog }: other return values, and a handler that opens th
   const own = await openStream(t, `${origin}/own`)
   await withTimeout(own.ended, 1000, 'end')
   t.same(own.parser.retries, [7], 'the stream the handler opened carries the iterable')
-  t.same(own.parser.events.map((event) => event.data), ['1'])
+  t.same(own.parser.events.map((event) => event.type), ['n', 'sse:end'])
 })
 
 t.test('reply.sse() twice, or after reply.send(), throws TYPED_SSE_ALREADY_SENT', async (t) => {

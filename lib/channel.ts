@@ -106,6 +106,8 @@ interface Subscriber {
   readonly filter: ((message: SseMessage<any>) => boolean) | undefined
   /** Live messages held while this subscriber's replay runs. */
   merge: ReplayMerge<EngineMessage> | undefined
+  /** Held messages the drop-oldest policy dropped during the replay (the read may cover them). */
+  dropped: EngineMessage[] | undefined
   /**
    * After a replay: the last position the client has. An instance whose delivery lags
    * the one the client left (Redis) may still deliver messages up to it; they are
@@ -270,6 +272,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       stream,
       filter,
       merge: isReplaying ? new ReplayMerge(this.#context.compare, heldBytes) : undefined,
+      dropped: undefined,
       cursor: undefined
     }
     this.#subscribers.set(stream, subscriber)
@@ -393,7 +396,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       subscriber.stream.request.log.warn({ err: new QueueFullError(merge.heldSize, maxQueueBytes) }, 'event stream closed: live events held during its replay passed maxQueueBytes')
       subscriber.stream[kEnd]('policy')
     } else {
-      subscriber.stream[kMissed](merge.dropOldest(maxQueueBytes))
+      (subscriber.dropped ??= []).push(...merge.dropOldest(maxQueueBytes))
     }
   }
 
@@ -429,17 +432,25 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       const merge = subscriber.merge
       subscriber.merge = undefined
       if (merge === undefined || this.#subscribers.get(stream) !== subscriber) return
+      // Held messages dropped by the policy are lost only where the read did not cover them.
+      let replayedUpTo = lastEventId
       if (result.status === 'ok') {
         this.#stats.replaysServed++
+        replayedUpTo = result.messages.at(-1)?.id ?? lastEventId
         messages = merge.join(lastEventId, result.messages)
         subscriber.cursor = messages.findLast((message) => message.id !== undefined)?.id ?? lastEventId
       } else {
         this.#stats.replayMisses++
         this.#resync(stream, { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status })
+        replayedUpTo = undefined
         messages = merge.release(undefined)
       }
+      const lost = subscriber.dropped?.filter((message) => isAfter(message, replayedUpTo, this.#context.compare)).length ?? 0
+      subscriber.dropped = undefined
+      if (lost > 0) stream[kMissed](lost, false)
     } catch (err) {
       subscriber.merge = undefined
+      subscriber.dropped = undefined
       this.#context.log(err, `replay of channel "${this.name}" failed; the stream was closed so its client retries`)
       stream.close()
       return
@@ -453,7 +464,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       const decoded = this.#decode(message)
       if (decoded !== undefined) this.#writeTo(subscriber, decoded)
     }
-    stream[kMissed](0)
+    stream[kMissed](0, true)
   }
 
   #resync (stream: SseStream<any>, info: Resync): void {

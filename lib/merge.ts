@@ -74,13 +74,12 @@ export class ReplayMerge<M extends Positioned> {
    * Drops the oldest held messages until at most `size` is held (a bounded hold
    * under a drop-oldest policy).
    *
-   * @returns how many were dropped
+   * @returns the dropped messages, oldest first (the read may still cover them)
    */
-  dropOldest (size: number): number {
-    let dropped = 0
-    while (this.#heldSize > size && dropped < this.#held.length) this.#heldSize -= this.#sizeOf(this.#held[dropped++])
-    if (dropped > 0) this.#held = this.#held.slice(dropped)
-    return dropped
+  dropOldest (size: number): M[] {
+    let count = 0
+    while (this.#heldSize > size && count < this.#held.length) this.#heldSize -= this.#sizeOf(this.#held[count++])
+    return count === 0 ? [] : this.#held.splice(0, count)
   }
 
   /**

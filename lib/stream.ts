@@ -356,11 +356,14 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     this.#end(reason)
   }
 
-  /** @internal counts events lost for this client; `sse:missed` reports them once it reads */
-  [kMissed] (count: number): void {
+  /**
+   * @internal Counts events lost for this client; `sse:missed` reports them when the
+   * queue drains, or now with `flush` when nothing is queued.
+   */
+  [kMissed] (count: number, flush: boolean): void {
     this.#droppedFrames += count
     this.#context.hub.dropped(count)
-    if (this.#queue === undefined) this.#flushMissed()
+    if (flush && this.#queue === undefined) this.#flushMissed()
   }
 
   /** @internal sent by the hub's ticker after a period of silence */

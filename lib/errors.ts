@@ -28,10 +28,20 @@ export const UnknownEventError = createError<'TYPED_SSE_UNKNOWN_EVENT', [string,
   500
 )
 
-/** A catalog key that cannot be an SSE event name: empty, with CR or LF, or reserved. */
+/**
+ * A catalog key that cannot be an SSE event name: empty, with CR or LF, a lone
+ * surrogate, reserved (`sse:`), or a name EventSource dispatches itself (`error`, `open`).
+ */
 export const InvalidEventNameError = createError<'TYPED_SSE_INVALID_EVENT_NAME', [string]>(
   'TYPED_SSE_INVALID_EVENT_NAME',
-  'Event name %s is not allowed: it must be non-empty, contain no CR or LF, and not start with "sse:" (reserved).',
+  'Event name %s is not allowed: it must be non-empty, well-formed, contain no CR or LF, not start with "sse:" (reserved), and not be "error" or "open" (EventSource\'s own events).',
+  500
+)
+
+/** A comment that is neither a string nor a number. */
+export const InvalidCommentError = createError<'TYPED_SSE_INVALID_COMMENT', [string]>(
+  'TYPED_SSE_INVALID_COMMENT',
+  'Comment %s is not allowed: a comment is a string (or a number).',
   500
 )
 
@@ -42,10 +52,10 @@ export const UnknownFormatError = createError<'TYPED_SSE_UNKNOWN_FORMAT', [strin
   500
 )
 
-/** An event id with CR, LF or NUL, or a number that is not finite. */
+/** An event id with CR, LF, NUL or a lone surrogate, a number that is not finite, or another type. */
 export const InvalidIdError = createError<'TYPED_SSE_INVALID_ID', [string]>(
   'TYPED_SSE_INVALID_ID',
-  'Event id %s is not allowed: an id is a string without CR, LF or NUL, or a finite number.',
+  'Event id %s is not allowed: an id is a well-formed string without CR, LF or NUL, or a finite number; it is never altered.',
   500
 )
 

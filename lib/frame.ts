@@ -10,7 +10,7 @@
  * rejected rather than escaped: a silently altered id would break replay. We emit LF
  * only, because a CRLF split across two TCP chunks is misread by some parsers.
  */
-import { InvalidEventNameError, InvalidIdError, InvalidRetryError } from './errors.js'
+import { InvalidCommentError, InvalidEventNameError, InvalidIdError, InvalidRetryError } from './errors.js'
 
 /** An event id as given by the caller: a string (no CR, LF, NUL, lone surrogate) or a finite number. */
 export type EventId = string | number
@@ -33,6 +33,12 @@ export const HEARTBEAT_FRAME = Buffer.from(HEARTBEAT)
 /** Event names starting with this prefix are reserved for the library's control events. */
 export const RESERVED_EVENT_PREFIX = 'sse:'
 
+/**
+ * Names EventSource dispatches itself (WHATWG HTML §9.2.2): a server event named
+ * `error` would flip a client to "connecting", one named `open` would fake a connection.
+ */
+const EVENTSOURCE_NAMES = new Set(['error', 'open'])
+
 /** A value named in an error message, whatever its type (`Object.create(null)` has no toString). */
 export function describe (value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
@@ -51,7 +57,7 @@ export function describe (value: unknown): string {
  */
 export function eventField (name: string, allowReserved = false): string {
   if (typeof name !== 'string' || name.length === 0 || LINE_BREAK_CHAR.test(name) || !name.isWellFormed() ||
-    (!allowReserved && name.startsWith(RESERVED_EVENT_PREFIX))) {
+    EVENTSOURCE_NAMES.has(name) || (!allowReserved && name.startsWith(RESERVED_EVENT_PREFIX))) {
     throw new InvalidEventNameError(describe(name))
   }
   // One space after the colon: the parser strips exactly one, so a name that
@@ -171,12 +177,15 @@ export function retryFrame (ms: number): Buffer {
 }
 
 /**
- * A comment block as a Buffer; `text` of any type is written as its string form.
+ * A comment block as a Buffer, for a string (or a number, written in decimal).
  *
+ * @throws TYPED_SSE_INVALID_COMMENT for any other type
  * @example
  * commentFrame('hi') // <Buffer ': hi\n\n'>
  */
-export function commentFrame (text: string): Buffer {
+export function commentFrame (text: string | number): Buffer {
+  if (typeof text === 'number') text = String(text)
+  else if (typeof text !== 'string') throw new InvalidCommentError(describe(text))
   return text.length === 0 ? HEARTBEAT_FRAME : Buffer.from(commentBlock(text))
 }
 

@@ -8,6 +8,11 @@ import { RingHistory } from './history.js'
 
 interface SharedChannel {
   readonly history: RingHistory | undefined
+  /**
+   * The position when this channel was made: an id at or before it may come from an earlier
+   * channel of that name (dropped since), whose history this one does not have.
+   */
+  readonly createdAt: number
   readonly delivers: Set<(message: EngineMessage) => void>
 }
 
@@ -40,7 +45,7 @@ export function memoryEngine (): SseEngine {
     if (lastEventId === undefined) return shared.history?.readAll() ?? { status: 'ok', messages: [] }
     const match = ID_PATTERN.exec(lastEventId)
     const after = match === null || match[1] !== boot ? NaN : Number(match[2])
-    if (!(after <= position) || shared.history === undefined) return { status: 'unknown' }
+    if (!(after <= position) || after <= shared.createdAt || shared.history === undefined) return { status: 'unknown' }
     return shared.history.readAfter(after)
   }
 
@@ -49,7 +54,7 @@ export function memoryEngine (): SseEngine {
       const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
-        shared = { history: history === undefined ? undefined : new RingHistory(history), delivers: new Set() }
+        shared = { history: history === undefined ? undefined : new RingHistory(history), createdAt: position, delivers: new Set() }
         channels.set(name, shared)
       }
       const current = shared

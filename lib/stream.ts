@@ -211,11 +211,12 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
    * Sends a comment (ignored by clients, seen by proxies). Line breaks give several comment lines.
    *
    * @returns as `send()`
+   * @throws TYPED_SSE_INVALID_COMMENT for a value that is neither a string nor a number
    * @example
    * stream.comment('still here')
    */
-  comment (text = ''): boolean {
-    const frame = commentFrame(typeof text === 'string' ? text : describe(text))
+  comment (text: string | number = ''): boolean {
+    const frame = commentFrame(text)
     return this.isOpen && this.#write(frame, 0)
   }
 

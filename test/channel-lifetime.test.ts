@@ -1,0 +1,77 @@
+/**
+ * Channels named from request input (`room:${id}`) must not live forever: a channel
+ * can be dropped, or dropped when idle, and its history costs what it holds.
+ */
+import t from 'tap'
+import { defineEvents, Type } from '../lib/index.js'
+import { RingHistory } from '../lib/history.js'
+import { buildApp, sleep, thrown, waitUntil } from './helpers/app.js'
+import { openStream } from './helpers/client.js'
+
+const room = defineEvents({ line: Type.Object({ text: Type.String() }) })
+
+t.test('drop(): subscribers are closed, the channel is forgotten, the name makes a new one', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  app.get('/rooms/:id', (request, reply) => {
+    const { id } = request.params as { id: string }
+    const { last } = request.query as { last?: string }
+    void app.sse.channel(`room:${id}`, room, { history: true }).subscribe(reply.sse(room), { lastEventId: last })
+  })
+  const origin = await start()
+  const channel = app.sse.channel('room:7', room, { history: true })
+  const client = await openStream(t, `${origin}/rooms/7`)
+  await waitUntil(() => channel.size === 1, 2000, 'subscribed')
+  const id = await channel.publish('line', { text: 'hi' }) as string
+  await client.events(1)
+
+  await channel.drop()
+  await client.closed
+  t.equal(channel.isActive, false)
+  t.notOk('room:7' in app.sse.stats().channels, 'no longer listed')
+  t.equal(thrown(() => channel.publish('line', { text: 'late' }))?.code, 'TYPED_SSE_CHANNEL_DROPPED')
+  const again = app.sse.channel('room:7', room, { history: true })
+  t.not(again, channel, 'a new channel')
+  const probe = await openStream(t, `${origin}/rooms/7?last=${encodeURIComponent(id)}`)
+  const [event] = await probe.events(1)
+  t.equal(event.type, 'sse:resync', 'its history is new: an old id resyncs')
+  t.ok(app.sse.stats().eventsPublished >= 1, 'instance totals keep what dropped channels published')
+})
+
+t.test('idleMs drops a channel that has had no subscriber and no publish for that long', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  app.get('/rooms/:id', (request, reply) => {
+    const { id } = request.params as { id: string }
+    void app.sse.channel(`room:${id}`, room, { history: true, idleMs: 150 }).subscribe(reply.sse(room))
+  })
+  const origin = await start()
+  const client = await openStream(t, `${origin}/rooms/1`)
+  await waitUntil(() => app.sse.stats().channels['room:1']?.subscribers === 1, 2000, 'subscribed')
+  await sleep(400)
+  t.ok('room:1' in app.sse.stats().channels, 'kept while it has a subscriber')
+  client.destroy()
+  await waitUntil(() => !('room:1' in app.sse.stats().channels), 3000, 'dropped once idle')
+  t.pass('dropped after idleMs without subscribers')
+  const channel = app.sse.channel('room:2', room, { idleMs: 150 })
+  for (let i = 0; i < 6; i++) {
+    await channel.publish('line', { text: String(i) })
+    await sleep(50)
+  }
+  t.equal(channel.isActive, true, 'publishes keep it')
+  await waitUntil(() => !channel.isActive, 3000, 'dropped after its last publish')
+  t.pass('dropped idleMs after the last publish')
+})
+
+t.test('history memory grows with what it holds, up to maxEvents', async (t) => {
+  const ring = new RingHistory({ maxEvents: 1000, maxAgeMs: false })
+  t.ok(ring.capacity <= 16, `an empty ring holds ${ring.capacity} slots, not 1000`)
+  for (let i = 1; i <= 40; i++) ring.append(i, { id: String(i), event: 'e', data: String(i) })
+  t.ok(ring.capacity >= 40 && ring.capacity <= 64, `40 messages: ${ring.capacity} slots`)
+  const read = ring.readAfter(30)
+  t.same(read.status === 'ok' ? read.messages.map((m) => m.data) : read.status, ['31', '32', '33', '34', '35', '36', '37', '38', '39', '40'], 'order kept across growth')
+  for (let i = 41; i <= 1500; i++) ring.append(i, { id: String(i), event: 'e', data: String(i) })
+  t.equal(ring.capacity, 1000, 'never past maxEvents')
+  t.equal(ring.size, 1000)
+  t.equal(ring.readAfter(499).status, 'evicted')
+  const tail = ring.readAfter(1499)
+  t.same(tail.status === 'ok' ? tail.messages.map((m) => m.data) : tail.status, ['1500'])
+})

@@ -14,7 +14,7 @@ import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import { defineEvents, Type, type SseMessage, type SseStream } from '../lib/index.js'
 import { buildApp, sleep, waitUntil } from './helpers/app.js'
-import { openStream, type RawStream } from './helpers/stream-client.js'
+import { openRawStream, type RawStream } from './helpers/client.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -137,7 +137,7 @@ t.test(`churn: ${CYCLES} connect/disconnect cycles leave nothing behind`, async 
       if (path === '/producer') producersStarted++
       // Every seventh client reconnects with the last history id, so replay runs too.
       const headers: Record<string, string> = i % 7 === 0 && lastHistoryId !== undefined ? { 'last-event-id': lastHistoryId } : {}
-      clients.push(openStream(port, `${path}?i=${i}`, { headers }))
+      clients.push(openRawStream(port, `${path}?i=${i}`, { headers }))
     }
     await Promise.all(clients.map((client) => client.waitForEvents(1, 5000)))
     await waitUntil(() => history.size === size, 5000, `batch ${round} subscribed`)

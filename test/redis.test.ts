@@ -11,7 +11,7 @@ import { defineEvents, RESYNC_EVENT, Type, type Channel, type SseEngine } from '
 import { redisEngine } from '../lib/redis.js'
 import { buildApp, sleep, thrown, waitUntil } from './helpers/app.js'
 import { freePort, REDIS_MISSING, startRedis, type RedisServer } from './helpers/redis.js'
-import { openTracked, seqs, type RawStream } from './helpers/stream-client.js'
+import { openTracked, seqs, type RawStream } from './helpers/client.js'
 
 const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
 type Scores = typeof scores

@@ -1,7 +1,9 @@
 /**
- * HTTP/1.1 clients for tests: `openStream` reads a response with node:http and feeds
- * its raw body bytes to the spec parser; `rawConnect` is a bare TCP client that sees
- * the exact bytes on the wire (status line, headers, chunk framing) and can stop reading.
+ * The HTTP/1.1 clients of the tests, one module: `openStream` reads a response with
+ * node:http and feeds its raw body bytes to the spec parser; `openRawStream` does the
+ * same on a bare socket, cheap enough for thousands at once; `rawConnect` sees the
+ * exact bytes on the wire (status line, headers, chunk framing) and can stop reading.
+ * Chunked bodies are decoded by one {@link ChunkDecoder}. Nothing of lib/ is used here.
  */
 import http, { type IncomingHttpHeaders } from 'node:http'
 import net from 'node:net'
@@ -156,22 +158,161 @@ export function splitHead (bytes: Buffer): { head: string, body: Buffer } | unde
 }
 
 /**
- * Decodes `Transfer-Encoding: chunked` framing (RFC 9112 §7.1). Returns the payload
- * of every complete chunk, and whether the last (zero-size) chunk was seen.
+ * Decodes `Transfer-Encoding: chunked` framing (RFC 9112 §7.1) incrementally: feed it
+ * body bytes as they come; it hands on the payload of each complete chunk.
+ */
+export class ChunkDecoder {
+  #pending: Buffer = Buffer.alloc(0)
+  /** True once the last (zero-size) chunk was read. */
+  isComplete = false
+
+  /** Feeds bytes; calls `onPayload` with each complete chunk's payload. */
+  push (bytes: Buffer, onPayload: (payload: Buffer) => void): void {
+    this.#pending = this.#pending.length === 0 ? bytes : Buffer.concat([this.#pending, bytes])
+    let offset = 0
+    while (!this.isComplete) {
+      const lineEnd = this.#pending.indexOf('\r\n', offset)
+      if (lineEnd === -1) break
+      const size = Number.parseInt(this.#pending.subarray(offset, lineEnd).toString('latin1'), 16)
+      if (!Number.isInteger(size)) throw new Error(`bad chunk size line at ${offset}`)
+      if (size === 0) {
+        this.isComplete = true
+        break
+      }
+      const start = lineEnd + 2
+      if (this.#pending.length < start + size + 2) break
+      onPayload(this.#pending.subarray(start, start + size))
+      offset = start + size + 2
+    }
+    this.#pending = this.#pending.subarray(offset)
+  }
+}
+
+/**
+ * Decodes a whole chunked body: the payload of every complete chunk, and whether the
+ * last (zero-size) chunk was seen.
  */
 export function dechunk (body: Buffer): { payload: Buffer, isComplete: boolean } {
+  const decoder = new ChunkDecoder()
   const parts: Buffer[] = []
-  let offset = 0
-  for (;;) {
-    const lineEnd = body.indexOf('\r\n', offset)
-    if (lineEnd === -1) break
-    const size = Number.parseInt(body.subarray(offset, lineEnd).toString('latin1'), 16)
-    if (!Number.isInteger(size)) throw new Error(`bad chunk size line at ${offset}`)
-    if (size === 0) return { payload: Buffer.concat(parts), isComplete: true }
-    const start = lineEnd + 2
-    if (body.length < start + size + 2) break
-    parts.push(body.subarray(start, start + size))
-    offset = start + size + 2
+  decoder.push(body, (payload) => parts.push(payload))
+  return { payload: Buffer.concat(parts), isComplete: decoder.isComplete }
+}
+
+/** One stream on a bare socket, as a test sees it. */
+export interface RawStream {
+  readonly socket: net.Socket
+  /** Status code of the response (after `ready`). */
+  status: number
+  /** Lower-cased response headers (after `ready`). */
+  headers: Record<string, string>
+  /** The spec parser fed with the de-chunked body. */
+  readonly parser: EventStreamParser
+  /** Resolves once the response head is read. */
+  readonly ready: Promise<void>
+  /** Resolves when the server ends the response or the socket closes. */
+  readonly ended: Promise<void>
+  /** Resolves when `count` events were dispatched in total, or rejects after `timeoutMs`. */
+  waitForEvents (count: number, timeoutMs?: number): Promise<ParsedEvent[]>
+  /** Destroys the socket (the client leaves). */
+  close (): void
+}
+
+/**
+ * Opens `GET path` on 127.0.0.1:port on a bare socket and parses the response as an
+ * event stream; `paused` never reads (a client that stalls). Cheap: for thousands of
+ * streams at once.
+ *
+ * @example
+ * const client = openRawStream(port, '/time'); await client.ready
+ * const [tick] = await client.waitForEvents(1)
+ */
+export function openRawStream (port: number, path: string, options: { headers?: Record<string, string>, paused?: boolean } = {}): RawStream {
+  const socket = net.connect({ host: '127.0.0.1', port })
+  const parser = new EventStreamParser()
+  const headerLines = Object.entries({ host: `127.0.0.1:${port}`, accept: 'text/event-stream', ...options.headers })
+    .map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  socket.write(`GET ${path} HTTP/1.1\r\n${headerLines}\r\n`)
+  if (options.paused === true) socket.pause()
+
+  let head: Buffer | undefined = Buffer.alloc(0)
+  let decoder: ChunkDecoder | undefined
+  let markReady: () => void = () => {}
+  let markEnded: () => void = () => {}
+  const ready = new Promise<void>((resolve) => { markReady = resolve })
+  const ended = new Promise<void>((resolve) => { markEnded = resolve })
+  const stream: RawStream = {
+    socket,
+    status: 0,
+    headers: {},
+    parser,
+    ready,
+    ended,
+    waitForEvents (count, timeoutMs = 5000) {
+      return withTimeout(new Promise<ParsedEvent[]>((resolve) => {
+        const check = (): void => {
+          if (parser.events.length < count) return
+          socket.off('data', check)
+          resolve(parser.events.slice(0, count))
+        }
+        socket.on('data', check)
+        check()
+      }), timeoutMs, `${count} events (got ${parser.events.length})`)
+    },
+    close () {
+      socket.destroy()
+    }
   }
-  return { payload: Buffer.concat(parts), isComplete: false }
+  socket.on('data', (data: Buffer) => {
+    if (head !== undefined) {
+      head = Buffer.concat([head, data])
+      const parts = splitHead(head)
+      if (parts === undefined) return
+      const [statusLine, ...lines] = parts.head.split('\r\n')
+      stream.status = Number(statusLine.split(' ')[1])
+      for (const line of lines) {
+        const colon = line.indexOf(':')
+        stream.headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+      }
+      if (stream.headers['transfer-encoding'] === 'chunked') decoder = new ChunkDecoder()
+      head = undefined
+      data = parts.body
+      markReady()
+    }
+    if (decoder === undefined) {
+      parser.push(data)
+      return
+    }
+    decoder.push(data, (payload) => parser.push(payload))
+    if (decoder.isComplete) socket.end()
+  })
+  socket.on('error', () => {})
+  socket.on('close', () => {
+    parser.end()
+    markReady()
+    markEnded()
+  })
+  return stream
+}
+
+/**
+ * {@link openRawStream} with an optional Last-Event-ID; the socket is destroyed at `t`'s teardown.
+ *
+ * @example
+ * const client = openTracked(t, port, '/scores', lastId)
+ */
+export function openTracked (t: Teardown, port: number, path: string, lastEventId?: string): RawStream {
+  const client = openRawStream(port, path, lastEventId === undefined ? {} : { headers: { 'last-event-id': lastEventId } })
+  t.teardown(() => client.close())
+  return client
+}
+
+/**
+ * The `seq` of every event received, for catalogs whose events carry one.
+ *
+ * @example
+ * t.same(seqs(client), [0, 1, 2])
+ */
+export function seqs (client: { readonly parser: EventStreamParser }): number[] {
+  return client.parser.events.map((event) => (JSON.parse(event.data) as { seq: number }).seq)
 }

@@ -180,6 +180,17 @@ t.test('in an OpenAPI 3.2 document, sseItemSchemas describes each event with ite
   t.same(document.paths['/own'].get.responses['200'].content?.['text/event-stream'], { schema: { type: 'string' } }, 'a stream documented by hand is left alone')
 })
 
+t.test('sseItemSchemas leaves a hand-written oneOf of a 3.2 event stream alone', async (t) => {
+  const { app } = await buildDocumented(t, {}, '3.2.0')
+  const handWritten = { oneOf: [{ type: 'object', title: 'ping', properties: { event: { type: 'string' } } }] }
+  app.get('/own', {
+    schema: { response: { 200: { description: 'Mine', content: { 'text/event-stream': { schema: handWritten } } } } }
+  }, (_request, reply) => { reply.sse(chat) })
+  await app.ready()
+  const media = (app.swagger() as unknown as OpenApiDocument).paths['/own'].get.responses['200'].content?.['text/event-stream']
+  t.same(media, { schema: handWritten }, 'no itemSchema made from a oneOf this library did not write')
+})
+
 t.test('sseItemSchemas leaves OpenAPI 3.0 and 3.1 documents as they are', async (t) => {
   for (const version of ['3.0.3', '3.1.0']) {
     const { app } = await buildDocumented(t, {}, version)

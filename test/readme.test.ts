@@ -143,9 +143,10 @@ t.test('every ```ts block of the README type-checks under strict', async (t) => 
       .map((name) => preludeNames.get(name) === 'type' ? `type ${name}` : name)
     const header = needed.length > 0 ? `import { ${needed.join(', ')} } from '${preludeImport}'\n` : ''
     // `export {}` makes a block without imports a module too, so blocks never share a scope.
+    const preamble = `${header}export {}\n`
     const file = join(dir, `block-${block.line}.ts`)
-    writeFileSync(file, `${header}export {}\n${block.code}\n`)
-    files.set(file, { ...block, preludeLines: header.split('\n').length })
+    writeFileSync(file, `${preamble}${block.code}\n`)
+    files.set(file, { ...block, preludeLines: preamble.split('\n').length - 1 })
   }
 
   const program = ts.createProgram([...files.keys()], options)

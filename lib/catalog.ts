@@ -1,9 +1,13 @@
 /**
  * Event catalogs: a map of event name -> TypeBox schema, compiled once where it is
- * defined. Sending validates with the compiled checker and never compiles again.
+ * defined into a checker (TypeBox's TypeCompiler) and a serializer (fast-json-stringify,
+ * Fastify's own response serializer). Sending checks, then writes the data by its
+ * schema, and never compiles again.
  */
-import { FormatRegistry, Type, type Static, type StringOptions, type TSchema, type TString } from '@sinclair/typebox'
+import createError from '@fastify/error'
+import { FormatRegistry, Kind, Type, type Static, type StringOptions, type TSchema, type TString } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import buildSerializer from 'fast-json-stringify'
 import { eventField, type EventId } from './frame.js'
 import { InvalidPayloadError, UnknownEventError, UnknownFormatError } from './errors.js'
 
@@ -35,11 +39,27 @@ export function Text (options: StringOptions = {}): TText {
   return Type.String({ ...options, [TEXT_KEYWORD]: 'text' }) as TText
 }
 
+// TODO move to errors.ts (and the README's errors table)
+/** A catalog schema fast-json-stringify cannot compile: no JSON text could carry its values. */
+export const UnserializableSchemaError = createError<'TYPED_SSE_UNSERIALIZABLE_SCHEMA', [string, string]>(
+  'TYPED_SSE_UNSERIALIZABLE_SCHEMA',
+  'Event "%s" has a schema that cannot be written as JSON (%s). Use JSON types only: for a date, Type.String() and date.toISOString().',
+  500
+)
+
 /** One event of a catalog, ready to validate and serialize. */
 export interface CompiledEvent {
   readonly name: string
   readonly isText: boolean
   readonly check: TypeCheck<TSchema>
+  /** Writes a checked value as JSON by the schema; `undefined` for `Text()` events. */
+  readonly stringify: ((data: unknown) => string) | undefined
+  /**
+   * The schema leaves some value open (`Type.Unknown()`, `Type.Any()`,
+   * `additionalProperties: true`): fast-json-stringify writes those with
+   * JSON.stringify, which gives `undefined` for a function, a symbol or `undefined`.
+   */
+  readonly hasOpenValues: boolean
 }
 
 /**
@@ -81,7 +101,8 @@ export interface EventCatalog<E extends EventSchemas = EventSchemas> {
  *
  * @throws TYPED_SSE_INVALID_EVENT_NAME for a name that is empty, holds CR or LF, or
  *   starts with the reserved `sse:` prefix; TYPED_SSE_UNKNOWN_FORMAT for a string
- *   `format` with no checker in TypeBox's FormatRegistry.
+ *   `format` with no checker in TypeBox's FormatRegistry; TYPED_SSE_UNSERIALIZABLE_SCHEMA
+ *   for a type JSON cannot carry (`Type.Date()`, `Type.Uint8Array()`, `Type.BigInt()`…).
  * @example
  * import { defineEvents, Type } from 'fastify-typed-sse'
  * export const clock = defineEvents({
@@ -93,10 +114,13 @@ export function defineEvents<const E extends EventSchemas> (schemas: E): EventCa
   for (const [name, schema] of Object.entries(schemas)) {
     eventField(name) // throws for a name that cannot be written
     assertFormatsKnown(name, schema)
+    const isText = (schema as Record<string, unknown>)[TEXT_KEYWORD] === 'text'
     events.set(name, Object.freeze({
       name,
-      isText: (schema as Record<string, unknown>)[TEXT_KEYWORD] === 'text',
-      check: TypeCompiler.Compile(schema)
+      isText,
+      check: TypeCompiler.Compile(schema),
+      stringify: isText ? undefined : compileSerializer(name, schema),
+      hasOpenValues: hasOpenValues(schema)
     }))
   }
   return Object.freeze({
@@ -115,6 +139,26 @@ function assertFormatsKnown (event: string, schema: unknown): void {
   const { format } = schema as { format?: unknown }
   if (typeof format === 'string' && !FormatRegistry.Has(format)) throw new UnknownFormatError(event, format, format)
   for (const value of Object.values(schema)) assertFormatsKnown(event, value)
+}
+
+/**
+ * fast-json-stringify writes only what the schema declares, as Fastify does for
+ * responses. It picks the member of a union with Ajv, which must know the formats
+ * TypeBox checks (else it warns, and ignores them).
+ */
+function compileSerializer (event: string, schema: TSchema): (data: unknown) => string {
+  try {
+    return buildSerializer(schema, { ajv: { formats: Object.fromEntries(FormatRegistry.Entries()) } })
+  } catch (err) {
+    throw new UnserializableSchemaError(event, (err as Error).message)
+  }
+}
+
+function hasOpenValues (schema: unknown): boolean {
+  if (schema === null || typeof schema !== 'object') return false
+  const { [Kind]: kind, additionalProperties } = schema as { [Kind]?: unknown, additionalProperties?: unknown }
+  if (kind === 'Unknown' || kind === 'Any' || additionalProperties === true) return true
+  return Object.values(schema).some(hasOpenValues)
 }
 
 /**
@@ -170,27 +214,32 @@ export function findEvent (catalog: EventCatalog, name: string): CompiledEvent |
 
 /**
  * Validates `data` against its event's schema and returns the text that goes on the
- * wire as the event's data: the raw string for `Text()` events, JSON otherwise.
+ * wire as the event's data: the raw string for `Text()` events, otherwise JSON written
+ * by the schema (fast-json-stringify): properties the schema does not declare are left
+ * out, a value with `toJSON()` is written from what it returns, and values the schema
+ * leaves open are written as JSON.stringify writes them (a `Date` as its ISO string).
  * JSON text holds no raw line break (control characters are escaped), so a JSON
  * payload is always one `data:` line.
  *
- * @throws TYPED_SSE_INVALID_PAYLOAD
+ * @throws TYPED_SSE_INVALID_PAYLOAD when the check fails or JSON cannot hold the value
  * @example
- * serializePayload(compiledEvent(clock, 'tick'), { now: 'x', epochMs: 1 }) // '{"now":"x","epochMs":1}'
+ * serializePayload(compiledEvent(clock, 'tick'), { now: 'x', epochMs: 1, passwordHash: 'h' }) // '{"now":"x","epochMs":1}'
  */
 export function serializePayload (compiled: CompiledEvent, data: unknown): string {
   if (!compiled.check.Check(data)) {
     const { path, message } = firstError(compiled, data)
     throw new InvalidPayloadError(compiled.name, path, message)
   }
-  if (compiled.isText) return data as string
-  let json: string | undefined
+  if (compiled.stringify === undefined) return data as string
+  let json: string
   try {
-    json = JSON.stringify(data)
+    json = compiled.stringify(data)
+    // An open value JSON cannot hold is written as the bare word `undefined`: only
+    // then does the text need parsing (the word may also sit inside a string).
+    if (compiled.hasOpenValues && json.includes('undefined')) JSON.parse(json)
   } catch (err) {
     throw new InvalidPayloadError(compiled.name, '/', `not serializable as JSON (${(err as Error).message})`)
   }
-  if (json === undefined) throw new InvalidPayloadError(compiled.name, '/', 'not serializable as JSON')
   return json
 }
 

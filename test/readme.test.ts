@@ -1,0 +1,173 @@
+/**
+ * The README compiles: every ```ts block of README.md is type-checked under the
+ * project's compiler options (strict) against lib/, as a user's code would be. Each
+ * block becomes a module of its own, importing from test/readme/prelude.ts only the
+ * names it uses and does not declare (an `app`, a catalog from an earlier block, an
+ * SDK); all blocks are checked by one TypeScript program. An error names the
+ * README line it is on.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import ts from 'typescript'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const PRELUDE = join(ROOT, 'test', 'readme', 'prelude.ts')
+
+/** One ```ts block: its code (indentation of a list item removed) and the README line of its first code line. */
+interface Block {
+  code: string
+  line: number
+}
+
+/** Every ```ts block of a Markdown text, in order. */
+function tsBlocks (markdown: string): Block[] {
+  const blocks: Block[] = []
+  const lines = markdown.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)```ts\s*$/.exec(lines[i])
+    if (open === null) continue
+    const indent = open[1].length
+    const start = i + 1
+    let end = start
+    while (end < lines.length && !/^\s*```\s*$/.test(lines[end])) end++
+    if (end === lines.length) throw new Error(`README.md:${i + 1}: a \`\`\`ts block that never closes`)
+    blocks.push({ code: lines.slice(start, end).map((line) => line.slice(indent)).join('\n'), line: start + 1 })
+    i = end
+  }
+  return blocks
+}
+
+/**
+ * The names a module exports, each marked whether it is only a type (imported with
+ * `type` under verbatimModuleSyntax), read from its syntax: a type-checked program
+ * for this would double the test's time.
+ */
+function exportedNames (file: string): Map<string, 'type' | 'value'> {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS)
+  const names = new Map<string, 'type' | 'value'>()
+  const isExported = (node: ts.Node): boolean => ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((modifier) => modifier.kind === ts.SyntaxKind.ExportKeyword)
+  for (const statement of source.statements) {
+    if (ts.isExportDeclaration(statement) && statement.exportClause !== undefined && ts.isNamedExports(statement.exportClause)) {
+      for (const element of statement.exportClause.elements) names.set(element.name.text, statement.isTypeOnly || element.isTypeOnly ? 'type' : 'value')
+    } else if (ts.isVariableStatement(statement) && isExported(statement)) {
+      for (const declaration of statement.declarationList.declarations) if (ts.isIdentifier(declaration.name)) names.set(declaration.name.text, 'value')
+    } else if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement)) && statement.name !== undefined && isExported(statement)) {
+      names.set(statement.name.text, 'value')
+    } else if ((ts.isInterfaceDeclaration(statement) || ts.isTypeAliasDeclaration(statement)) && isExported(statement)) {
+      names.set(statement.name.text, 'type')
+    }
+  }
+  return names
+}
+
+/** Names a block declares at its top level (imports included), and every identifier it mentions. */
+function namesOf (code: string): { declared: Set<string>, used: Set<string> } {
+  const source = ts.createSourceFile('block.ts', code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS)
+  const declared = new Set<string>()
+  const used = new Set<string>()
+  const declareBinding = (name: ts.BindingName): void => {
+    if (ts.isIdentifier(name)) declared.add(name.text)
+    else for (const element of name.elements) if (!ts.isOmittedExpression(element)) declareBinding(element.name)
+  }
+  for (const statement of source.statements) {
+    if (ts.isVariableStatement(statement)) for (const declaration of statement.declarationList.declarations) declareBinding(declaration.name)
+    else if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement) || ts.isInterfaceDeclaration(statement) || ts.isTypeAliasDeclaration(statement)) && statement.name !== undefined) declared.add(statement.name.text)
+    else if (ts.isImportDeclaration(statement) && statement.importClause !== undefined) {
+      const { name, namedBindings } = statement.importClause
+      if (name !== undefined) declared.add(name.text)
+      if (namedBindings !== undefined && ts.isNamespaceImport(namedBindings)) declared.add(namedBindings.name.text)
+      if (namedBindings !== undefined && ts.isNamedImports(namedBindings)) for (const element of namedBindings.elements) declared.add(element.name.text)
+    }
+  }
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node)) used.add(node.text)
+    ts.forEachChild(node, visit)
+  }
+  visit(source)
+  return { declared, used }
+}
+
+/** The project's compiler options, as a user's strict app would have them, for the folder `dir`. */
+function compilerOptions (dir: string): ts.CompilerOptions {
+  const toRoot = relative(dir, ROOT)
+  const config = {
+    extends: join(toRoot, 'tsconfig.json'),
+    compilerOptions: {
+      noEmit: true,
+      // Blocks show a handler's full signature and declare names for the reader: unused is fine.
+      noUnusedLocals: false,
+      noUnusedParameters: false,
+      rootDir: toRoot,
+      // What `npm install fastify-typed-sse` resolves to, pointed at the sources.
+      paths: {
+        'fastify-typed-sse': [join(toRoot, 'lib', 'index.ts')],
+        'fastify-typed-sse/client': [join(toRoot, 'lib', 'client.ts')],
+        'fastify-typed-sse/redis': [join(toRoot, 'lib', 'redis.ts')]
+      }
+    },
+    include: []
+  }
+  const parsed = ts.parseJsonConfigFileContent(config, ts.sys, dir)
+  // TS18003 "no inputs": the program gets its files by name, not from `include`.
+  const errors = parsed.errors.filter((error) => error.code !== 18003)
+  if (errors.length > 0) throw new Error(ts.formatDiagnostics(errors, formatHost))
+  return parsed.options
+}
+
+const formatHost: ts.FormatDiagnosticsHost = {
+  getCanonicalFileName: (name) => name,
+  getCurrentDirectory: () => ROOT,
+  getNewLine: () => '\n'
+}
+
+t.test('every ```ts block of the README type-checks under strict', async (t) => {
+  const blocks = tsBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'))
+  t.ok(blocks.length >= 10, `${blocks.length} blocks found`)
+
+  // Inside the repository, so node_modules resolves; .scratch/ is git-ignored.
+  mkdirSync(join(ROOT, '.scratch'), { recursive: true })
+  const dir = mkdtempSync(join(ROOT, '.scratch', 'readme-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const options = compilerOptions(dir)
+  const preludeNames = exportedNames(PRELUDE)
+  const preludeImport = `${relative(dir, PRELUDE).replace(/\.ts$/, '.js')}`
+
+  // The typed client block imports its catalog from './events.js', as an app would.
+  writeFileSync(join(dir, 'events.ts'), `export { clock, llm } from '${preludeImport}'\n`)
+  const files = new Map<string, Block & { preludeLines: number }>()
+  for (const block of blocks) {
+    const { declared, used } = namesOf(block.code)
+    const needed = [...used].filter((name) => preludeNames.has(name) && !declared.has(name)).sort()
+      .map((name) => preludeNames.get(name) === 'type' ? `type ${name}` : name)
+    const header = needed.length > 0 ? `import { ${needed.join(', ')} } from '${preludeImport}'\n` : ''
+    // `export {}` makes a block without imports a module too, so blocks never share a scope.
+    const preamble = `${header}export {}\n`
+    const file = join(dir, `block-${block.line}.ts`)
+    writeFileSync(file, `${preamble}${block.code}\n`)
+    files.set(file, { ...block, preludeLines: preamble.split('\n').length - 1 })
+  }
+
+  const program = ts.createProgram([...files.keys()], options)
+  // Only the blocks' own diagnostics: lib/ is checked by `tsc -p tsconfig.json`, and
+  // asking for it here would check all of it again (most of this test's time).
+  const diagnostics = [
+    ...program.getOptionsDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+    ...[...files.keys()].flatMap((file) => {
+      const source = program.getSourceFile(file)
+      return source === undefined ? [] : [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)]
+    })
+  ]
+  const problems = diagnostics.map((diagnostic) => {
+    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
+    const block = diagnostic.file === undefined ? undefined : files.get(resolve(diagnostic.file.fileName))
+    if (diagnostic.file === undefined || diagnostic.start === undefined || block === undefined) {
+      return `${diagnostic.file?.fileName ?? '(program)'}: TS${diagnostic.code}: ${message}`
+    }
+    const { line } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start)
+    return `README.md:${block.line + line - block.preludeLines}: TS${diagnostic.code}: ${message}`
+  })
+  t.same(problems, [], 'no compile error in any block')
+})

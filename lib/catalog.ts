@@ -4,12 +4,11 @@
  * Fastify's own response serializer). Sending checks, then writes the data by its
  * schema, and never compiles again.
  */
-import createError from '@fastify/error'
 import { FormatRegistry, Kind, Type, type Static, type StringOptions, type TSchema, type TString } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import buildSerializer from 'fast-json-stringify'
 import { eventField, type EventId } from './frame.js'
-import { InvalidPayloadError, UnknownEventError, UnknownFormatError } from './errors.js'
+import { InvalidPayloadError, UnknownEventError, UnknownFormatError, UnserializableSchemaError } from './errors.js'
 
 /** Event name -> payload schema. */
 export type EventSchemas = Record<string, TSchema>
@@ -38,14 +37,6 @@ export type TText = TString & { [TEXT_KEYWORD]: 'text' }
 export function Text (options: StringOptions = {}): TText {
   return Type.String({ ...options, [TEXT_KEYWORD]: 'text' }) as TText
 }
-
-// TODO move to errors.ts (and the README's errors table)
-/** A catalog schema fast-json-stringify cannot compile: no JSON text could carry its values. */
-export const UnserializableSchemaError = createError<'TYPED_SSE_UNSERIALIZABLE_SCHEMA', [string, string]>(
-  'TYPED_SSE_UNSERIALIZABLE_SCHEMA',
-  'Event "%s" has a schema that cannot be written as JSON (%s). Use JSON types only: for a date, Type.String() and date.toISOString().',
-  500
-)
 
 /** One event of a catalog, ready to validate and serialize. */
 export interface CompiledEvent {

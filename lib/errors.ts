@@ -28,6 +28,13 @@ export const UnknownEventError = createError<'TYPED_SSE_UNKNOWN_EVENT', [string,
   500
 )
 
+/** A catalog schema no JSON text could carry (`Type.Date()`, `Type.Uint8Array()`, `Type.BigInt()`...). */
+export const UnserializableSchemaError = createError<'TYPED_SSE_UNSERIALIZABLE_SCHEMA', [string, string]>(
+  'TYPED_SSE_UNSERIALIZABLE_SCHEMA',
+  'Event "%s" has a schema that cannot be written as JSON (%s). Use JSON types only: for a date, Type.String() and date.toISOString().',
+  500
+)
+
 /**
  * A catalog key that cannot be an SSE event name: empty, with CR or LF, a lone
  * surrogate, reserved (`sse:`), or a name EventSource dispatches itself (`error`, `open`).

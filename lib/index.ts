@@ -56,5 +56,5 @@ export type {
   ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, ReplayResult, SseEngine
 } from './engine.js'
 export { memoryEngine } from './memory-engine.js'
-export { EVENT_STREAM_MEDIA_TYPE, sseResponseSchema, type SseResponseOptions } from './openapi.js'
+export { EVENT_STREAM_MEDIA_TYPE, sseItemSchemas, sseResponseSchema, type SseResponseOptions } from './openapi.js'
 export default fastifyTypedSse

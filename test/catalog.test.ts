@@ -12,7 +12,7 @@ import { compiledEvent, eventValidator, parsePayload, serializePayload, type Eve
 import { createClient } from '../lib/client.js'
 import { defineEvents, Text, TEXT_KEYWORD, Type } from '../lib/index.js'
 import { buildApp, Inbox, streamRoute, thrown } from './helpers/app.js'
-import { openStream } from './helpers/stream-client.js'
+import { openRawStream } from './helpers/client.js'
 
 function encodeMessage (catalog: EventCatalog, name: string, data: unknown): string {
   return serializePayload(compiledEvent(catalog, name), data)
@@ -116,14 +116,14 @@ t.test('undeclared properties never reach the wire: send and publish, read by th
   const { port } = app.server.address() as { port: number }
 
   const user = { now: '2026-01-01T00:00:00.000Z', epochMs: 1, passwordHash: 'secret-hash' }
-  const direct = openStream(port, '/time')
+  const direct = openRawStream(port, '/time')
   t.teardown(() => direct.close())
   const stream = await streams.next()
   stream.send('tick', user)
   const [sent] = await direct.waitForEvents(1)
   t.equal(sent.data, '{"now":"2026-01-01T00:00:00.000Z","epochMs":1}', 'send(): only what tick declares')
 
-  const subscriber = openStream(port, '/channel')
+  const subscriber = openRawStream(port, '/channel')
   t.teardown(() => subscriber.close())
   await subscriber.ready
   await waitForSubscribers(() => ticks.size, 1)

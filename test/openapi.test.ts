@@ -132,7 +132,7 @@ t.test('sseResponseSchema documents a route without the sse option, with a descr
 
 t.test('the control events sse:resync, sse:missed and sse:end are documented after the catalog, with their schemas', async (t) => {
   const { app } = await buildDocumented(t)
-  app.get('/time', { sse: clock }, (_request, reply) => { reply.sse(clock) })
+  app.get('/time', { sse: clock }, (_request, reply) => { reply.sse() })
   await app.ready()
   const oneOf = (app.swagger() as unknown as OpenApiDocument).paths['/time'].get.responses['200'].content?.['text/event-stream'].schema.oneOf as Array<{ title: string, description: string }>
   t.same(oneOf.map((entry) => entry.title), ['tick', ...CONTROL_EVENTS])
@@ -155,7 +155,7 @@ interface ItemSchema {
 
 t.test('in an OpenAPI 3.2 document, sseItemSchemas describes each event with itemSchema', async (t) => {
   const { app } = await buildDocumented(t, {}, '3.2.0')
-  app.get('/chat', { sse: chat }, (_request, reply) => { reply.sse(chat) })
+  app.get('/chat', { sse: chat }, (_request, reply) => { reply.sse() })
   app.get('/own', {
     schema: { response: { 200: { description: 'Mine', content: { 'text/event-stream': { schema: { type: 'string' } } } } } }
   }, (_request, reply) => { reply.sse(chat) })
@@ -194,7 +194,7 @@ t.test('sseItemSchemas leaves a hand-written oneOf of a 3.2 event stream alone',
 t.test('sseItemSchemas leaves OpenAPI 3.0 and 3.1 documents as they are', async (t) => {
   for (const version of ['3.0.3', '3.1.0']) {
     const { app } = await buildDocumented(t, {}, version)
-    app.get('/time', { sse: clock }, (_request, reply) => { reply.sse(clock) })
+    app.get('/time', { sse: clock }, (_request, reply) => { reply.sse() })
     await app.ready()
     const media = (app.swagger() as unknown as OpenApiDocument).paths['/time'].get.responses['200'].content?.['text/event-stream']
     t.equal(media?.schema.oneOf?.length, 1 + CONTROL_EVENTS.length, version)

@@ -75,3 +75,25 @@ t.test('history memory grows with what it holds, up to maxEvents', async (t) => 
   const tail = ring.readAfter(1499)
   t.same(tail.status === 'ok' ? tail.messages.map((m) => m.data) : tail.status, ['1500'])
 })
+
+t.test('end(): subscribers get sse:end and close; a client resuming later replays up to the end, then ends; sse:end gets 204', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  const answer = app.sse.channel('answer:1', room, { history: true })
+  app.get('/answer', (_request, reply) => { void answer.subscribe(reply.sse(room), { replayAll: true }) })
+  const origin = await start()
+  const live = await openStream(t, `${origin}/answer`)
+  await waitUntil(() => answer.size === 1, 2000, 'subscribed')
+  const first = await answer.publish('line', { text: 'Hel' }) as string
+  await answer.publish('line', { text: 'lo' })
+  await answer.end()
+  await live.ended
+  t.same(live.parser.events.map((event) => event.type), ['line', 'line', 'sse:end'], 'live: the tokens, then the end')
+  t.equal(live.parser.lastEventId, 'sse:end')
+
+  const resumed = await openStream(t, `${origin}/answer`, { 'last-event-id': first })
+  await resumed.ended
+  t.same(resumed.parser.events.map((event) => event.type === 'line' ? JSON.parse(event.data).text : event.type), ['lo', 'sse:end'],
+    'a client cut after the first token gets the rest exactly once, then the end')
+  const again = await openStream(t, `${origin}/answer`, { 'last-event-id': 'sse:end' })
+  t.equal(again.statusCode, 204, 'a reconnect after the end gets 204')
+})

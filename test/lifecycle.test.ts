@@ -1,7 +1,7 @@
 /**
  * Stream lifecycle over real sockets: disconnect seen at once, heartbeat, close and
  * sends after it, drained(), from() with backpressure and return() on client leave,
- * producer errors, and routes declared with `{ sse: catalog }`.
+ * producer errors. Routes declared `{ sse: catalog }` are in route.test.ts.
  */
 import http, { type ServerResponse } from 'node:http'
 import t from 'tap'
@@ -299,64 +299,6 @@ t.test('a producer error is logged with TYPED_SSE_PRODUCER_FAILED and ends the s
   }
 })
 
-t.test('route { sse: catalog }: a returned async iterable is streamed, then the stream ends', async (t) => {
-  const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: false } })
-  app.get('/gen', { sse: events }, async function * () {
-    yield { event: 'n', data: 1 }
-    yield { event: 'token', data: 'two', id: 2 }
-  })
-  app.get('/array', { sse: events }, async () => [{ event: 'n', data: 3 }])
-  const origin = await start()
-  const gen = await openStream(t, `${origin}/gen`)
-  t.equal(gen.statusCode, 200)
-  await withTimeout(gen.ended, 1000, 'end')
-  t.same(gen.parser.events, [{ type: 'n', data: '1', lastEventId: '' }, { type: 'token', data: 'two', lastEventId: '2' }, { type: 'sse:end', data: '{}', lastEventId: 'sse:end' }],
-    'a generator that returns ends the stream for good (sse:end)')
-  const array = await openStream(t, `${origin}/array`)
-  await withTimeout(array.ended, 1000, 'end')
-  t.same(array.parser.events.map((event) => event.type), ['n', 'sse:end'])
-  t.same(logs.filter((line) => line.level >= LEVEL.error), [], 'nothing logged as an error')
-})
-
-t.test('route { sse: catalog }: the iterator is return()ed when the client leaves', async (t) => {
-  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
-  const finished = new Inbox<true>()
-  app.get('/endless', { sse: events }, async function * () {
-    try {
-      for (let i = 0; i < 10_000; i++) {
-        yield { event: 'n', data: i }
-        await sleep(10)
-      }
-    } finally {
-      finished.push(true)
-    }
-  })
-  const origin = await start()
-  const client = await openStream(t, `${origin}/endless`)
-  await client.events(2)
-  client.destroy()
-  t.equal(await finished.next(1000), true, 'the generator\'s finally ran')
-})
-
-t.test('route { sse: catalog }: a handler throwing after opening is logged and ends the stream', async (t) => {
-  const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: false } })
-  app.get('/late', { sse: events }, async (_request, reply) => {
-    reply.sse().send('n', 1)
-    throw new Error('handler failed late')
-  })
-  app.get('/early', { sse: events }, async () => {
-    throw new Error('handler failed early')
-  })
-  const origin = await start()
-  const late = await openStream(t, `${origin}/late`)
-  await withTimeout(late.ended, 1000, 'end')
-  t.same(late.parser.events.map((event) => event.data), ['1'])
-  await waitUntil(() => logs.some((line) => line.err?.code === 'TYPED_SSE_PRODUCER_FAILED'), 1000, 'log line')
-  const early = await fetch(`${origin}/early`, { headers: { accept: 'text/event-stream' } })
-  t.equal(early.status, 500, 'before opening: Fastify\'s error reply')
-  t.match(early.headers.get('content-type'), /^application\/json/)
-})
-
 t.test('an async handler that opens a stream and returns nothing keeps it open', async (t) => {
   const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: false } })
   const opened = new Inbox<SseStream<Events>>()
@@ -429,24 +371,6 @@ t.test('regression: a producer that stops on stream.signal when the client leave
   client.destroy()
   t.equal(await done.next(1000), true, 'from() settled')
   t.same(logs.filter((line) => line.level >= LEVEL.warn).map((line) => line.err?.code), [], 'no warning or error logged')
-})
-
-t.test('route { sse: catalog }: other return values, and a handler that opens the stream itself', async (t) => {
-  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
-  app.get<{ Reply: { ok: boolean } }>('/json', { sse: events }, async () => ({ ok: true }))
-  app.get<{ Reply: string }>('/text', { sse: events }, async () => 'plain')
-  app.get('/own', { sse: events }, async (_request, reply) => {
-    reply.sse({ retryMs: 7 })
-    return [{ event: 'n', data: 1 }]
-  })
-  const origin = await start()
-  const json = await fetch(`${origin}/json`)
-  t.same(await json.json(), { ok: true }, 'a plain value is an ordinary reply')
-  t.equal(await (await fetch(`${origin}/text`)).text(), 'plain', 'a string is not streamed as an iterable')
-  const own = await openStream(t, `${origin}/own`)
-  await withTimeout(own.ended, 1000, 'end')
-  t.same(own.parser.retries, [7], 'the stream the handler opened carries the iterable')
-  t.same(own.parser.events.map((event) => event.type), ['n', 'sse:end'])
 })
 
 t.test('reply.sse() twice, or after reply.send(), throws TYPED_SSE_ALREADY_SENT', async (t) => {

@@ -5,7 +5,7 @@
  * each block only the names it uses and does not declare itself.
  */
 import Fastify from 'fastify'
-import sse, { defineEvents, Text, Type } from '../../lib/index.js'
+import sse, { defineEvents, Text, Type, type SseStream } from '../../lib/index.js'
 
 export { default as cors } from '@fastify/cors'
 export { default as swagger } from '@fastify/swagger'
@@ -22,6 +22,8 @@ export const scoreEvents = defineEvents({
   score: Type.Object({ match: Type.String(), home: Type.Integer(), away: Type.Integer() })
 })
 export const events = clock
+/** A stream of the clock, for blocks that show what is done with one. */
+export declare const stream: SseStream<typeof clock>
 export const notes = defineEvents({ note: Type.Object({ userId: Type.String(), text: Type.String() }) })
 export const noteEvents = notes
 

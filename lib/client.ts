@@ -1,21 +1,38 @@
 /**
- * The typed client (`fastify-typed-sse/client`): an `EventSource` wrapper whose
- * handlers are typed by the server's event catalog.
+ * The typed client (`fastify-typed-sse/client`): event handlers typed by the
+ * server's catalog, over one of two transports: `fetch` (headers, POST bodies, our
+ * own reconnects with backoff, finite streams, limits; lib/client/fetch-transport.ts)
+ * or the runtime's `EventSource` (lib/client/eventsource-transport.ts). With
+ * `shared: true` the tabs of one origin share one connection (lib/client/shared.ts).
  *
- * This module is loaded by browsers as is, with no bundler, so it has no run-time
- * import at all: only `import type`, which the compiler erases. Whatever it needs
- * from the rest of the package at run time (the text keyword, the control event
- * names) is repeated here, typed by the original so the two cannot drift apart.
+ * This module and lib/client/ are loaded by browsers as they are, with no bundler,
+ * so they import nothing at run time but each other: only `import type` from the
+ * rest of the package, which the compiler erases. What they need from it at run time
+ * (the text keyword, the control event names) is repeated here, typed by the
+ * original so the two cannot drift apart.
  *
- * Reconnects are the EventSource's own (WHATWG HTML §9.2.3): when the stream ends
- * or the network drops, it waits the server's `retry:` delay (about 3 s by default)
- * and reconnects, sending the last id it received as `Last-Event-ID`. Channels with
- * history replay what was missed after that id; when they cannot, they send the
- * `sse:resync` control event, and the application should fetch a full snapshot.
+ * Channels with history replay what a reconnecting client missed after its
+ * `Last-Event-ID`; when they cannot, they send `sse:resync`, and the application
+ * should fetch a full snapshot. A stream the server finishes sends `sse:end`: the
+ * client closes and never reconnects.
  */
 import type { Static } from '@sinclair/typebox'
 import type { EventSchemas, TEXT_KEYWORD } from './catalog.js'
 import type { MISSED_EVENT, Missed, RESYNC_EVENT, Resync } from './control.js'
+import { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './client/backoff.js'
+import { SseClientError } from './client/errors.js'
+import { EventSourceTransport, type EventSourceConstructor } from './client/eventsource-transport.js'
+import { DEFAULT_RESPONSE_TIMEOUT_MS, FetchTransport, type FetchFunction, type FetchTransportOptions, type HeadersOption, type RequestBody, type UnauthorizedInfo } from './client/fetch-transport.js'
+import { DEFAULT_MAX_EVENT_BYTES, type StreamEvent } from './client/parser.js'
+import { SharedTransport } from './client/shared.js'
+import type { ClientStatus, Transport, TransportSink } from './client/transport.js'
+
+export { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './client/backoff.js'
+export { SseClientError, type ClientErrorCode } from './client/errors.js'
+export type { EventSourceConstructor } from './client/eventsource-transport.js'
+export { DEFAULT_RESPONSE_TIMEOUT_MS, type FetchFunction, type HeadersOption, type RequestBody, type UnauthorizedInfo } from './client/fetch-transport.js'
+export { DEFAULT_MAX_EVENT_BYTES } from './client/parser.js'
+export type { ClientStatus } from './client/transport.js'
 
 /** The schema keyword that marks raw text events (`Text()`). */
 const TEXT_MARK: typeof TEXT_KEYWORD = 'x-sse-data'
@@ -24,8 +41,15 @@ const TEXT_MARK: typeof TEXT_KEYWORD = 'x-sse-data'
 const RESYNC_EVENT_NAME: typeof RESYNC_EVENT = 'sse:resync'
 const MISSED_EVENT_NAME: typeof MISSED_EVENT = 'sse:missed'
 
-/** `EventSource.CLOSED` (WHATWG HTML §9.2.2): the source gave up and will not reconnect. */
-const READY_STATE_CLOSED = 2
+/**
+ * The control event a server sends when it finishes a stream for good; its id is the
+ * same string, so a reconnect sends it as `Last-Event-ID` and gets 204.
+ * TODO after merging main: type it `typeof END_EVENT` from './control.js' (the lead added it there).
+ *
+ * @example
+ * reply.raw.write(`event: ${END_EVENT}\nid: ${END_EVENT}\ndata: {}\n\n`)
+ */
+export const END_EVENT = 'sse:end'
 
 /**
  * What the client needs of a catalog: its schemas. An `EventCatalog` from `defineEvents` is one.
@@ -57,14 +81,6 @@ export type ClientEventData<C extends CatalogLike, K extends ClientEventName<C>>
 type TextEventName<C extends CatalogLike> = {
   [K in ClientEventName<C>]: C['schemas'][K] extends { readonly [TEXT_MARK]: 'text' } ? K : never
 }[ClientEventName<C>]
-
-/**
- * The connection state: `'connecting'` also while reconnecting; `'closed'` is final.
- *
- * @example
- * client.onStatus((status: ClientStatus) => { badge.dataset.state = status })
- */
-export type ClientStatus = 'connecting' | 'open' | 'closed'
 
 /**
  * What a handler learns besides the data.
@@ -114,68 +130,6 @@ export type ClientValidator<C extends CatalogLike = CatalogLike> =
   (event: ClientEventName<C>, data: unknown) => boolean | string
 
 /**
- * The error codes of the client. Match on `error.code`, never on the message.
- *
- * | code | when |
- * |---|---|
- * | `TYPED_SSE_CLIENT_NO_EVENTSOURCE` | thrown by `createClient`: no `EventSource` given, none global (Node 20) |
- * | `TYPED_SSE_CLIENT_UNKNOWN_EVENT` | thrown by `on`: the catalog given does not declare the event |
- * | `TYPED_SSE_CLIENT_INVALID_JSON` | data of a JSON event is not JSON (a `Text()` event not listed in `text`?) |
- * | `TYPED_SSE_CLIENT_INVALID_DATA` | `validate` refused the data; the event was not delivered |
- * | `TYPED_SSE_CLIENT_HANDLER_FAILED` | a handler or status listener threw; the others still ran |
- * | `TYPED_SSE_CLIENT_CONNECTION_FAILED` | the response was not a 200 event stream; no reconnect |
- *
- * @example
- * const ignored: ClientErrorCode[] = ['TYPED_SSE_CLIENT_HANDLER_FAILED']
- */
-export type ClientErrorCode =
-  | 'TYPED_SSE_CLIENT_NO_EVENTSOURCE'
-  | 'TYPED_SSE_CLIENT_UNKNOWN_EVENT'
-  | 'TYPED_SSE_CLIENT_INVALID_JSON'
-  | 'TYPED_SSE_CLIENT_INVALID_DATA'
-  | 'TYPED_SSE_CLIENT_HANDLER_FAILED'
-  | 'TYPED_SSE_CLIENT_CONNECTION_FAILED'
-
-/**
- * An error of the typed client: thrown by `createClient` and `on` for misuse, else
- * handed to `onError`.
- *
- * @example
- * createClient(url, { onError: (error) => { if (error.code === 'TYPED_SSE_CLIENT_INVALID_DATA') report(error.event, error.data) } })
- */
-export class SseClientError extends Error {
-  override name = 'SseClientError'
-  /** Stable code, see {@link ClientErrorCode}. */
-  readonly code: ClientErrorCode
-  /** The event concerned, when there is one. */
-  readonly event: string | undefined
-  /** The data concerned: the raw string for INVALID_JSON, the parsed value for INVALID_DATA. */
-  readonly data: unknown
-
-  constructor (code: ClientErrorCode, message: string, details: { event?: string, data?: unknown, cause?: unknown } = {}) {
-    super(message, { cause: details.cause })
-    this.code = code
-    this.event = details.event
-    this.data = details.data
-  }
-}
-
-/** The message events the client reads: the standard `MessageEvent`, or a polyfill's. */
-interface MessageEventLike {
-  readonly data: string
-  readonly lastEventId: string
-}
-
-/** The part of the `EventSource` API the client uses; the standard one and the `eventsource` package fit. */
-interface EventSourceLike {
-  readonly readyState: number
-  readonly url: string
-  addEventListener (type: string, listener: (event: MessageEventLike) => void): void
-  removeEventListener (type: string, listener: (event: MessageEventLike) => void): void
-  close (): void
-}
-
-/**
  * The stream's URL: a string (relative ones resolve against the page in browsers) or
  * a `URL`. Typed by shape so projects without DOM or Node types can use the client.
  *
@@ -184,33 +138,100 @@ interface EventSourceLike {
  */
 export type StreamUrl = string | { readonly href: string }
 
-/**
- * An `EventSource` constructor: `globalThis.EventSource`, or `EventSource` from the `eventsource` package.
- *
- * @example
- * import { EventSource } from 'eventsource'
- * // Node: a header on every (re)connect, through the package's `fetch` option.
- * const WithToken: EventSourceConstructor = class extends EventSource {
- *   constructor (url: string, init?: { withCredentials?: boolean }) {
- *     super(url, { ...init, fetch: (input, request) => fetch(input, { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } }) })
- *   }
- * }
- */
-export type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike
-
 /** Options shared by both ways of typing the client. */
 interface BaseClientOptions<C extends CatalogLike> {
   /**
+   * How the stream is received. `'fetch'`: request headers, any method and body, our
+   * own reconnects (backoff with jitter, `Retry-After`, `onUnauthorized`), `sse:end`,
+   * limits. `'eventsource'`: the runtime's `EventSource` and its reconnects (no
+   * headers, GET only, gives up on any non-200).
+   * @default 'fetch' when an option needs it (headers, method, body, credentials,
+   * signal, onUnauthorized, shared...) or there is no EventSource; else 'eventsource'
+   */
+  transport?: 'fetch' | 'eventsource'
+  /**
    * The EventSource implementation. Node 20 has none built in: pass the `eventsource`
-   * package's. To add headers in Node, pass a subclass that gives it a `fetch`.
+   * package's, or use the fetch transport.
    * @default globalThis.EventSource
    */
   EventSource?: EventSourceConstructor
   /**
-   * Send cookies on cross-origin requests (CORS with credentials).
+   * The fetch implementation (fetch transport).
+   * @default globalThis.fetch
+   */
+  fetch?: FetchFunction
+  /**
+   * Send cookies on cross-origin requests (CORS with credentials); with fetch, the same as `credentials: 'include'`.
    * @default false
    */
   withCredentials?: boolean
+  /**
+   * Request headers, or a function that returns them, called before every connection
+   * attempt so a refreshed token is used (fetch transport).
+   * @default none (`Accept: text/event-stream` and `Last-Event-ID` are always set)
+   */
+  headers?: HeadersOption
+  /**
+   * The request method (fetch transport); every reconnect repeats it with the same body.
+   * @default 'GET', or 'POST' when a body is given
+   */
+  method?: string
+  /** The request body, sent again on every reconnect (fetch transport). */
+  body?: RequestBody
+  /**
+   * `fetch`'s `credentials` (fetch transport).
+   * @default 'same-origin' ('include' with withCredentials)
+   */
+  credentials?: 'omit' | 'same-origin' | 'include'
+  /** Aborting it closes the client, as `close()` does. */
+  signal?: AbortSignal
+  /**
+   * The first reconnection delay until the server sends `retry:`, which then sets it;
+   * each reconnect waits a random time in [0, delay * 2^n], n the reconnects since the
+   * last event (fetch transport).
+   * @default 1000
+   */
+  reconnectDelayMs?: number
+  /**
+   * The cap on one reconnection delay; a `Retry-After` header may ask for longer (fetch transport).
+   * @default 30000
+   */
+  maxReconnectDelayMs?: number
+  /**
+   * How long to wait for the response head before dropping the attempt
+   * (`TYPED_SSE_CLIENT_TIMEOUT`) and reconnecting (fetch transport).
+   * @default 30000
+   */
+  responseTimeoutMs?: number
+  /**
+   * The bound on one event's bytes (its lines, the line being read included). Past it
+   * the connection is dropped (`TYPED_SSE_CLIENT_EVENT_TOO_LARGE`) and the client
+   * reconnects with backoff: a hostile server cannot make the client hold more (fetch transport).
+   * @default 1048576 (1 MiB)
+   */
+  maxEventBytes?: number
+  /**
+   * Called on 401 and 403 (fetch transport): refresh the credentials your `headers`
+   * function returns, and resolve `true` to retry (the first time at once, then with
+   * backoff) or `false` to close the client with `TYPED_SSE_CLIENT_UNAUTHORIZED`.
+   * @default undefined (401/403 close the client)
+   */
+  onUnauthorized?: (info: UnauthorizedInfo) => boolean | Promise<boolean>
+  /**
+   * Drop the connection while the page is hidden (`document.visibilityState`), status
+   * `'paused'`, and resume with `Last-Event-ID` when it is shown (fetch transport).
+   * @default false
+   */
+  pauseWhenHidden?: boolean
+  /**
+   * Share one connection per stream (URL and method) among the tabs of this origin: one
+   * tab holds it (a Web Lock) and forwards events to the others (BroadcastChannel);
+   * when it closes, another takes over with `Last-Event-ID`. Use it on streams that
+   * replay by id (channels with history), so the takeover loses nothing. Browsers only;
+   * uses the fetch transport.
+   * @default false
+   */
+  shared?: boolean
   /**
    * Checks each parsed payload before any handler sees it; a failure goes to
    * `onError` as `TYPED_SSE_CLIENT_INVALID_DATA` and the event is not delivered.
@@ -221,7 +242,7 @@ interface BaseClientOptions<C extends CatalogLike> {
   validate?: ClientValidator<C>
   /**
    * Receives what goes wrong after creation: bad data, a throwing handler, a
-   * connection the EventSource gave up on.
+   * connection refused for good, an event too large, a response head too late.
    * @default console.error
    */
   onError?: (error: SseClientError) => void
@@ -316,6 +337,24 @@ export interface SseClient<C extends CatalogLike = CatalogLike> {
    */
   onMissed (listener: (info: Missed) => void): () => void
   /**
+   * Calls `listener` once when the server finished the stream for good (the
+   * `sse:end` event, or HTTP 204): the status is then `'closed'` and the client
+   * never reconnects.
+   *
+   * @returns a function that removes the listener
+   * @example
+   * client.onEnd(() => { spinner.hidden = true })
+   */
+  onEnd (listener: () => void): () => void
+  /**
+   * `true` while this client holds the connection itself: always, unless `shared`
+   * and another tab holds it (this one then gets the events forwarded).
+   *
+   * @example
+   * badge.title = client.isLeader ? 'connected' : 'via another tab'
+   */
+  readonly isLeader: boolean
+  /**
    * Closes the connection for good: no reconnect, no more events; status becomes
    * `'closed'`. Calling it again does nothing.
    *
@@ -332,37 +371,30 @@ type AnyHandler = (data: unknown, meta: EventMeta<any>) => void
  * Both option shapes as the implementation sees them. `validate` is declared as a
  * method so that a validator typed for one catalog's names is accepted here.
  */
-interface ClientInit {
+interface ClientInit extends Omit<BaseClientOptions<CatalogLike>, 'validate'> {
   catalog?: CatalogLike
   text?: Readonly<Record<string, true>>
-  EventSource?: EventSourceConstructor
-  withCredentials?: boolean
   validate? (event: string, data: unknown): boolean | string
-  onError? (error: SseClientError): void
 }
 
-interface Subscription {
-  readonly listener: (message: MessageEventLike) => void
-  readonly handlers: Set<AnyHandler>
-}
+/** The options that only the fetch transport can honour. */
+const FETCH_ONLY_OPTIONS = ['headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared'] as const
 
 class TypedEventClient implements SseClient {
-  readonly #source: EventSourceLike
+  readonly #url: string
+  readonly #transport: Transport
   readonly #catalog: CatalogLike | undefined
   readonly #text: ReadonlySet<string>
   readonly #validate: ClientInit['validate']
   readonly #onError: (error: SseClientError) => void
-  readonly #subscriptions = new Map<string, Subscription>()
+  readonly #subscriptions = new Map<string, Set<AnyHandler>>()
   readonly #statusListeners = new Set<(status: ClientStatus) => void>()
+  readonly #endListeners = new Set<() => void>()
+  readonly #signal: AbortSignal | undefined
   #status: ClientStatus = 'connecting'
 
-  constructor (url: StreamUrl, options: ClientInit) {
-    const Source = options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource
-    if (Source === undefined) {
-      throw new SseClientError('TYPED_SSE_CLIENT_NO_EVENTSOURCE',
-        'No EventSource in this runtime (Node 20 has none built in). Pass one: ' +
-        "import { EventSource } from 'eventsource'; createClient(url, { EventSource })")
-    }
+  constructor (url: string, options: ClientInit) {
+    this.#url = url
     const catalog = options.catalog
     this.#catalog = catalog
     this.#text = new Set(catalog === undefined
@@ -370,17 +402,23 @@ class TypedEventClient implements SseClient {
       : Object.keys(catalog.schemas).filter((name) => isTextSchema(catalog.schemas[name])))
     this.#validate = options.validate
     this.#onError = options.onError ?? ((error) => { console.error(error) })
-    this.#source = new Source(typeof url === 'string' ? url : url.href, { withCredentials: options.withCredentials ?? false })
-    this.#source.addEventListener('open', this.#onOpen)
-    this.#source.addEventListener('error', this.#onSourceError)
+    this.#transport = openTransport(url, options, this.#sink)
+    this.#transport.listen(END_EVENT)
+    this.#signal = options.signal
+    if (this.#signal?.aborted === true) this.close()
+    this.#signal?.addEventListener('abort', this.#onAbort)
   }
 
   get url (): string {
-    return this.#source.url
+    return this.#url
   }
 
   get status (): ClientStatus {
     return this.#status
+  }
+
+  get isLeader (): boolean {
+    return !(this.#transport instanceof SharedTransport) || this.#transport.isLeader
   }
 
   on (event: string, handler: AnyHandler): () => void {
@@ -392,12 +430,10 @@ class TypedEventClient implements SseClient {
   }
 
   off (event: string, handler: AnyHandler): void {
-    const subscription = this.#subscriptions.get(event)
-    if (subscription === undefined) return
-    subscription.handlers.delete(handler)
-    if (subscription.handlers.size > 0) return
-    this.#subscriptions.delete(event)
-    this.#source.removeEventListener(event, subscription.listener)
+    const handlers = this.#subscriptions.get(event)
+    if (handlers === undefined) return
+    handlers.delete(handler)
+    if (handlers.size === 0) this.#subscriptions.delete(event)
   }
 
   onStatus (listener: (status: ClientStatus) => void): () => void {
@@ -413,31 +449,51 @@ class TypedEventClient implements SseClient {
     return this.#subscribe(MISSED_EVENT_NAME, listener as AnyHandler)
   }
 
+  onEnd (listener: () => void): () => void {
+    this.#endListeners.add(listener)
+    return () => { this.#endListeners.delete(listener) }
+  }
+
   close (): void {
+    this.#finish(undefined, false)
+  }
+
+  /** The one way to `'closed'`: stops the transport, tells the listeners, forgets them. */
+  #finish (error: SseClientError | undefined, isEnd: boolean): void {
     if (this.#status === 'closed') return
-    this.#source.close()
-    this.#detach()
+    this.#transport.close()
+    this.#signal?.removeEventListener('abort', this.#onAbort)
+    this.#subscriptions.clear()
     this.#setStatus('closed')
+    if (error !== undefined) this.#report(error)
+    if (isEnd) {
+      for (const listener of [...this.#endListeners]) {
+        this.#call(() => { listener() }, 'An end listener threw.')
+      }
+    }
     this.#statusListeners.clear()
+    this.#endListeners.clear()
   }
 
   #subscribe (event: string, handler: AnyHandler): () => void {
-    let subscription = this.#subscriptions.get(event)
-    if (subscription === undefined) {
-      // One EventSource listener per event name, added on first use: the data is
-      // parsed and checked once, whatever the number of handlers.
-      const listener = (message: MessageEventLike): void => { this.#dispatch(event, message) }
-      subscription = { listener, handlers: new Set() }
-      this.#subscriptions.set(event, subscription)
-      this.#source.addEventListener(event, listener)
+    let handlers = this.#subscriptions.get(event)
+    if (handlers === undefined) {
+      handlers = new Set()
+      this.#subscriptions.set(event, handlers)
+      this.#transport.listen(event)
     }
-    subscription.handlers.add(handler)
+    handlers.add(handler)
     return () => { this.off(event, handler) }
   }
 
-  #dispatch (event: string, message: MessageEventLike): void {
-    const subscription = this.#subscriptions.get(event)
-    if (subscription === undefined) return
+  #dispatch (message: StreamEvent): void {
+    const event = message.type
+    if (event === END_EVENT) {
+      this.#finish(undefined, true)
+      return
+    }
+    const handlers = this.#subscriptions.get(event)
+    if (handlers === undefined) return
     const isControl = event === RESYNC_EVENT_NAME || event === MISSED_EVENT_NAME
     let data: unknown = message.data
     if (isControl || !this.#text.has(event)) {
@@ -454,12 +510,8 @@ class TypedEventClient implements SseClient {
     if (!isControl && validate !== undefined && !this.#isValid(validate, event, data)) return
     const meta: EventMeta = { event, lastEventId: message.lastEventId, id: message.lastEventId === '' ? undefined : message.lastEventId }
     // A copy: a handler may remove itself (or others) while the event is dispatched.
-    for (const handler of [...subscription.handlers]) {
-      try {
-        handler(data, meta)
-      } catch (cause) {
-        this.#report(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', `A handler of event "${event}" threw.`, { event, data, cause }))
-      }
+    for (const handler of [...handlers]) {
+      this.#call(() => { handler(data, meta) }, `A handler of event "${event}" threw.`, { event, data })
     }
   }
 
@@ -479,42 +531,31 @@ class TypedEventClient implements SseClient {
     return false
   }
 
-  readonly #onOpen = (): void => {
-    this.#setStatus('open')
+  /** What the transport reports to: bound once, so the transport holds no reference to `this` beyond it. */
+  readonly #sink: TransportSink = {
+    status: (status) => { if (this.#status !== 'closed') this.#setStatus(status) },
+    event: (event) => { if (this.#status !== 'closed') this.#dispatch(event) },
+    warn: (error) => { this.#report(error) },
+    stop: (error) => { this.#finish(error, error === undefined) }
   }
 
-  readonly #onSourceError = (event: unknown): void => {
-    if (this.#source.readyState !== READY_STATE_CLOSED) {
-      // A dropped or ended stream: the EventSource reconnects by itself.
-      this.#setStatus('connecting')
-      return
-    }
-    // The EventSource "failed the connection" (§9.2.3): the response was not a 200
-    // text/event-stream (a 204, 401, 404, 406, 503...). It will not retry.
-    this.#detach()
-    this.#setStatus('closed')
-    this.#statusListeners.clear()
-    this.#report(new SseClientError('TYPED_SSE_CLIENT_CONNECTION_FAILED',
-      `The stream ${this.url} was refused (not a 200 text/event-stream response); the client will not reconnect. ` +
-      'Check the route and its auth, then create a new client.', { cause: event }))
-  }
-
-  #detach (): void {
-    this.#source.removeEventListener('open', this.#onOpen)
-    this.#source.removeEventListener('error', this.#onSourceError)
-    for (const [event, subscription] of this.#subscriptions) this.#source.removeEventListener(event, subscription.listener)
-    this.#subscriptions.clear()
+  readonly #onAbort = (): void => {
+    this.close()
   }
 
   #setStatus (status: ClientStatus): void {
     if (status === this.#status) return
     this.#status = status
     for (const listener of [...this.#statusListeners]) {
-      try {
-        listener(status)
-      } catch (cause) {
-        this.#report(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', `A status listener threw on "${status}".`, { cause }))
-      }
+      this.#call(() => { listener(status) }, `A status listener threw on "${status}".`)
+    }
+  }
+
+  #call (fn: () => void, message: string, details: { event?: string, data?: unknown } = {}): void {
+    try {
+      fn()
+    } catch (cause) {
+      this.#report(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', message, { ...details, cause }))
     }
   }
 
@@ -523,8 +564,65 @@ class TypedEventClient implements SseClient {
       this.#onError(error)
     } catch {
       // onError itself failed: nothing is left to report to, and throwing here would
-      // break the EventSource's dispatch for the other listeners.
+      // break the transport's dispatch for the other listeners.
     }
+  }
+}
+
+/** The transport the options ask for; throws for options that cannot work. */
+function openTransport (url: string, options: ClientInit, sink: TransportSink): Transport {
+  const globals = globalThis as { EventSource?: EventSourceConstructor, fetch?: FetchFunction }
+  const Source = options.EventSource ?? globals.EventSource
+  const needsFetch = FETCH_ONLY_OPTIONS.filter((name) => options[name] !== undefined && options[name] !== false)
+  const kind = options.transport ?? (needsFetch.length > 0 || Source === undefined ? 'fetch' : 'eventsource')
+  if (kind === 'eventsource') {
+    if (needsFetch.length > 0) {
+      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
+        `${needsFetch.join(', ')} need the fetch transport: remove transport: 'eventsource'.`)
+    }
+    if (Source === undefined) {
+      throw new SseClientError('TYPED_SSE_CLIENT_NO_EVENTSOURCE',
+        'No EventSource in this runtime (Node 20 has none built in). Pass one: ' +
+        "import { EventSource } from 'eventsource'; createClient(url, { EventSource }), or use transport: 'fetch'.")
+    }
+    return new EventSourceTransport(Source, url, options.withCredentials ?? false, sink)
+  }
+  const fetch = options.fetch ?? globals.fetch?.bind(globalThis)
+  if (fetch === undefined) {
+    throw new SseClientError('TYPED_SSE_CLIENT_NO_FETCH', 'No fetch in this runtime: pass one as the fetch option.')
+  }
+  if (typeof (options.body as { getReader?: unknown } | undefined)?.getReader === 'function') {
+    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
+      'body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
+  }
+  const settings: FetchTransportOptions = {
+    url,
+    fetch,
+    method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
+    headers: options.headers,
+    body: options.body,
+    credentials: options.credentials ?? (options.withCredentials === true ? 'include' : 'same-origin'),
+    reconnectDelayMs: options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS,
+    maxReconnectDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS,
+    responseTimeoutMs: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+    maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+    onUnauthorized: options.onUnauthorized,
+    pauseWhenHidden: options.pauseWhenHidden ?? false,
+    lastEventId: ''
+  }
+  if (options.shared !== true) return new FetchTransport(settings, sink)
+  return new SharedTransport(`${settings.method} ${url}`, sink,
+    (lastEventId, leaderSink) => new FetchTransport({ ...settings, lastEventId }, leaderSink))
+}
+
+/** The absolute URL: relative ones resolve against the page, as `EventSource` does. */
+function absoluteUrl (url: StreamUrl): string {
+  const href = typeof url === 'string' ? url : url.href
+  const base = (globalThis as { location?: { href: string } }).location?.href
+  try {
+    return new URL(href, base).href
+  } catch (cause) {
+    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', `"${href}" is not a URL${base === undefined ? ' (relative URLs need a page to resolve against)' : ''}.`, { cause })
   }
 }
 
@@ -535,21 +633,21 @@ function isTextSchema (schema: unknown): boolean {
 /**
  * Opens a typed event stream: handlers get the parsed data with the type the
  * server's catalog gives it. Works in browsers as a plain ES module (no bundler)
- * and in Node with the `eventsource` package.
+ * and in Node (fetch transport, or the `eventsource` package).
  *
  * Type it with the catalog value (`{ catalog: clock }`: it also tells which events
  * are `Text()`) or with its type only (`createClient<typeof clock>(url)`: nothing of
  * the server is loaded; list the `Text()` events in `text`, which the compiler checks).
  *
- * JSON events are parsed with `JSON.parse`, `Text()` events arrive as strings.
- * Reconnects are the EventSource's: after a dropped stream the status goes back to
- * `'connecting'`, and the EventSource reconnects after the server's `retry:` delay,
- * sending `Last-Event-ID`; a channel with history then replays what was missed or,
- * when it cannot, sends `sse:resync` (see {@link SseClient.onResync}): fetch a snapshot.
- * A response that is not a 200 event stream ends the client (`'closed'`, and
- * `TYPED_SSE_CLIENT_CONNECTION_FAILED` to `onError`).
+ * JSON events are parsed with `JSON.parse`, `Text()` events arrive as strings. After
+ * a dropped stream the status goes back to `'connecting'` and the client reconnects
+ * with `Last-Event-ID`; a channel with history then replays what was missed or, when
+ * it cannot, sends `sse:resync` (see {@link SseClient.onResync}). On `sse:end` (or a
+ * 204) the client closes for good and calls {@link SseClient.onEnd}. A response that
+ * cannot be a stream ends the client (`'closed'`, and a coded error to `onError`).
  *
- * @throws TYPED_SSE_CLIENT_NO_EVENTSOURCE when the runtime has no EventSource and none was given
+ * @throws TYPED_SSE_CLIENT_NO_EVENTSOURCE with `transport: 'eventsource'` when the runtime has no EventSource and none was given
+ * @throws TYPED_SSE_CLIENT_BAD_OPTION for options that cannot work together or here
  * @example
  * // Browser, type only: nothing but this module is loaded.
  * import { createClient } from 'fastify-typed-sse/client'
@@ -558,14 +656,18 @@ function isTextSchema (schema: unknown): boolean {
  * client.on('tick', (tick) => { el.textContent = new Date(tick.epochMs).toLocaleTimeString() })
  * client.onStatus((status) => { badge.dataset.state = status })
  * @example
- * // Node, with the catalog (text events found from it) and run-time validation.
- * import { EventSource } from 'eventsource'
- * import { eventValidator } from 'fastify-typed-sse'
- * const client = createClient('http://127.0.0.1:3000/chat', { catalog: chat, EventSource, validate: eventValidator(chat) })
- * client.on('token', (token) => process.stdout.write(token))
+ * // A POST stream with a token that is refreshed when the server says 401.
+ * const client = createClient('/chat', {
+ *   catalog: llm,
+ *   body: JSON.stringify({ prompt }),
+ *   headers: () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' }),
+ *   onUnauthorized: async () => { token = await refresh(); return true }
+ * })
+ * client.on('token', (text) => output.append(text))
+ * client.onEnd(() => { done.hidden = false })
  */
 export function createClient<C extends CatalogLike> (url: StreamUrl, options: CatalogClientOptions<C>): SseClient<C>
 export function createClient<C extends CatalogLike = CatalogLike> (url: StreamUrl, ...options: TypeOnlyClientArgs<C>): SseClient<C>
 export function createClient (url: StreamUrl, options: ClientInit = {}): SseClient {
-  return new TypedEventClient(url, options)
+  return new TypedEventClient(absoluteUrl(url), options)
 }

@@ -27,6 +27,15 @@ export function clientModules (): string[] {
   return ['client', ...names.map((name) => `client/${name.slice(0, -3)}`).sort()]
 }
 
+/** TypeScript and the project's compiler options, loaded once (reading tsconfig.json lists every project file). */
+let compiler: Promise<{ ts: typeof import('typescript'), options: import('typescript').CompilerOptions }> | undefined
+
+async function loadCompiler (): Promise<{ ts: typeof import('typescript'), options: import('typescript').CompilerOptions }> {
+  const { default: ts } = await import('typescript')
+  const config = ts.readConfigFile(`${ROOT}/tsconfig.json`, ts.sys.readFile)
+  return { ts, options: ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT).options }
+}
+
 /**
  * The JavaScript of one client module (`client`, or `client/<name>`), compiled with
  * tsconfig.json's options. TypeScript is loaded only here, so the built example does
@@ -39,9 +48,7 @@ export function clientModules (): string[] {
 export async function compileClientModule (module = 'client'): Promise<string> {
   if (!clientModules().includes(module)) throw new Error(`Not a client module: ${module}`)
   const source = `${ROOT}/lib/${module}.ts`
-  const { default: ts } = await import('typescript')
-  const config = ts.readConfigFile(`${ROOT}/tsconfig.json`, ts.sys.readFile)
-  const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT)
+  const { ts, options } = await (compiler ??= loadCompiler())
   const output = ts.transpileModule(readFileSync(source, 'utf8'), {
     compilerOptions: { ...options, sourceMap: false, declaration: false },
     // Under NodeNext a .ts file is an ES module because package.json says "type":

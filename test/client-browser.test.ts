@@ -104,7 +104,7 @@ t.test('Chromium: typed events, validation, reconnect with Last-Event-ID, close(
   const pageErrors: string[] = []
   page.on('pageerror', (err) => pageErrors.push(err.message))
   page.on('console', (message) => { if (message.type() === 'error') pageErrors.push(message.text()) })
-  await page.goto(`${origin}/`, { timeout: 10_000 })
+  await page.goto(`${origin}/`, { timeout: 30_000 })
   await page.waitForFunction(() => (globalThis as unknown as { log?: PageLog }).log?.events.length === 3, null, { timeout: 5000 })
   const log = await page.evaluate(() => (globalThis as unknown as { log: PageLog }).log)
 
@@ -181,7 +181,7 @@ t.test('Chromium, fetch: POST with headers, 401 then 200, a drop resumed with La
   const page = await browser.newPage()
   const pageErrors: string[] = []
   page.on('pageerror', (err) => pageErrors.push(err.message))
-  await page.goto(`${origin}/`, { timeout: 10_000 })
+  await page.goto(`${origin}/`, { timeout: 30_000 })
   await page.waitForFunction(() => (globalThis as unknown as { log?: FetchPageLog }).log?.ended === true, null, { timeout: 10_000 })
   await sleep(200) // ten retry periods: a reconnect after the end would show here
   const log = await page.evaluate(() => (globalThis as unknown as { log: FetchPageLog }).log)

@@ -55,7 +55,8 @@ t.test(`Chromium, HTTP/1.1: ${TABS} tabs share one connection; the leader closes
   for (let i = 0; i < TABS; i++) {
     const page = await browser.newPage()
     page.on('pageerror', (err) => pageErrors.push(err.message))
-    await page.goto(`${origin}/`, { timeout: 10_000 })
+    // The first load is slow on a busy machine: a cold browser, and the client compiled from source.
+    await page.goto(`${origin}/`, { timeout: 30_000 })
     pages.push(page)
   }
   await waitUntil(() => ticks.size === 1, 10_000, 'the leader subscribed')

@@ -317,3 +317,46 @@ t.test('reconnects keep coming under a server that fails every time, each wait w
   const gaps = at.slice(1).map((time, i) => time - at[i])
   t.ok(gaps.every((gap) => gap < 100 + 500), `every gap is the capped delay plus request time: ${gaps.join(', ')} ms`)
 })
+
+t.test('pauseWhenHidden: hidden drops the connection (paused), shown resumes with Last-Event-ID', async (t) => {
+  // Headless Chromium cannot hide a page, so the page's `document` is stood in for by an
+  // EventTarget with the same two members the transport reads; server, network and client are real.
+  const page = Object.assign(new EventTarget(), { visibilityState: 'visible' })
+  Object.defineProperty(globalThis, 'document', { value: page, configurable: true })
+  t.teardown(() => { Reflect.deleteProperty(globalThis, 'document') })
+  const setVisibility = (state: 'visible' | 'hidden'): void => {
+    page.visibilityState = state
+    page.dispatchEvent(new Event('visibilitychange'))
+  }
+
+  const { app, start } = await build(t)
+  const ticks = app.sse.channel('ticks', feed, { history: true })
+  const lastEventIds: Array<string | undefined> = []
+  const closes = new Inbox<string>()
+  app.get('/ticks', async (request, reply) => {
+    lastEventIds.push(request.headers['last-event-id'] as string | undefined)
+    const stream = reply.sse(feed)
+    stream.onClose((reason) => closes.push(reason))
+    await ticks.subscribe(stream)
+  })
+  const origin = await start()
+  const client = open(t, createClient(`${origin}/ticks`, { catalog: feed, pauseWhenHidden: true }))
+  const seen = statuses(client)
+  const received = new Inbox<number>()
+  client.on('tick', (tick) => received.push(tick.n))
+  await waitUntil(() => ticks.size === 1, 2000, 'subscribed')
+  const first = await ticks.publish('tick', { n: 1 })
+  t.equal(await received.next(), 1)
+
+  setVisibility('hidden')
+  t.equal(client.status, 'paused')
+  t.equal(await closes.next(), 'client', 'the connection was dropped while hidden')
+  await ticks.publish('tick', { n: 2 })
+  await sleep(100)
+  t.equal(lastEventIds.length, 1, 'no reconnect while hidden')
+
+  setVisibility('visible')
+  t.equal(await received.next(), 2, 'the event published while hidden, replayed')
+  t.same(lastEventIds, [undefined, first], 'resumed with Last-Event-ID')
+  t.same(seen, ['open', 'paused', 'connecting', 'open'])
+})

@@ -281,7 +281,10 @@ export class FetchTransport implements Transport {
     if (isHidden === this.#isHidden) return
     this.#isHidden = isHidden
     // Hidden: drop the connection (the server frees it); shown: reconnect at once with Last-Event-ID.
-    if (isHidden) this.#attempt?.abort()
+    if (isHidden) {
+      this.#sink.status('paused')
+      this.#attempt?.abort()
+    }
     this.#wake?.()
   }
 }

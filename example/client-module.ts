@@ -23,8 +23,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
  * clientModules() // ['client', 'client/backoff', 'client/errors', ...]
  */
 export function clientModules (): string[] {
-  const names = readdirSync(`${ROOT}/lib/client`).filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts'))
-  return ['client', ...names.map((name) => `client/${name.slice(0, -3)}`).sort()]
+  // Sources (.ts) next to example/, or the build (.js, beside its .d.ts) next to dist/example/.
+  const names = readdirSync(`${ROOT}/lib/client`)
+    .filter((name) => /\.[jt]s$/.test(name) && !name.endsWith('.d.ts'))
+    .map((name) => `client/${name.slice(0, -3)}`)
+  return ['client', ...new Set(names)].sort()
 }
 
 /** TypeScript and the project's compiler options, loaded once (reading tsconfig.json lists every project file). */

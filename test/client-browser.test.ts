@@ -197,3 +197,70 @@ t.test('Chromium, fetch: POST with headers, 401 then 200, a drop resumed with La
   ], 'the 401, the stream, the resume with the same POST; nothing after the end')
   t.same(pageErrors, [])
 })
+
+/** A page whose client meets a server that fails in every way a real one does. */
+const FAULTS_PAGE = `<!doctype html>
+<meta charset="utf-8">
+<link rel="icon" href="data:,">
+<title>typed client against faults</title>
+<script type="module">
+  import { createClient } from '/client/client.js'
+  const log = window.log = { ticks: [], statuses: [], errors: [], ended: false }
+  const client = createClient('/faulty', {
+    transport: 'fetch',
+    reconnectDelayMs: 20,
+    responseTimeoutMs: 1000,
+    onError: (error) => log.errors.push(error.code)
+  })
+  client.onStatus((status) => log.statuses.push(status))
+  client.on('tick', (tick, meta) => log.ticks.push([tick.now, meta.id]))
+  client.onEnd(() => { log.ended = true })
+</script>`
+
+interface FaultsPageLog {
+  ticks: Array<[string, string]>
+  statuses: string[]
+  errors: string[]
+  ended: boolean
+}
+
+t.test('Chromium, fetch: 503 with Retry-After, a stalled head, garbage, then 204: waits, retries, parses, stops', { skip: skipWithoutChromium() }, async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false }, fastify: { forceCloseConnections: true } })
+  registerClientModule(app)
+  app.get('/', (_request, reply) => reply.type('text/html').send(FAULTS_PAGE))
+  const requests: Array<{ at: number, lastEventId: string | undefined }> = []
+  app.get('/faulty', (request, reply) => {
+    requests.push({ at: Date.now(), lastEventId: request.headers['last-event-id'] as string | undefined })
+    switch (requests.length) {
+      case 1:
+        return reply.code(503).header('retry-after', '1').send()
+      case 2:
+        reply.hijack() // stalls: no head ever
+        return
+      case 3:
+        reply.hijack()
+        reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' })
+        reply.raw.write(Buffer.from([0xff, 0x00, 0xfe]))
+        reply.raw.end('\r\n\r\nnonsense\n: note\r\nevent: tick\rid: g1\r\ndata: {"now":"after garbage","epochMs":1}\n\n')
+        return
+      default:
+        return reply.code(204).send()
+    }
+  })
+  const origin = await start()
+  const browser = await launchChromium(t)
+  const page = await browser.newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  await page.goto(`${origin}/`, { timeout: 30_000 })
+  await page.waitForFunction(() => (globalThis as unknown as { log?: FaultsPageLog }).log?.ended === true, null, { timeout: 15_000 })
+  const log = await page.evaluate(() => (globalThis as unknown as { log: FaultsPageLog }).log)
+
+  t.ok(requests[1].at - requests[0].at >= 950, `waited the Retry-After second (${requests[1].at - requests[0].at} ms)`)
+  t.same(log.errors, ['TYPED_SSE_CLIENT_TIMEOUT'], 'the stalled head timed out; nothing else was an error')
+  t.same(log.ticks, [['after garbage', 'g1']], 'the valid event after the garbage')
+  t.equal(requests.length, 4, '503, stall, garbage, 204: nothing after')
+  t.equal(requests[3].lastEventId, 'g1', 'the reconnect after the stream carried its id')
+  t.same(log.statuses, ['open', 'connecting', 'closed'])
+  t.same(pageErrors, [])
+})

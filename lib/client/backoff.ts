@@ -8,12 +8,16 @@
 /**
  * The default first reconnection delay, until the server sends `retry:`.
  * @default 1000
+ * @example
+ * createClient(url, { reconnectDelayMs: DEFAULT_RECONNECT_DELAY_MS * 2 })
  */
 export const DEFAULT_RECONNECT_DELAY_MS = 1000
 
 /**
  * The default cap on any reconnection delay (not on `Retry-After`, which the server sets).
  * @default 30000
+ * @example
+ * createClient(url, { maxReconnectDelayMs: DEFAULT_MAX_RECONNECT_DELAY_MS / 3 })
  */
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 30_000
 

@@ -40,10 +40,20 @@ export interface UnauthorizedInfo {
   readonly attempt: number
 }
 
-/** The `fetch` the transport calls: the global one, or any with its signature. */
+/**
+ * The `fetch` the transport calls: the global one, or any with its signature.
+ *
+ * @example
+ * const viaProxy: FetchFunction = (url, init) => fetch(url.replace(publicOrigin, internalOrigin), init)
+ */
 export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>
 
-/** Everything the fetch transport needs, defaults applied by the client. */
+/**
+ * Everything the fetch transport needs, defaults applied by the client (lib/client.ts).
+ *
+ * @example
+ * new FetchTransport({ ...settings, lastEventId: '41' }, sink)
+ */
 export interface FetchTransportOptions {
   readonly url: string
   readonly fetch: FetchFunction
@@ -71,6 +81,8 @@ interface VisibilityDocument {
 /**
  * The default wait for a response head before the attempt is dropped and retried.
  * @default 30000
+ * @example
+ * createClient(url, { responseTimeoutMs: DEFAULT_RESPONSE_TIMEOUT_MS / 3 })
  */
 export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000
 

@@ -17,6 +17,8 @@ const BOM = [0xef, 0xbb, 0xbf]
 /**
  * The default bound on the bytes of one event (all its lines, and the line being read).
  * @default 1048576 (1 MiB)
+ * @example
+ * createClient(url, { maxEventBytes: 4 * DEFAULT_MAX_EVENT_BYTES })
  */
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 

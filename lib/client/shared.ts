@@ -34,7 +34,12 @@ type SharedMessage =
 /** The prefix of the lock and channel names, so they cannot clash with the page's own. */
 const NAME_PREFIX = 'fastify-typed-sse '
 
-/** Starts the real transport in the leader tab, resuming after `lastEventId`. */
+/**
+ * Starts the real transport in the leader tab, resuming after `lastEventId`.
+ *
+ * @example
+ * const start: LeaderTransportFactory = (lastEventId, sink) => new FetchTransport({ ...settings, lastEventId }, sink)
+ */
 export type LeaderTransportFactory = (lastEventId: string, sink: TransportSink) => Transport
 
 /**

@@ -14,7 +14,12 @@ import type { StreamEvent } from './parser.js'
  */
 export type ClientStatus = 'connecting' | 'open' | 'paused' | 'closed'
 
-/** Where a transport reports to: the client core. */
+/**
+ * Where a transport reports to: the client core.
+ *
+ * @example
+ * const sink: TransportSink = { status: show, event: dispatch, warn: report, stop: finish }
+ */
 export interface TransportSink {
   /** Any state but `'closed'`, which only `stop` (or the core's `close`) sets. */
   status (status: Exclude<ClientStatus, 'closed'>): void
@@ -26,7 +31,12 @@ export interface TransportSink {
   stop (error?: SseClientError): void
 }
 
-/** A way to receive the stream. */
+/**
+ * A way to receive the stream.
+ *
+ * @example
+ * const transport: Transport = new FetchTransport(settings, sink)
+ */
 export interface Transport {
   /** The client has a handler for `event` (the EventSource delivers only names it listens to). */
   listen (event: string): void

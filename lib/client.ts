@@ -377,6 +377,9 @@ interface ClientInit extends Omit<BaseClientOptions<CatalogLike>, 'validate'> {
   validate? (event: string, data: unknown): boolean | string
 }
 
+/** The durations and sizes of the fetch transport: numbers >= 0 (Infinity allowed, NaN not). */
+const NUMERIC_OPTIONS = ['reconnectDelayMs', 'maxReconnectDelayMs', 'responseTimeoutMs', 'maxEventBytes'] as const
+
 /** The options that only the fetch transport can honour. */
 const FETCH_ONLY_OPTIONS = ['headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared'] as const
 
@@ -594,6 +597,12 @@ function openTransport (url: string, options: ClientInit, sink: TransportSink): 
   if (typeof (options.body as { getReader?: unknown } | undefined)?.getReader === 'function') {
     throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
       'body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
+  }
+  for (const name of NUMERIC_OPTIONS) {
+    const value = options[name]
+    if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
+      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', `${name} must be a number >= 0, got ${String(value)}.`)
+    }
   }
   const settings: FetchTransportOptions = {
     url,

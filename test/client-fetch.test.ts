@@ -360,3 +360,26 @@ t.test('pauseWhenHidden: hidden drops the connection (paused), shown resumes wit
   t.same(lastEventIds, [undefined, first], 'resumed with Last-Event-ID')
   t.same(seen, ['open', 'paused', 'connecting', 'open'])
 })
+
+t.test('a headers function that throws: TYPED_SSE_CLIENT_HANDLER_FAILED, and a later attempt succeeds', async (t) => {
+  const { app, start } = await build(t)
+  app.get('/feed', (request, reply) => { reply.sse(feed).send('tick', { n: Number(request.headers['x-attempt']) }) })
+  const origin = await start()
+  const { onError, errors } = errorInbox()
+  let calls = 0
+  const client = open(t, createClient(`${origin}/feed`, {
+    catalog: feed,
+    onError,
+    reconnectDelayMs: 20,
+    headers: () => {
+      if (++calls === 1) throw new Error('token service down')
+      return { 'x-attempt': String(calls) }
+    }
+  }))
+  const ticks = new Inbox<number>()
+  client.on('tick', (tick) => ticks.push(tick.n))
+  const error = await errors.next()
+  t.equal(error.code, 'TYPED_SSE_CLIENT_HANDLER_FAILED')
+  t.equal((error.cause as Error).message, 'token service down')
+  t.equal(await ticks.next(), 2)
+})

@@ -312,4 +312,7 @@ t.test('misuse throws with a code: unknown event with a catalog, no EventSource 
   t.throws(() => createClient(`${origin}/feed`, { body: new ReadableStream() as never }), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' },
     'a stream body cannot be sent again on reconnect')
   t.throws(() => createClient(`${origin}/feed`, { shared: true }), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' }, 'no Web Locks in Node')
+  for (const bad of [-1, Number.NaN, '10']) {
+    t.throws(() => createClient(`${origin}/feed`, { maxEventBytes: bad as number }), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' }, `maxEventBytes ${String(bad)}`)
+  }
 })

@@ -86,6 +86,9 @@ interface VisibilityDocument {
  */
 export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000
 
+/** The longest delay `setTimeout` takes; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** `text/event-stream`, with or without parameters (§9.2.3 checks the MIME type only). */
 const EVENT_STREAM_TYPE = /^text\/event-stream\s*(;|$)/i
 
@@ -162,13 +165,24 @@ export class FetchTransport implements Transport {
     const attempt = new AbortController()
     this.#attempt = attempt
     let isTimedOut = false
-    const timer = setTimeout(() => {
-      isTimedOut = true
-      attempt.abort()
-    }, this.#options.responseTimeoutMs)
+    const timeoutMs = this.#options.responseTimeoutMs
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(() => {
+        isTimedOut = true
+        attempt.abort()
+      }, Math.min(timeoutMs, MAX_TIMER_MS))
+      : undefined
     let response: Response
     try {
-      response = await this.#options.fetch(this.#options.url, await this.#request(attempt.signal))
+      let request: RequestInit
+      try {
+        request = await this.#request(attempt.signal)
+      } catch (cause) {
+        // The page's headers function failed (a token refresh that could not reach its server?): say so, retry later.
+        this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', 'The headers function threw; retrying with backoff.', { cause }))
+        return this.#backoff()
+      }
+      response = await this.#options.fetch(this.#options.url, request)
     } catch (cause) {
       if (this.#isClosed || this.#isHidden) return 0
       if (isTimedOut) {
@@ -278,7 +292,7 @@ export class FetchTransport implements Transport {
   #sleep (ms: number): Promise<void> {
     return new Promise((resolve) => {
       // Not unref'd: an open client waiting to reconnect is work the process is doing.
-      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined
+      const timer = Number.isFinite(ms) ? setTimeout(done, Math.min(ms, MAX_TIMER_MS)) : undefined
       const wake = (): void => { done() }
       this.#wake = wake
       function done (): void {

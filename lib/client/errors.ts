@@ -15,7 +15,7 @@
  * | `TYPED_SSE_CLIENT_UNKNOWN_EVENT` | thrown by `on`: the catalog given does not declare the event |
  * | `TYPED_SSE_CLIENT_INVALID_JSON` | data of a JSON event is not JSON (a `Text()` event not listed in `text`?) |
  * | `TYPED_SSE_CLIENT_INVALID_DATA` | `validate` refused the data; the event was not delivered |
- * | `TYPED_SSE_CLIENT_HANDLER_FAILED` | a handler or status listener threw; the others still ran |
+ * | `TYPED_SSE_CLIENT_HANDLER_FAILED` | a handler or listener threw (the others still ran), or the `headers` function did (the client retries) |
  * | `TYPED_SSE_CLIENT_CONNECTION_FAILED` | the response was not a 200 event stream (nor a status worth retrying); no reconnect |
  * | `TYPED_SSE_CLIENT_UNAUTHORIZED` | 401/403 and no `onUnauthorized`, or it said not to retry; no reconnect |
  * | `TYPED_SSE_CLIENT_EVENT_TOO_LARGE` | a line or event passed `maxEventBytes`; the connection was dropped and the client reconnects |

@@ -220,6 +220,7 @@ interface BaseClientOptions<C extends CatalogLike> {
   /**
    * Drop the connection while the page is hidden (`document.visibilityState`), status
    * `'paused'`, and resume with `Last-Event-ID` when it is shown (fetch transport).
+   * Ignored with `shared`: the one connection serves tabs that may be showing.
    * @default false
    */
   pauseWhenHidden?: boolean
@@ -621,7 +622,8 @@ function openTransport (url: string, options: ClientInit, sink: TransportSink): 
   }
   if (options.shared !== true) return new FetchTransport(settings, sink)
   return new SharedTransport(`${settings.method} ${url}`, sink,
-    (lastEventId, leaderSink) => new FetchTransport({ ...settings, lastEventId }, leaderSink))
+    // The connection serves every tab, some of which may be showing: it does not pause with the leader's.
+    (lastEventId, leaderSink) => new FetchTransport({ ...settings, lastEventId, pauseWhenHidden: false }, leaderSink))
 }
 
 /** The absolute URL: relative ones resolve against the page, as `EventSource` does. */

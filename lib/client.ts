@@ -225,7 +225,7 @@ interface BaseClientOptions<C extends CatalogLike> {
    */
   pauseWhenHidden?: boolean
   /**
-   * Share one connection per stream (URL and method) among the tabs of this origin: one
+   * Share one connection per stream (method, URL and string body) among the tabs of this origin: one
    * tab holds it (a Web Lock) and forwards events to the others (BroadcastChannel);
    * when it closes, another takes over with `Last-Event-ID`. Use it on streams that
    * replay by id (channels with history), so the takeover loses nothing. Browsers only;
@@ -621,7 +621,11 @@ function openTransport (url: string, options: ClientInit, sink: TransportSink): 
     lastEventId: ''
   }
   if (options.shared !== true) return new FetchTransport(settings, sink)
-  return new SharedTransport(`${settings.method} ${url}`, sink,
+  if (options.body !== undefined && typeof options.body !== 'string') {
+    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
+      'shared: true with a body needs a string body: tabs share a stream only when method, URL and body are the same.')
+  }
+  return new SharedTransport(`${settings.method} ${url} ${options.body ?? ''}`, sink,
     // The connection serves every tab, some of which may be showing: it does not pause with the leader's.
     (lastEventId, leaderSink) => new FetchTransport({ ...settings, lastEventId, pauseWhenHidden: false }, leaderSink))
 }

@@ -38,6 +38,8 @@ export interface TransportSink {
  * const transport: Transport = new FetchTransport(settings, sink)
  */
 export interface Transport {
+  /** `false` while another tab holds the connection (shared); absent means `true`. */
+  readonly isLeader?: boolean
   /** The client has a handler for `event` (the EventSource delivers only names it listens to). */
   listen (event: string): void
   /** Ends the connection and any reconnect; reports nothing more. */

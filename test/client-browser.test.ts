@@ -68,6 +68,22 @@ t.test('the client modules import nothing but each other', async (t) => {
   t.match(await compileClientModule(), /^export function createClient\(/m, 'an ES module')
 })
 
+t.test('the example serves the client modules, and nothing else under /client/', async (t) => {
+  const { app, start } = await buildApp(t)
+  registerClientModule(app)
+  const origin = await start()
+  for (const module of clientModules()) {
+    const response = await fetch(`${origin}/client/${module}.js`, { signal: AbortSignal.timeout(10_000) })
+    t.equal(response.status, 200, module)
+    t.match(response.headers.get('content-type'), /^text\/javascript/)
+    t.equal(await response.text(), await compileClientModule(module))
+  }
+  for (const path of ['/client/client/nope.js', '/client/client/..%2Fplugin.js', '/client/client/parser.ts', '/client/client/..%2F..%2Fpackage.json']) {
+    const response = await fetch(`${origin}${path}`, { signal: AbortSignal.timeout(10_000) })
+    t.equal(response.status, 404, path)
+  }
+})
+
 t.test('the browser build, bundled, minified and gzipped, stays small', async (t) => {
   const minified = await bundleClient()
   const gzipped = gzipSync(minified, { level: 9 }).length

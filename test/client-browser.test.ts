@@ -12,7 +12,7 @@ import { defineEvents, Text, Type, type SseStream } from '../lib/index.js'
 import { buildApp, Inbox, sleep, withTimeout } from './helpers/app.js'
 import { launchChromium, skipWithoutChromium } from './helpers/chromium.js'
 import { bundleClient, clientModules, compileClientModule, moduleImports } from './helpers/client-module.js'
-import { END_FRAME } from './helpers/end-frame.js'
+import { endStream } from './helpers/end-frame.js'
 
 const feed = defineEvents({
   tick: Type.Object({ now: Type.String(), epochMs: Type.Integer() }),
@@ -188,8 +188,8 @@ t.test('Chromium, fetch: POST with headers, 401 then 200, a drop resumed with La
     // The first connection drops after two tokens; the second sends the rest, then the end.
     const to = from === 0 ? 2 : TOKENS.length
     for (let i = from; i < to; i++) stream.send('token', TOKENS[i], { id: String(i) })
-    if (to === TOKENS.length) stream.writeFrame(END_FRAME)
-    stream.close()
+    if (to === TOKENS.length) endStream(stream)
+    else stream.close()
   })
   const origin = await start()
 

@@ -10,7 +10,7 @@ import { createClient, END_EVENT, type ClientStatus, type SseClient, type SseCli
 import { backoffDelayMs, retryAfterMs } from '../lib/client/backoff.js'
 import { defineEvents, Text, Type, type SsePluginOptions } from '../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil, withTimeout, type Teardown, type TestApp } from './helpers/app.js'
-import { END_FRAME } from './helpers/end-frame.js'
+import { endStream } from './helpers/end-frame.js'
 
 const feed = defineEvents({
   tick: Type.Object({ n: Type.Integer() }),
@@ -77,8 +77,7 @@ for (const transport of ['fetch', 'eventsource'] as const) {
       requests++
       const stream = reply.sse(feed)
       stream.send('tick', { n: 1 }, { id: '1' })
-      stream.writeFrame(END_FRAME)
-      stream.close()
+      endStream(stream)
     })
     const origin = await start()
     const client = open(t, createClient(`${origin}/finite`, { catalog: feed, ...(transport === 'fetch' ? {} : { EventSource, transport }) }))

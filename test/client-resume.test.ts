@@ -5,7 +5,7 @@
  * Last-Event-ID) lands on instance B, and it gets the rest of the tokens exactly
  * once, then the end, and stops. The producer runs once.
  *
- * TODO after merge: the test server writes the end frame itself (END_FRAME through a
+ * TODO after merge: the test server ends each stream itself (endStream through a
  * subscribe filter) and answers 204 to `Last-Event-ID: sse:end` itself; switch to the
  * channel end / `stream.end()` of lib/ once it sends `sse:end`.
  */
@@ -14,7 +14,7 @@ import { createClient, END_EVENT, type ClientStatus } from '../lib/client.js'
 import { defineEvents, Text, Type } from '../lib/index.js'
 import { redisEngine } from '../lib/redis.js'
 import { buildApp, Inbox, sleep, withTimeout } from './helpers/app.js'
-import { END_FRAME } from './helpers/end-frame.js'
+import { endStream } from './helpers/end-frame.js'
 import { REDIS_MISSING, startRedis, type RedisServer } from './helpers/redis.js'
 
 const llm = defineEvents({
@@ -69,7 +69,7 @@ t.test('a POST stream cut on instance A resumes on instance B: every token once,
             setImmediate(() => { request.raw.socket.destroy() })
           }
           // After `done` is written, the end of the stream (TODO: lib's channel end).
-          if (message.event === 'done') queueMicrotask(() => { stream.writeFrame(END_FRAME); stream.close() })
+          if (message.event === 'done') queueMicrotask(() => { endStream(stream) })
           return true
         }
       })

@@ -1,16 +1,24 @@
 /**
- * The end-of-stream control frame of the wire contract (issue 13), written by the
- * test servers themselves until lib/ sends it: `stream.end()` and an ended channel
- * will. TODO after merge: use `controlFrame(END_EVENT, {}, END_EVENT)` from
- * lib/frame.ts, or `stream.end()`, and drop this file.
+ * Ends a stream for good the way the wire contract of issue 13 says: the control
+ * event `event: sse:end`, `id: sse:end`, `data: {}`, then the close. Written by the
+ * test itself until this branch meets the lib that sends it.
+ * TODO after merging main: make `endStream` call `stream.end()` (lib/stream.ts sends
+ * exactly this frame there), or replace its three call sites by `stream.end()` and
+ * delete this file.
  */
 import { END_EVENT } from '../../lib/client.js'
+import type { SseStream } from '../../lib/index.js'
+
+const END_FRAME = Buffer.from(`event: ${END_EVENT}\nid: ${END_EVENT}\ndata: {}\n\n`)
 
 /**
- * `event: sse:end`, `id: sse:end`, `data: {}`: the client stops on it; a reconnect
- * carrying its id gets 204.
+ * Sends `sse:end` and closes: the typed client stops on it; a reconnect carrying its
+ * id would get 204 from the lib.
  *
  * @example
- * stream.writeFrame(END_FRAME); stream.close()
+ * stream.send('done', { tokens: 42 }); endStream(stream)
  */
-export const END_FRAME = Buffer.from(`event: ${END_EVENT}\nid: ${END_EVENT}\ndata: {}\n\n`)
+export function endStream (stream: SseStream<any>): void {
+  stream.writeFrame(END_FRAME)
+  stream.close()
+}

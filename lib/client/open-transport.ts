@@ -56,7 +56,7 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
       throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', `${name} must be a number >= 0, got ${String(value)}.`)
     }
   }
-  const settings: FetchTransportOptions = {
+  const settings: FetchTransportOptions = Object.freeze({
     url,
     fetch,
     method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
@@ -70,7 +70,7 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
     onUnauthorized: options.onUnauthorized,
     pauseWhenHidden: options.pauseWhenHidden ?? false,
     lastEventId: ''
-  }
+  })
   if (options.shared !== true) return new FetchTransport(settings, sink)
   if (options.body !== undefined && typeof options.body !== 'string') {
     throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',

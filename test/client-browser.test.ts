@@ -280,3 +280,36 @@ t.test('Chromium, fetch: 503 with Retry-After, a stalled head, garbage, then 204
   t.same(log.statuses, ['open', 'connecting', 'closed'])
   t.same(pageErrors, [])
 })
+
+t.test("Chromium, the browser's EventSource: sse:end closes the client, no reconnect", { skip: skipWithoutChromium() }, async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, retryMs: 20 }, fastify: { forceCloseConnections: true } })
+  registerClientModule(app)
+  app.get('/', (_request, reply) => reply.type('text/html').send(`<!doctype html>
+<meta charset="utf-8">
+<link rel="icon" href="data:,">
+<script type="module">
+  import { createClient } from '/client/client.js'
+  const log = window.log = { ticks: [], statuses: [], ended: false }
+  const client = createClient('/finite', { text: { token: true } })
+  client.onStatus((status) => log.statuses.push(status))
+  client.on('tick', (tick) => log.ticks.push(tick.epochMs))
+  client.onEnd(() => { log.ended = true })
+</script>`))
+  let requests = 0
+  app.get('/finite', (_request, reply) => {
+    requests++
+    const stream = reply.sse(feed)
+    stream.send('tick', { now: 'x', epochMs: 1 }, { id: '1' })
+    endStream(stream)
+  })
+  const origin = await start()
+  const browser = await launchChromium(t)
+  const page = await browser.newPage()
+  await page.goto(`${origin}/`, { timeout: 30_000 })
+  await page.waitForFunction(() => (globalThis as unknown as { log?: { ended: boolean } }).log?.ended === true, null, { timeout: 10_000 })
+  await sleep(300) // fifteen retry periods: the EventSource would have reconnected by now
+  const log = await page.evaluate(() => (globalThis as unknown as { log: { ticks: number[], statuses: string[] } }).log)
+  t.same(log.ticks, [1])
+  t.same(log.statuses, ['open', 'closed'])
+  t.equal(requests, 1, 'the EventSource was closed on sse:end')
+})

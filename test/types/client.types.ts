@@ -4,7 +4,7 @@
  * if it ever compiles, the directive itself becomes the error.
  */
 import { EventSource as NodeEventSource } from 'eventsource'
-import { createClient, type ClientStatus, type EventSourceConstructor, type SseClient } from '../../lib/client.js'
+import { createClient, END_EVENT, type ClientStatus, type EventSourceConstructor, type SseClient, type UnauthorizedInfo } from '../../lib/client.js'
 import { defineEvents, Text, Type } from '../../lib/index.js'
 
 /** `true` only when A and B are the same type (not merely assignable). */
@@ -86,3 +86,35 @@ createClient(url, { catalog: clock, EventSource: WithToken })
 
 // Untyped (no catalog, no type): any name, data `unknown` until checked.
 createClient(url, { EventSource: NodeEventSource }).on('anything', (data) => { expectType<typeof data, unknown>(true) })
+
+// The fetch transport's options.
+const fetchClient = createClient(url, {
+  catalog: chat,
+  transport: 'fetch',
+  method: 'POST',
+  body: JSON.stringify({ prompt: 'hi' }),
+  headers: async () => ({ authorization: `Bearer ${token}` }),
+  credentials: 'include',
+  signal: new AbortController().signal,
+  reconnectDelayMs: 500,
+  maxReconnectDelayMs: 10_000,
+  responseTimeoutMs: 5000,
+  maxEventBytes: 65_536,
+  pauseWhenHidden: true,
+  onUnauthorized: (info) => { expectType<typeof info, UnauthorizedInfo>(true); return info.statusCode === 401 }
+})
+fetchClient.onEnd(() => {})
+expectType<typeof fetchClient.isLeader, boolean>(true)
+expectType<ClientStatus, 'connecting' | 'open' | 'paused' | 'closed'>(true)
+expectType<typeof END_EVENT, 'sse:end'>(true)
+createClient(url, { catalog: chat, headers: { authorization: 'Bearer x' }, shared: true })
+// @ts-expect-error no such transport
+createClient(url, { catalog: chat, transport: 'websocket' })
+// @ts-expect-error header values are strings
+createClient(url, { catalog: chat, headers: { 'x-count': 1 } })
+// @ts-expect-error a stream body cannot be sent again on reconnect
+createClient(url, { catalog: chat, body: new ReadableStream() })
+// @ts-expect-error onUnauthorized says whether to retry
+createClient(url, { catalog: chat, onUnauthorized: () => 'yes' })
+// @ts-expect-error onEnd listeners get nothing
+fetchClient.onEnd((reason: string) => reason)

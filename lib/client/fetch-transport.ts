@@ -1,0 +1,325 @@
+/**
+ * The fetch transport: the stream read with `fetch`, so requests can carry headers,
+ * any method and a body, and reconnects are ours: exponential backoff with full
+ * jitter from the server's `retry:`, `Retry-After` honoured on 429 and 5xx, a hook
+ * to refresh credentials on 401/403, a deadline for the response head, a bound on
+ * an event's size, and `Last-Event-ID` on every reconnect.
+ */
+import { backoffDelayMs, retryAfterMs } from './backoff.js'
+import { SseClientError } from './errors.js'
+import { EventStreamParser } from './parser.js'
+import type { Transport, TransportSink } from './transport.js'
+
+/**
+ * Request headers: an object, or a function called before every connection attempt
+ * (reconnects included), so a refreshed token is sent.
+ *
+ * @example
+ * const headers: HeadersOption = async () => ({ authorization: `Bearer ${await token()}` })
+ */
+export type HeadersOption = Readonly<Record<string, string>> | (() => Readonly<Record<string, string>> | Promise<Readonly<Record<string, string>>>)
+
+/**
+ * A request body. It is sent again on every reconnect, so it must be a value that can
+ * be read twice: not a `ReadableStream`.
+ *
+ * @example
+ * const body: RequestBody = JSON.stringify({ prompt: 'Hello' })
+ */
+export type RequestBody = string | URLSearchParams | Blob | ArrayBuffer | Uint8Array<ArrayBuffer> | FormData
+
+/**
+ * What `onUnauthorized` learns: the status (401 or 403) and how many refusals in a row.
+ *
+ * @example
+ * const onUnauthorized = async (info: UnauthorizedInfo) => info.attempt === 1 && await refreshToken()
+ */
+export interface UnauthorizedInfo {
+  readonly statusCode: number
+  /** 1 for the first refusal since the stream was last open, 2 for the next... */
+  readonly attempt: number
+}
+
+/**
+ * The `fetch` the transport calls: the global one, or any with its signature.
+ *
+ * @example
+ * const viaProxy: FetchFunction = (url, init) => fetch(url.replace(publicOrigin, internalOrigin), init)
+ */
+export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>
+
+/**
+ * Everything the fetch transport needs, defaults applied by the client (lib/client.ts).
+ *
+ * @example
+ * new FetchTransport({ ...settings, lastEventId: '41' }, sink)
+ */
+export interface FetchTransportOptions {
+  readonly url: string
+  readonly fetch: FetchFunction
+  readonly method: string
+  readonly headers: HeadersOption | undefined
+  readonly body: RequestBody | undefined
+  readonly credentials: RequestCredentials
+  readonly reconnectDelayMs: number
+  readonly maxReconnectDelayMs: number
+  readonly responseTimeoutMs: number
+  readonly maxEventBytes: number
+  readonly onUnauthorized: ((info: UnauthorizedInfo) => boolean | Promise<boolean>) | undefined
+  readonly pauseWhenHidden: boolean
+  /** The id to resume after (a shared client taking over from another tab), `''` for none. */
+  readonly lastEventId: string
+}
+
+/** The part of `document` the visibility pause uses (absent in Node and workers). */
+interface VisibilityDocument {
+  readonly visibilityState: string
+  addEventListener (type: 'visibilitychange', listener: () => void): void
+  removeEventListener (type: 'visibilitychange', listener: () => void): void
+}
+
+/**
+ * The default wait for a response head before the attempt is dropped and retried.
+ * @default 30000
+ * @example
+ * createClient(url, { responseTimeoutMs: DEFAULT_RESPONSE_TIMEOUT_MS / 3 })
+ */
+export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000
+
+/** The longest delay `setTimeout` takes; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** `text/event-stream`, with or without parameters (§9.2.3 checks the MIME type only). */
+const EVENT_STREAM_TYPE = /^text\/event-stream\s*(;|$)/i
+
+/**
+ * Receives the stream with `fetch`, reconnecting until closed or told to stop.
+ *
+ * @example
+ * const transport = new FetchTransport({ ...options, url }, sink)
+ */
+export class FetchTransport implements Transport {
+  readonly #options: FetchTransportOptions
+  readonly #sink: TransportSink
+  readonly #document: VisibilityDocument | undefined
+  #isClosed = false
+  #isHidden = false
+  #lastEventId: string
+  #baseDelayMs: number
+  /** Reconnects since the last event: the backoff exponent. */
+  #retries = 0
+  #refusalsInRow = 0
+  #attempt: AbortController | undefined
+  /** Ends the current wait early (close, page shown or hidden). */
+  #wake: (() => void) | undefined
+
+  constructor (options: FetchTransportOptions, sink: TransportSink) {
+    this.#options = options
+    this.#sink = sink
+    this.#lastEventId = options.lastEventId
+    this.#baseDelayMs = options.reconnectDelayMs
+    const doc = (globalThis as { document?: VisibilityDocument }).document
+    this.#document = options.pauseWhenHidden ? doc : undefined
+    if (this.#document !== undefined) {
+      this.#isHidden = this.#document.visibilityState === 'hidden'
+      this.#document.addEventListener('visibilitychange', this.#onVisibility)
+    }
+    void this.#run()
+  }
+
+  /** The id that the next connection sends as `Last-Event-ID`. */
+  get lastEventId (): string {
+    return this.#lastEventId
+  }
+
+  listen (): void {
+    // Every event is parsed and handed to the core, which drops those without handlers.
+  }
+
+  close (): void {
+    if (this.#isClosed) return
+    this.#isClosed = true
+    this.#document?.removeEventListener('visibilitychange', this.#onVisibility)
+    this.#attempt?.abort()
+    this.#wake?.()
+  }
+
+  async #run (): Promise<void> {
+    while (!this.#isClosed) {
+      if (this.#isHidden) {
+        this.#sink.status('paused')
+        await this.#sleep(Infinity)
+        continue
+      }
+      this.#sink.status('connecting')
+      const delayMs = await this.#connect()
+      if (delayMs === undefined || this.#isClosed) return
+      if (this.#isHidden) continue
+      this.#sink.status('connecting')
+      await this.#sleep(delayMs)
+    }
+  }
+
+  /** One connection, from request to end of body: the wait before the next, or `undefined` to stop. */
+  async #connect (): Promise<number | undefined> {
+    const attempt = new AbortController()
+    this.#attempt = attempt
+    let isTimedOut = false
+    const timeoutMs = this.#options.responseTimeoutMs
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(() => {
+        isTimedOut = true
+        attempt.abort()
+      }, Math.min(timeoutMs, MAX_TIMER_MS))
+      : undefined
+    let response: Response
+    try {
+      let request: RequestInit
+      try {
+        request = await this.#request(attempt.signal)
+      } catch (cause) {
+        // The page's headers function failed (a token refresh that could not reach its server?): say so, retry later.
+        this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', 'The headers function threw; retrying with backoff.', { cause }))
+        return this.#backoff()
+      }
+      response = await this.#options.fetch(this.#options.url, request)
+    } catch (cause) {
+      if (this.#isClosed || this.#isHidden) return 0
+      if (isTimedOut) {
+        this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_TIMEOUT',
+          `No response head within responseTimeoutMs (${this.#options.responseTimeoutMs} ms); reconnecting.`, { cause }))
+      }
+      return this.#backoff()
+    } finally {
+      clearTimeout(timer)
+    }
+    return await this.#read(response, attempt)
+  }
+
+  async #request (signal: AbortSignal): Promise<RequestInit> {
+    const given = this.#options.headers
+    const headers = new Headers(typeof given === 'function' ? await given() : given)
+    headers.set('accept', 'text/event-stream')
+    // §9.2.3 sends it only when non-empty; an empty header would reset the server's position anyway.
+    if (this.#lastEventId !== '') headers.set('last-event-id', this.#lastEventId)
+    return {
+      method: this.#options.method,
+      headers,
+      body: this.#options.body,
+      credentials: this.#options.credentials,
+      cache: 'no-store',
+      signal
+    }
+  }
+
+  async #read (response: Response, attempt: AbortController): Promise<number | undefined> {
+    const statusCode = response.status
+    if (statusCode !== 200) await cancelBody(response)
+    // §9.2.3: 204 tells the client to stop; the server also answers it to a reconnect after the end.
+    if (statusCode === 204) {
+      this.#sink.stop()
+      return undefined
+    }
+    if (statusCode === 401 || statusCode === 403) return await this.#refused(statusCode)
+    if (statusCode === 429 || statusCode >= 500) {
+      const delayMs = this.#backoff()
+      const asked = retryAfterMs(response.headers.get('retry-after'))
+      return asked === undefined ? delayMs : Math.max(asked, delayMs)
+    }
+    const type = response.headers.get('content-type') ?? ''
+    if (statusCode !== 200 || !EVENT_STREAM_TYPE.test(type) || response.body === null) {
+      if (statusCode === 200) await cancelBody(response)
+      this.#sink.stop(new SseClientError('TYPED_SSE_CLIENT_CONNECTION_FAILED',
+        `${this.#options.url} answered ${statusCode} ${type === '' ? 'without a content type' : type}, not a 200 text/event-stream; ` +
+        'the client will not reconnect. Check the route, then create a new client.', { statusCode }))
+      return undefined
+    }
+    this.#refusalsInRow = 0
+    this.#sink.status('open')
+    const parser = new EventStreamParser({
+      lastEventId: this.#lastEventId,
+      maxEventBytes: this.#options.maxEventBytes,
+      onRetry: (ms) => { this.#baseDelayMs = ms },
+      onEvent: (event) => {
+        if (this.#isClosed) return
+        this.#retries = 0
+        this.#lastEventId = event.lastEventId
+        this.#sink.event(event)
+      }
+    })
+    const reader = response.body.getReader()
+    try {
+      for (let chunk = await reader.read(); !chunk.done && !this.#isClosed; chunk = await reader.read()) {
+        parser.push(chunk.value)
+        this.#lastEventId = parser.lastEventId
+      }
+    } catch (err) {
+      attempt.abort()
+      if (err instanceof SseClientError && !this.#isClosed) this.#sink.warn(err)
+    }
+    if (this.#isClosed) return undefined
+    // The body ended without the end event: a drop, so reconnect and resume.
+    return this.#backoff()
+  }
+
+  async #refused (statusCode: number): Promise<number | undefined> {
+    this.#refusalsInRow++
+    const hook = this.#options.onUnauthorized
+    let isRetry = false
+    let cause: unknown
+    try {
+      isRetry = hook !== undefined && await hook({ statusCode, attempt: this.#refusalsInRow })
+    } catch (err) {
+      cause = err
+    }
+    if (this.#isClosed) return undefined
+    if (isRetry !== true) {
+      this.#sink.stop(new SseClientError('TYPED_SSE_CLIENT_UNAUTHORIZED',
+        `${this.#options.url} answered ${statusCode}` + (hook === undefined
+          ? '; pass onUnauthorized to refresh credentials and retry.'
+          : '; onUnauthorized did not ask to retry.'), { statusCode, cause }))
+      return undefined
+    }
+    // Fresh credentials are tried at once; a hook that keeps saying yes backs off.
+    return this.#refusalsInRow === 1 ? 0 : this.#backoff()
+  }
+
+  #backoff (): number {
+    return backoffDelayMs(this.#retries++, this.#baseDelayMs, this.#options.maxReconnectDelayMs)
+  }
+
+  /** Waits `ms` (Infinity: until woken); `close` and visibility changes end it early. */
+  #sleep (ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      // Not unref'd: an open client waiting to reconnect is work the process is doing.
+      const timer = Number.isFinite(ms) ? setTimeout(done, Math.min(ms, MAX_TIMER_MS)) : undefined
+      const wake = (): void => { done() }
+      this.#wake = wake
+      function done (): void {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  readonly #onVisibility = (): void => {
+    const isHidden = this.#document?.visibilityState === 'hidden'
+    if (isHidden === this.#isHidden) return
+    this.#isHidden = isHidden
+    // Hidden: drop the connection (the server frees it); shown: reconnect at once with Last-Event-ID.
+    if (isHidden) {
+      this.#sink.status('paused')
+      this.#attempt?.abort()
+    }
+    this.#wake?.()
+  }
+}
+
+/** Frees a response we will not read, whatever state its body is in. */
+async function cancelBody (response: Response): Promise<void> {
+  try {
+    await response.body?.cancel()
+  } catch {
+    // Already errored or aborted: nothing to free.
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Picks and configures the transport from the client's options: fetch when asked for
+ * or when an option needs it, else the runtime's EventSource; shared tabs on top of
+ * fetch. Options that cannot work are refused here, once, with a coded error.
+ */
+import { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './backoff.js'
+import { SseClientError } from './errors.js'
+import { EventSourceTransport, type EventSourceConstructor } from './eventsource-transport.js'
+import { DEFAULT_RESPONSE_TIMEOUT_MS, FetchTransport, type FetchFunction, type FetchTransportOptions } from './fetch-transport.js'
+import { DEFAULT_MAX_EVENT_BYTES } from './parser.js'
+import { SharedTransport } from './shared.js'
+import type { Transport, TransportSink } from './transport.js'
+import type { ClientInit } from './types.js'
+
+/** The durations and sizes of the fetch transport: numbers >= 0 (Infinity allowed, NaN not). */
+const NUMERIC_OPTIONS = ['reconnectDelayMs', 'maxReconnectDelayMs', 'responseTimeoutMs', 'maxEventBytes'] as const
+
+/** The options that only the fetch transport can honour. */
+const FETCH_ONLY_OPTIONS = ['headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared'] as const
+
+/**
+ * The transport the options ask for, with the defaults applied.
+ *
+ * @throws SseClientError TYPED_SSE_CLIENT_BAD_OPTION, _NO_EVENTSOURCE or _NO_FETCH for options that cannot work here
+ * @example
+ * const transport = openTransport('http://127.0.0.1:3000/chat', { body: '{}' }, sink)
+ */
+export function openTransport (url: string, options: ClientInit, sink: TransportSink): Transport {
+  const globals = globalThis as { EventSource?: EventSourceConstructor, fetch?: FetchFunction }
+  const Source = options.EventSource ?? globals.EventSource
+  const needsFetch = FETCH_ONLY_OPTIONS.filter((name) => options[name] !== undefined && options[name] !== false)
+  const kind = options.transport ?? (needsFetch.length > 0 || Source === undefined ? 'fetch' : 'eventsource')
+  if (kind === 'eventsource') {
+    if (needsFetch.length > 0) {
+      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
+        `${needsFetch.join(', ')} need the fetch transport: remove transport: 'eventsource'.`)
+    }
+    if (Source === undefined) {
+      throw new SseClientError('TYPED_SSE_CLIENT_NO_EVENTSOURCE',
+        'No EventSource in this runtime (Node 20 has none built in). Pass one: ' +
+        "import { EventSource } from 'eventsource'; createClient(url, { EventSource }), or use transport: 'fetch'.")
+    }
+    return new EventSourceTransport(Source, url, options.withCredentials ?? false, sink)
+  }
+  const fetch = options.fetch ?? globals.fetch?.bind(globalThis)
+  if (fetch === undefined) {
+    throw new SseClientError('TYPED_SSE_CLIENT_NO_FETCH', 'No fetch in this runtime: pass one as the fetch option.')
+  }
+  if (typeof (options.body as { getReader?: unknown } | undefined)?.getReader === 'function') {
+    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
+      'body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
+  }
+  for (const name of NUMERIC_OPTIONS) {
+    const value = options[name]
+    if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
+      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', `${name} must be a number >= 0, got ${String(value)}.`)
+    }
+  }
+  const settings: FetchTransportOptions = Object.freeze({
+    url,
+    fetch,
+    method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
+    headers: options.headers,
+    body: options.body,
+    credentials: options.credentials ?? (options.withCredentials === true ? 'include' : 'same-origin'),
+    reconnectDelayMs: options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS,
+    maxReconnectDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS,
+    responseTimeoutMs: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+    maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+    onUnauthorized: options.onUnauthorized,
+    pauseWhenHidden: options.pauseWhenHidden ?? false,
+    lastEventId: ''
+  })
+  if (options.shared !== true) return new FetchTransport(settings, sink)
+  if (options.body !== undefined && typeof options.body !== 'string') {
+    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
+      'shared: true with a body needs a string body: tabs share a stream only when method, URL and body are the same.')
+  }
+  return new SharedTransport(`${settings.method} ${url} ${options.body ?? ''}`, sink,
+    // The connection serves every tab, some of which may be showing: it does not pause with the leader's.
+    (lastEventId, leaderSink) => new FetchTransport({ ...settings, lastEventId, pauseWhenHidden: false }, leaderSink))
+}

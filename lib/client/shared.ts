@@ -1,0 +1,160 @@
+/**
+ * One connection for all the tabs of an origin (`shared: true`). Every tab asks for
+ * the same Web Lock (`navigator.locks`); the one holding it is the leader: it runs
+ * the real (fetch) transport and forwards what it receives to the other tabs over a
+ * BroadcastChannel. The others wait in the lock's queue, and remember the id of the
+ * last event forwarded to them. When the leader's tab closes, the browser releases
+ * its lock, the next tab gets it and connects with that id as `Last-Event-ID`: a
+ * stream that replays by id (a channel with history) then sends exactly what
+ * followed, with no gap and no duplicate.
+ */
+import { SseClientError, type ClientErrorCode } from './errors.js'
+import type { StreamEvent } from './parser.js'
+import type { ClientStatus, Transport, TransportSink } from './transport.js'
+
+/** The part of `navigator.locks` (Web Locks API) used here. */
+interface LockManagerLike {
+  request (name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<unknown>
+}
+
+/** The part of `BroadcastChannel` used here. */
+interface BroadcastChannelLike {
+  onmessage: ((message: { data: SharedMessage }) => void) | null
+  postMessage (message: SharedMessage): void
+  close (): void
+}
+
+/** What tabs tell each other. Errors travel as plain fields: structured clone drops their class. */
+type SharedMessage =
+  | { readonly kind: 'hello' }
+  | { readonly kind: 'status', readonly status: Exclude<ClientStatus, 'closed'> }
+  | { readonly kind: 'event', readonly event: StreamEvent }
+  | { readonly kind: 'stop', readonly error?: { code: ClientErrorCode, message: string, statusCode: number | undefined } }
+
+/** The prefix of the lock and channel names, so they cannot clash with the page's own. */
+const NAME_PREFIX = 'fastify-typed-sse '
+
+/**
+ * Starts the real transport in the leader tab, resuming after `lastEventId`.
+ *
+ * @example
+ * const start: LeaderTransportFactory = (lastEventId, sink) => new FetchTransport({ ...settings, lastEventId }, sink)
+ */
+export type LeaderTransportFactory = (lastEventId: string, sink: TransportSink) => Transport
+
+/**
+ * A transport that holds the connection in one tab and shares it with the others.
+ *
+ * @throws SseClientError TYPED_SSE_CLIENT_BAD_OPTION when the runtime has no Web Locks or BroadcastChannel
+ * @example
+ * const transport = new SharedTransport(`GET ${url}`, sink, (lastEventId, leaderSink) => new FetchTransport({ ...options, lastEventId }, leaderSink))
+ */
+export class SharedTransport implements Transport {
+  readonly #sink: TransportSink
+  readonly #start: LeaderTransportFactory
+  readonly #channel: BroadcastChannelLike
+  /** Aborts this tab's place in the lock queue when it closes before leading. */
+  readonly #queue = new AbortController()
+  #isClosed = false
+  #isLeader = false
+  #lastEventId = ''
+  #status: Exclude<ClientStatus, 'closed'> = 'connecting'
+  #inner: Transport | undefined
+  #release: (() => void) | undefined
+
+  constructor (key: string, sink: TransportSink, start: LeaderTransportFactory) {
+    const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
+    const Channel = (globalThis as { BroadcastChannel?: new (name: string) => BroadcastChannelLike }).BroadcastChannel
+    if (locks === undefined || Channel === undefined) {
+      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
+        'shared: true needs Web Locks and BroadcastChannel (browsers, in a secure context or on localhost); leave it out here.')
+    }
+    this.#sink = sink
+    this.#start = start
+    this.#channel = new Channel(NAME_PREFIX + key)
+    this.#channel.onmessage = this.#onMessage
+    // A leader answers with its status, so a tab that joins an open stream shows it open.
+    this.#channel.postMessage({ kind: 'hello' })
+    // Rejects with an AbortError when this tab closes while still queued: nothing to do then.
+    locks.request(NAME_PREFIX + key, { signal: this.#queue.signal }, () => this.#lead()).catch(() => {})
+  }
+
+  /** Whether this tab holds the connection. */
+  get isLeader (): boolean {
+    return this.#isLeader
+  }
+
+  listen (): void {
+    // The leader's fetch transport hands every event on; there is nothing to subscribe to.
+  }
+
+  close (): void {
+    if (this.#isClosed) return
+    this.#isClosed = true
+    this.#queue.abort()
+    this.#inner?.close()
+    this.#channel.close()
+    // Gives the lock to the next tab, which takes over from the last id it saw.
+    this.#release?.()
+  }
+
+  async #lead (): Promise<void> {
+    // The old leader's last messages may still be queued for this tab: let them land
+    // first, so the id this tab resumes from is the last one that was forwarded.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    if (this.#isClosed) return
+    this.#isLeader = true
+    const held = new Promise<void>((resolve) => { this.#release = resolve })
+    this.#inner = this.#start(this.#lastEventId, this.#leaderSink)
+    await held
+  }
+
+  readonly #leaderSink: TransportSink = {
+    status: (status) => {
+      this.#status = status
+      this.#post({ kind: 'status', status })
+      this.#sink.status(status)
+    },
+    event: (event) => {
+      this.#lastEventId = event.lastEventId
+      // Posted before the local dispatch: on `sse:end` the local client closes this transport.
+      this.#post({ kind: 'event', event })
+      this.#sink.event(event)
+    },
+    // Only the tab that holds the connection reports its hiccups.
+    warn: (error) => { this.#sink.warn(error) },
+    stop: (error) => {
+      this.#post({ kind: 'stop', error: error === undefined ? undefined : { code: error.code, message: error.message, statusCode: error.statusCode } })
+      this.#sink.stop(error)
+    }
+  }
+
+  #post (message: SharedMessage): void {
+    if (!this.#isClosed) this.#channel.postMessage(message)
+  }
+
+  readonly #onMessage = ({ data: message }: { data: SharedMessage }): void => {
+    if (this.#isClosed) return
+    if (this.#isLeader) {
+      if (message.kind === 'hello') this.#post({ kind: 'status', status: this.#status })
+      // Anything else is a late message of the previous leader, already replayed to this one.
+      return
+    }
+    switch (message.kind) {
+      case 'event':
+        this.#lastEventId = message.event.lastEventId
+        this.#sink.event(message.event)
+        break
+      case 'status':
+        this.#sink.status(message.status)
+        break
+      case 'stop':
+        this.#sink.stop(message.error === undefined
+          ? undefined
+          : new SseClientError(message.error.code, message.error.message, { statusCode: message.error.statusCode }))
+        break
+      default:
+        // 'hello' from another follower: only the leader answers.
+    }
+  }
+}

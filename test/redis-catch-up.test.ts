@@ -88,6 +88,19 @@ async function trial (t: Test, n: number, connections: 'both' | 'subscriber'): P
   return { isExact, gaps: onB.gaps, acked: acked.length, delivered: ids.length }
 }
 
+/** Calls `fn` until it does not reject with the engine's code (Redis coming back), bounded. */
+async function untilAccepted<T> (fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RECOVERY_MS
+  for (;;) {
+    try {
+      return await fn()
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'TYPED_SSE_ENGINE_UNAVAILABLE' || Date.now() > deadline) throw err
+      await sleep(20)
+    }
+  }
+}
+
 /** Kills only the subscriber connection of the engine whose connections are named `name`. */
 async function killSubscriber (admin: Redis, name: string): Promise<number> {
   const list = await admin.client('LIST') as string
@@ -111,4 +124,29 @@ t.test('the subscriber connection killed alone: the catch-up read and the held l
     const outcome = await trial(t, TRIALS + n, 'subscriber')
     t.ok(outcome.isExact, `trial ${n}: every message once, no gap (the stream kept everything)`)
   }
+})
+
+t.test('an outage longer than the history: the range is gone, the channel is told of the gap, and delivery goes on in order', { skip: REDIS_MISSING }, async (t) => {
+  const history = { maxEvents: 20, maxAgeMs: false } as const
+  const name = 'evicted-b'
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const a = ready(t, redisEngine({ url: redis.url, prefix: 'evicted:' }))
+  const b = ready(t, redisEngine({ client: new Redis(redis.url, { connectionName: name, lazyConnect: true }), prefix: 'evicted:' }))
+  await Promise.all([a.ready?.(), b.ready?.()])
+  const onB = new Recorder()
+  const publisher = a.channel('scores', history, new Recorder())
+  const subscriber = b.channel('scores', history, onB)
+  const first = await subscriber.publish({ event: 'score', data: '0' }) as string
+  await waitUntil(() => onB.ids.includes(first), 2000, 'B delivered its own first message')
+  t.equal(await killSubscriber(admin, name), 1, "killed B's subscriber connection")
+  // Published at once, before B can be back (its first reconnection waits 50 ms or more):
+  // more than the history keeps, so what B missed is partly gone.
+  const ids = await Promise.all(Array.from({ length: 100 }, async (_, i) => await publisher.publish({ event: 'score', data: String(i + 1) }) as string))
+  // Published through B: it resolves once B is subscribed again (and caught up).
+  const last = await untilAccepted(async () => await subscriber.publish({ event: 'score', data: 'last' }) as string)
+  await waitUntil(() => onB.ids.includes(last), RECOVERY_MS, 'B delivers the message published after its return')
+  t.equal(onB.gaps, 1, 'one gap reported')
+  t.ok(onB.ids.every((id, i) => i === 0 || compareIds(onB.ids[i - 1], id) < 0), 'in order, nothing twice')
+  t.ok(onB.ids.length < ids.length + 2, `not every message (${onB.ids.length} of ${ids.length + 2}): the history kept 20`)
 })

@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import type { Redis } from 'ioredis'
-import type { ChannelListener, EngineMessage } from '../../lib/engine.js'
+import type { ChannelListener, EngineMessage, SseEngine } from '../../lib/engine.js'
 
 /** Why Redis can not run here (redis-server and redis-cli come in one Debian package), or undefined. */
 const NOT_INSTALLED: string | undefined = ['redis-server', 'redis-cli'].every((binary) => spawnSync(binary, ['--version']).error === undefined)
@@ -174,4 +174,32 @@ export async function killNamed (admin: Redis, name: string): Promise<number> {
   for (const id of ids) pipeline.client('KILL', 'ID', id)
   const results = await pipeline.exec() ?? []
   return results.filter(([err, killed]) => err === null && killed === 1).length
+}
+
+/** An engine whose reported gaps are counted. */
+export interface GapCounting extends SseEngine {
+  /** Gaps reported to channels so far (each channel resyncs its streams on one). */
+  readonly gaps: number
+}
+
+/**
+ * Wraps `engine` so a test can see the gaps it reports through the channels it serves.
+ *
+ * @example
+ * const engine = countGaps(redisEngine({ url }))
+ * t.ok(seqs(client).length === 5 || engine.gaps > 0)
+ */
+export function countGaps (engine: SseEngine): GapCounting {
+  let gaps = 0
+  return {
+    get gaps () { return gaps },
+    compareIds: (a, b) => engine.compareIds(a, b),
+    health: () => engine.health?.() ?? 'connected',
+    ready: async () => await engine.ready?.(),
+    close: async () => await engine.close(),
+    channel: (name, history, listener) => engine.channel(name, history, {
+      deliver: (message) => listener.deliver(message),
+      gap: () => { gaps++; listener.gap() }
+    })
+  }
 }

@@ -3,7 +3,7 @@
  * until one is ready, running a command on one with the engine's coded errors, and
  * quitting. A connection is an ioredis `Redis` or `Cluster`; nothing here knows channels.
  */
-import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { EngineError } from '../errors.js'
 
 /** Reconnection attempts back off exponentially up to this delay (plus jitter). */
@@ -42,6 +42,37 @@ export function connectionOptions (connectTimeoutMs: number, commandTimeoutMs: n
     disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     retryStrategy: (times: number) => Math.min(50 * 2 ** (times - 1), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100)
   }
+}
+
+/**
+ * The settings of the engine's own Cluster connection (commands), over the user's
+ * cluster options (startup nodes' auth, TLS, natMap): its node connections get the
+ * settings of {@link connectionOptions}; the engine subscribes itself (shard by shard).
+ *
+ * @example
+ * new Cluster(nodes, clusterOptions(connectionOptions(5000, 2000), userOptions))
+ */
+export function clusterOptions (settings: RedisOptions, user: ClusterOptions = {}): ClusterOptions {
+  const { retryStrategy, enableOfflineQueue, lazyConnect, ...nodeSettings } = settings
+  return {
+    ...user,
+    enableOfflineQueue,
+    lazyConnect,
+    enableReadyCheck: true,
+    shardedSubscribers: false,
+    clusterRetryStrategy: retryStrategy,
+    // A failover or a moved slot is retried briefly (bounded by the command timeout).
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: settings.commandTimeout,
+    redisOptions: { ...user.redisOptions, ...nodeSettings }
+  }
+}
+
+/** The settings of a per-master subscriber connection on a cluster: the user's node options, then ours. */
+export function shardOptions (settings: RedisOptions, user: ClusterOptions = {}): RedisOptions {
+  return { ...user.redisOptions, ...settings }
 }
 
 /**
@@ -118,10 +149,13 @@ export async function quit (connection: Connection): Promise<void> {
  */
 export class Commands {
   readonly connection: Connection
+  /** A deadline of our own for a cluster, whose redirections and retries happen above its nodes' command timeouts. */
+  readonly #deadlineMs: number | undefined
   #isClosed = false
 
-  constructor (connection: Connection) {
+  constructor (connection: Connection, commandTimeoutMs: number) {
     this.connection = connection
+    this.#deadlineMs = connection.isCluster ? commandTimeoutMs : undefined
   }
 
   get isReady (): boolean {
@@ -139,7 +173,8 @@ export class Commands {
     if (this.#isClosed) throw new EngineError('the Redis engine is closed')
     if (this.connection.status !== 'ready') throw unavailable(`the command connection to Redis is ${this.connection.status}`)
     try {
-      return await command(this.connection)
+      if (this.#deadlineMs === undefined) return await command(this.connection)
+      return await withDeadline(command(this.connection), this.#deadlineMs)
     } catch (err) {
       if (isTimeout(err)) reset(this.connection)
       throw unavailable('a Redis command failed', err)
@@ -153,10 +188,23 @@ export class Commands {
   }
 }
 
+async function withDeadline<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('Command timed out')), ms)
+  })
+  try {
+    return await Promise.race([promise, expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /**
  * Drops a connection that stopped answering and lets it reconnect: its pending
  * commands fail now (they are not resent), instead of piling up behind a hung server.
  */
 export function reset (connection: Connection): void {
-  if (connection.status === 'ready') connection.disconnect(true)
+  // A cluster has a connection per node, and refreshes its slot map itself.
+  if (connection.status === 'ready' && !connection.isCluster) connection.disconnect(true)
 }

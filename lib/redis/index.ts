@@ -10,7 +10,9 @@
  *   scripts.ts      the Lua (publish, read, position), registered with defineCommand
  *   options.ts      options, defaults, checks
  *   connections.ts  the engine's connections: settings, readiness, commands, timeouts, quit
+ *   slot.ts         Redis Cluster hash slots
  *   subscriber.ts   subscriptions on one Redis (SUBSCRIBE)
+ *   shard-subscriber.ts  subscriptions on a cluster (SSUBSCRIBE, one connection per master)
  *   topic.ts        one channel key on this instance: listeners, position, hold
  *   catch-up.ts     reading back what a resubscribed topic missed (lib/merge.ts)
  *   topics.ts       the topics: subscribe, resubscribe, route messages
@@ -20,15 +22,16 @@
  * import { redisEngine } from 'fastify-typed-sse/redis'
  * await app.register(sse, { engine: redisEngine({ url: process.env.REDIS_URL }) })
  */
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { ChannelListener, EngineChannel, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
 import { EngineError } from '../errors.js'
 import { encode, entries } from './codec.js'
-import { Commands, connectionOptions, unavailable, whenReady } from './connections.js'
+import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
-import { DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions } from './options.js'
+import { DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
 import { defineScripts, type ReadReply } from './scripts.js'
-import { SingleSubscriber } from './subscriber.js'
+import { ShardSubscriber } from './shard-subscriber.js'
+import { SingleSubscriber, type Subscriber, type SubscriberEvents } from './subscriber.js'
 import { Topics } from './topics.js'
 import type { Topic } from './topic.js'
 
@@ -39,6 +42,39 @@ export {
 
 /** XINFO STREAM's max-deleted-entry-id (how eviction is told apart) came in Redis 7. */
 const MIN_REDIS_MAJOR = 7
+
+/** The engine's connections: commands (a Redis or a Cluster), and how it subscribes. */
+interface Wiring {
+  readonly connection: Connection
+  readonly isCluster: boolean
+  readonly makeSubscriber: (events: SubscriberEvents) => Subscriber
+}
+
+/**
+ * A client given is a template (host, auth, TLS, db, sentinels, a cluster's nodes):
+ * the engine uses duplicates with its own settings, so a publish never waits in the
+ * client's offline queue or is resent by its retries, and closing the engine leaves it alone.
+ */
+function wire (resolved: ResolvedRedisOptions): Wiring {
+  const settings = connectionOptions(resolved.connectTimeoutMs, resolved.commandTimeoutMs)
+  const template = resolved.client
+  if (resolved.cluster !== undefined || template?.isCluster === true) {
+    const user = template === undefined ? resolved.cluster?.options : (template as Cluster).options
+    const options = clusterOptions(settings, user)
+    const connection = template === undefined ? new Cluster(resolved.cluster?.nodes ?? [], options) : (template as Cluster).duplicate(undefined, options)
+    connection.on('error', () => {})
+    return {
+      connection,
+      isCluster: true,
+      makeSubscriber: (events) => new ShardSubscriber(connection, events, shardOptions(settings, user), resolved.commandTimeoutMs)
+    }
+  }
+  const connection = (template as Redis | undefined)?.duplicate(settings) ?? new Redis(resolved.url ?? DEFAULT_REDIS_URL, settings)
+  const subscriber = connection.duplicate(settings)
+  // Without a listener ioredis prints every failed reconnection.
+  for (const each of [connection, subscriber]) each.on('error', () => {})
+  return { connection, isCluster: false, makeSubscriber: (events) => new SingleSubscriber(subscriber, events) }
+}
 
 function replayResult (reply: ReadReply): ReplayResult {
   if (reply[0] === 'ok') return { status: 'ok', messages: entries(reply[1]) }
@@ -65,18 +101,13 @@ function replayResult (reply: ReadReply): ReplayResult {
 export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   const resolved = resolveRedisOptions(options)
   const { prefix, connectTimeoutMs, commandTimeoutMs } = resolved
-  const settings = connectionOptions(connectTimeoutMs, commandTimeoutMs)
-  // A client given is a template (host, auth, TLS, db, sentinels): the engine uses
-  // duplicates with its own settings, so a publish never waits in the client's offline
-  // queue or is resent by its retries, and closing the engine leaves it alone.
-  const connection = (resolved.client as Redis | undefined)?.duplicate(settings) ?? new Redis(resolved.url ?? DEFAULT_REDIS_URL, settings)
-  const subscriberConnection = connection.duplicate(settings)
-  // Without a listener ioredis prints every failed reconnection.
-  for (const each of [connection, subscriberConnection]) each.on('error', () => {})
-  const commands = new Commands(connection)
-  const scripts = defineScripts(connection, false)
+  const { connection, isCluster, makeSubscriber } = wire(resolved)
+  const commands = new Commands(connection, commandTimeoutMs)
+  const scripts = defineScripts(connection, isCluster)
   const maxAgeOf = (topic: Topic): number => topic.history?.maxAgeMs || 0
-  const topics: Topics = new Topics((events) => new SingleSubscriber(subscriberConnection, events), {
+  // On a cluster the whole key is a hash tag: the stream and its shard channel share a slot.
+  const keyOf = (name: string): string => isCluster ? `{${prefix}${name}}` : prefix + name
+  const topics: Topics = new Topics(makeSubscriber, {
     waitMs: commandTimeoutMs,
     maxHeld: resolved.maxCatchUpMessages,
     whenCommandsReady: async (deadline) => await whenReady(connection, deadline),
@@ -97,13 +128,14 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     compareIds,
 
     channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
-      const key = prefix + name
+      const key = keyOf(name)
       const topic = topics.open(key, history, listener)
       return {
         async publish ({ event, data }) {
           await topics.whenSubscribed(topic) // so this instance's own subscribers hear it too
           if (topic.history === undefined) {
-            await commands.run(async (redis) => await redis.publish(key, encode('', event, data)))
+            const text = encode('', event, data)
+            await commands.run(async (redis) => await (isCluster ? redis.spublish(key, text) : redis.publish(key, text)))
             return undefined
           }
           const { maxEvents } = topic.history

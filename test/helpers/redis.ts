@@ -4,8 +4,12 @@
  * Tests skip with a clear message when the binary is missing, except under CI=true,
  * where they run and fail: a CI without Redis must not pass by skipping.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { connect, createServer } from 'node:net'
 import type { Redis } from 'ioredis'
 import type { ChannelListener, EngineMessage, SseEngine } from '../../lib/engine.js'
@@ -64,10 +68,13 @@ export async function rawCommand (port: number, command: string, timeoutMs = 100
  */
 export class RedisServer {
   readonly port: number
+  readonly #args: readonly string[]
   #process: ChildProcess | undefined
 
-  constructor (port: number) {
+  /** @param args more redis-server arguments (a cluster node's) */
+  constructor (port: number, args: readonly string[] = []) {
     this.port = port
+    this.#args = args
   }
 
   get url (): string {
@@ -82,7 +89,7 @@ export class RedisServer {
     if (NOT_INSTALLED !== undefined) throw new Error(NOT_INSTALLED)
     if (this.#process !== undefined) throw new Error(`redis-server ${this.pid} is still running`)
     const child = spawn('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'
+      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.#args
     ], { stdio: ['ignore', 'ignore', 'pipe'] })
     this.#process = child
     child.on('exit', () => { if (this.#process === child) this.#process = undefined })
@@ -202,4 +209,126 @@ export function countGaps (engine: SseEngine): GapCounting {
       gap: () => { gaps++; listener.gap() }
     })
   }
+}
+
+/** Cluster nodes take ports from here up (below the ephemeral range, 32768-60999, bus ports included). */
+const CLUSTER_PORTS_FROM = 12000
+const CLUSTER_PORTS_SPAN = 8000
+/** Redis Cluster puts a node's bus on its port + 10000. */
+const BUS_OFFSET = 10000
+/** Time a started cluster gets to agree (every node cluster_state:ok, every replica attached). */
+const CLUSTER_TIMEOUT_MS = 30_000
+
+async function isFree (port: number): Promise<boolean> {
+  const server = createServer()
+  const listening = new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false))
+    server.once('listening', () => resolve(true))
+  })
+  server.listen(port, '127.0.0.1')
+  const free = await listening
+  if (free) {
+    server.close()
+    await once(server, 'close')
+  }
+  return free
+}
+
+/** `count` ports, each free with its bus port, below 32768 (bounded attempts). */
+async function clusterPorts (count: number): Promise<number[]> {
+  const ports: number[] = []
+  for (let attempt = 0; ports.length < count && attempt < 200; attempt++) {
+    const port = CLUSTER_PORTS_FROM + Math.floor(Math.random() * CLUSTER_PORTS_SPAN)
+    if (!ports.includes(port) && await isFree(port) && await isFree(port + BUS_OFFSET)) ports.push(port)
+  }
+  if (ports.length < count) throw new Error(`found only ${ports.length} free cluster ports of ${count}`)
+  return ports
+}
+
+/** A Redis Cluster of private redis-server processes: 3 masters, 3 replicas, on loopback. */
+export class RedisCluster {
+  readonly servers: RedisServer[]
+
+  constructor (servers: RedisServer[]) {
+    this.servers = servers
+  }
+
+  /** Startup nodes for ioredis. */
+  get nodes (): Array<{ host: string, port: number }> {
+    return this.servers.map((server) => ({ host: '127.0.0.1', port: server.port }))
+  }
+
+  /** The server listening on `port`. */
+  server (port: number): RedisServer {
+    const found = this.servers.find((server) => server.port === port)
+    if (found === undefined) throw new Error(`no cluster node on port ${port}`)
+    return found
+  }
+
+  /** The ports of the masters now (as the running nodes see them), by CLUSTER NODES. */
+  async masters (): Promise<number[]> {
+    for (const server of this.servers) {
+      if (server.pid === undefined) continue
+      const nodes = await rawCommand(server.port, 'CLUSTER NODES').catch(() => '')
+      const masters = nodes.split('\n').filter((line) => / master /.test(line) && !line.includes('fail') && / connected /.test(line))
+      if (masters.length > 0) return masters.map((line) => Number(/127\.0\.0\.1:(\d+)/.exec(line)?.[1]))
+    }
+    throw new Error('no cluster node answers')
+  }
+
+  /**
+   * Resolves when every running node says cluster_state:ok, sees `masters` masters, and
+   * each master has a replica attached; bounded.
+   */
+  async settled (masters = 3, timeoutMs = CLUSTER_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    let last = ''
+    for (;;) {
+      try {
+        const running = this.servers.filter((server) => server.pid !== undefined)
+        const states = await Promise.all(running.map(async (server) => await rawCommand(server.port, 'CLUSTER INFO')))
+        const replications = await Promise.all(running.map(async (server) => await rawCommand(server.port, 'INFO replication')))
+        const isOk = states.every((state) => state.includes('cluster_state:ok') && state.includes(`cluster_size:${masters}`))
+        const attached = replications.filter((info) => info.includes('role:master') && /connected_slaves:[1-9]/.test(info)).length
+        const linked = replications.filter((info) => info.includes('role:slave')).every((info) => info.includes('master_link_status:up'))
+        last = `ok ${String(isOk)}, masters with a replica ${attached}, replicas linked ${String(linked)}`
+        if (isOk && attached === masters && linked) return
+      } catch (err) {
+        last = (err as Error).message
+      }
+      if (Date.now() > deadline) throw new Error(`the cluster did not settle within ${timeoutMs} ms (${last})`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
+/**
+ * Starts a Redis Cluster of 6 private redis-server processes (3 masters, 3 replicas;
+ * `redis-cli --cluster create`), on free ports below 32768, in a temporary directory;
+ * every process is stopped by its PID at `t`'s teardown. Failover is fast
+ * (cluster-node-timeout 1000 ms) so tests can kill a master.
+ *
+ * @example
+ * const cluster = await startCluster(t)
+ * redisEngine({ cluster: { nodes: cluster.nodes } })
+ */
+export async function startCluster (t: Teardown): Promise<RedisCluster> {
+  if (NOT_INSTALLED !== undefined) throw new Error(NOT_INSTALLED)
+  const dir = await mkdtemp(join(tmpdir(), 'typed-sse-cluster-'))
+  const ports = await clusterPorts(6)
+  const servers = ports.map((port) => new RedisServer(port, [
+    '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000',
+    '--dir', dir
+  ]))
+  t.teardown(async () => {
+    await Promise.all(servers.map(async (server) => await server.kill()))
+    await rm(dir, { recursive: true, force: true })
+  })
+  await Promise.all(servers.map(async (server) => await server.start()))
+  await promisify(execFile)('redis-cli', [
+    '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'
+  ], { timeout: CLUSTER_TIMEOUT_MS })
+  const cluster = new RedisCluster(servers)
+  await cluster.settled()
+  return cluster
 }

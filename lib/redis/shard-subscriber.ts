@@ -13,6 +13,13 @@ import type { Subscriber, SubscriberEvents } from './subscriber.js'
 /** Retries of a subscription that failed (a master gone, a slot map not refreshed yet) back off up to this. */
 const MAX_RETRY_DELAY_MS = 1000
 
+/** `keys` grouped by hash slot. */
+function bySlot (keys: readonly string[]): string[][] {
+  const groups = new Map<number, string[]>()
+  for (const key of keys) groups.set(slotOf(key), [...groups.get(slotOf(key)) ?? [], key])
+  return [...groups.values()]
+}
+
 /** One master's subscriber connection and the keys it serves. */
 interface Shard {
   readonly connection: Redis
@@ -60,7 +67,9 @@ export class ShardSubscriber implements Subscriber {
   }
 
   canSubscribe (key: string): boolean {
-    return !this.#isClosed && this.#cluster.status === 'ready' && this.#master(key) !== undefined
+    // While a retry waits (a master just went), calls fail at once instead of each
+    // opening a connection to a node that may be gone; the retry resubscribes.
+    return !this.#isClosed && this.#cluster.status === 'ready' && this.#retryTimer === undefined && this.#master(key) !== undefined
   }
 
   async subscribe (keys: readonly string[]): Promise<void> {
@@ -126,7 +135,8 @@ export class ShardSubscriber implements Subscriber {
       this.#nodeOf.set(key, node)
     }
     if (!await whenReady(shard.connection, Date.now() + this.#waitMs)) throw unavailable(`the master ${node} did not answer`)
-    await shard.connection.ssubscribe(...keys)
+    // One SSUBSCRIBE per slot: Redis refuses channels of several slots in one (CROSSSLOT).
+    await Promise.all(bySlot(keys).map(async (group) => await shard.connection.ssubscribe(...group)))
   }
 
   /** The connection to `node`, opened on first use; it is not reopened when it drops (the node may be gone). */
@@ -155,7 +165,7 @@ export class ShardSubscriber implements Subscriber {
       this.#shards.delete(node)
     } else if (keys.length > 0 && shard.connection.status === 'ready') {
       // Those still served here are subscribed again below, with a catch-up each.
-      shard.connection.sunsubscribe(...keys).catch(() => {})
+      for (const group of bySlot(keys)) shard.connection.sunsubscribe(...group).catch(() => {})
     }
     if (keys.length > 0) this.#events.lost(keys)
     if (!this.#isClosed) this.#cluster.refreshSlotsCache()

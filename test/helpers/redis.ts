@@ -270,8 +270,12 @@ export class RedisCluster {
     for (const server of this.servers) {
       if (server.pid === undefined) continue
       const nodes = await rawCommand(server.port, 'CLUSTER NODES').catch(() => '')
-      const masters = nodes.split('\n').filter((line) => / master /.test(line) && !line.includes('fail') && / connected /.test(line))
-      if (masters.length > 0) return masters.map((line) => Number(/127\.0\.0\.1:(\d+)/.exec(line)?.[1]))
+      // Lines: id host:port@bus flags master ping pong epoch link slots...
+      const masters = nodes.split('\n').map((line) => line.split(' ')).filter((fields) => {
+        const flags = (fields[2] ?? '').split(',')
+        return flags.includes('master') && !flags.includes('fail') && !flags.includes('fail?') && fields[7] === 'connected'
+      })
+      if (masters.length > 0) return masters.map((fields) => Number(/:(\d+)@/.exec(fields[1])?.[1]))
     }
     throw new Error('no cluster node answers')
   }

@@ -150,3 +150,57 @@ t.test('an outage longer than the history: the range is gone, the channel is tol
   t.ok(onB.ids.every((id, i) => i === 0 || compareIds(onB.ids[i - 1], id) < 0), 'in order, nothing twice')
   t.ok(onB.ids.length < ids.length + 2, `not every message (${onB.ids.length} of ${ids.length + 2}): the history kept 20`)
 })
+
+t.test('a stream that cannot be read (wrong type): the catch-up retries, bounded, then reports the gap', { skip: REDIS_MISSING }, async (t) => {
+  const name = 'unreadable-b'
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const b = ready(t, redisEngine({ client: new Redis(redis.url, { connectionName: name, lazyConnect: true }), prefix: 'unreadable:' }))
+  await b.ready?.()
+  const onB = new Recorder()
+  const channel = b.channel('scores', HISTORY, onB)
+  await channel.publish({ event: 'score', data: '0' })
+  // While B's subscription is down, the key stops being a stream: every read fails.
+  await admin.set('unreadable:scores', 'not a stream')
+  const killedAt = Date.now()
+  t.equal(await killSubscriber(admin, name), 1, "killed B's subscriber connection")
+  await waitUntil(() => onB.gaps > 0, RECOVERY_MS, 'the gap reported')
+  const elapsed = Date.now() - killedAt
+  t.equal(onB.gaps, 1, `one gap, after the retries (${elapsed} ms)`)
+  t.ok(elapsed > 1000, 'not at the first failure: it retried')
+  await admin.del('unreadable:scores')
+  const id = await untilAccepted(async () => await channel.publish({ event: 'score', data: '1' }) as string)
+  await waitUntil(() => onB.ids.includes(id), 2000, 'delivery goes on')
+})
+
+t.test('a catch-up holding more than maxCatchUpMessages live messages gives up with a gap, and delivery goes on in order', { skip: REDIS_MISSING }, async (t) => {
+  const name = 'overflow-b'
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const a = ready(t, redisEngine({ url: redis.url, prefix: 'overflow:' }))
+  const b = ready(t, redisEngine({ client: new Redis(redis.url, { connectionName: name, lazyConnect: true }), prefix: 'overflow:', maxCatchUpMessages: 5 }))
+  await Promise.all([a.ready?.(), b.ready?.()])
+  const onB = new Recorder()
+  const publisher = a.channel('scores', HISTORY, new Recorder())
+  const subscriber = b.channel('scores', HISTORY, onB)
+  await subscriber.publish({ event: 'score', data: 'start' })
+  t.equal(await killSubscriber(admin, name), 1, "killed B's subscriber connection")
+  // A long read for B's catch-up (5,000 entries missed), while A keeps publishing:
+  // what arrives live during that read passes the bound of 5.
+  for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 1000 }, async (_, j) => await publisher.publish({ event: 'score', data: String(i * 1000 + j) })))
+  let isPublishing = true
+  const live = (async () => {
+    for (let n = 0; isPublishing && n < 20_000; n++) {
+      await Promise.all(Array.from({ length: 5 }, async () => await publisher.publish({ event: 'score', data: 'live' })))
+      await sleep(1)
+    }
+  })()
+  await waitUntil(() => onB.gaps > 0, RECOVERY_MS, 'the gap reported')
+  isPublishing = false
+  await live
+  const last = await untilAccepted(async () => await subscriber.publish({ event: 'score', data: 'last' }) as string)
+  await waitUntil(() => onB.ids.includes(last), RECOVERY_MS, 'B delivers after the gap')
+  // More than one when the flood also made B's subscription time out (a busy machine).
+  t.ok(onB.gaps >= 1, `the gap reported (${onB.gaps})`)
+  t.ok(onB.ids.every((id, i) => i === 0 || compareIds(onB.ids[i - 1], id) < 0), 'in order, nothing twice')
+})

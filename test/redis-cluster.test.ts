@@ -108,6 +108,69 @@ t.test('channels spread over the 3 masters; two instances get every message once
   t.same(shardChannels.sort(), [...keys].sort(), 'PUBSUB SHARDCHANNELS on the masters lists every channel')
 })
 
+t.test('a slot moved to another master (Redis unsubscribes its shard channels): the channel is resubscribed there and caught up, every message once, in order', { skip: REDIS_MISSING }, async (t) => {
+  const prefix = 'moving:'
+  const key = `{${prefix}room}`
+  const a = engine(t, prefix, false)
+  const b = engine(t, prefix, true)
+  await Promise.all([a.ready?.(), b.ready?.()])
+  const onA = new Recorder()
+  const onB = new Recorder()
+  const publisher = a.channel('room', HISTORY, onA)
+  const subscriber = b.channel('room', HISTORY, onB)
+  const acked: string[] = [await subscriber.publish({ event: 'score', data: 'start' }) as string]
+  const masters = await cluster.masters()
+  const admin = new Redis(masters[0], '127.0.0.1')
+  t.teardown(() => admin.disconnect())
+  const slot = await admin.cluster('KEYSLOT', key) as number
+  const owner = await slotOwners(admin)
+  const source = owner(slot)
+  const target = masters.find((port) => port !== source) as number
+  const nodes = new Map(await Promise.all(masters.map(async (port) => {
+    const node = new Redis(port, '127.0.0.1')
+    t.teardown(() => node.disconnect())
+    return [port, { node, id: await node.cluster('MYID') as string }] as const
+  })))
+  const from = nodes.get(source) as { node: Redis, id: string }
+  const to = nodes.get(target) as { node: Redis, id: string }
+
+  let rejected = 0
+  let isPublishing = true
+  const publishing = (async () => {
+    for (let tick = 0; isPublishing && tick < 1000; tick++) {
+      await Promise.all(Array.from({ length: 5 }, async (_, i) => {
+        await publisher.publish({ event: 'score', data: `${tick}.${i}` }).then((id) => { acked.push(id as string) }, () => { rejected++ })
+      }))
+      await sleep(10)
+    }
+  })()
+  await sleep(200)
+  // The documented way to move a slot: importing, migrating, the keys, then the new owner everywhere.
+  await to.node.cluster('SETSLOT', slot, 'IMPORTING', from.id)
+  await from.node.cluster('SETSLOT', slot, 'MIGRATING', to.id)
+  await from.node.call('MIGRATE', '127.0.0.1', String(target), '', '0', '5000', 'KEYS', key)
+  for (const { node } of nodes.values()) await node.cluster('SETSLOT', slot, 'NODE', to.id)
+  await sleep(500)
+  isPublishing = false
+  await publishing
+  acked.sort(compareIds)
+  const last = acked[acked.length - 1]
+  for (const [label, seen] of [['A', onA], ['B', onB]] as const) {
+    await waitUntil(() => seen.ids.includes(last) || seen.gaps > 0, RECOVERY_MS, `${label}: the last message`)
+    t.ok(seen.ids.every((id, i) => i === 0 || compareIds(seen.ids[i - 1], id) < 0), `${label}: in order, nothing twice`)
+    t.ok(acked.every((id) => seen.ids.includes(id)) || seen.gaps > 0, `${label}: every acknowledged message (${seen.ids.length} of ${acked.length}), or a gap reported (${seen.gaps})`)
+  }
+  t.comment(`slot ${slot} moved from ${source} to ${target}; ${rejected} publishes rejected during the move`)
+  t.same(await to.node.pubsub('SHARDCHANNELS'), [key], 'subscribed on the new owner')
+  t.same(await from.node.pubsub('SHARDCHANNELS'), [], 'and no longer on the old one')
+  // Let the next test find the slot where the cluster had it: move it back.
+  await from.node.cluster('SETSLOT', slot, 'IMPORTING', to.id)
+  await to.node.cluster('SETSLOT', slot, 'MIGRATING', from.id)
+  await to.node.call('MIGRATE', '127.0.0.1', String(source), '', '0', '5000', 'KEYS', key)
+  for (const { node } of nodes.values()) await node.cluster('SETSLOT', slot, 'NODE', from.id)
+  await Promise.all([a.close(), b.close()])
+})
+
 interface FailoverOutcome {
   rejected: number
   slowestMs: number

@@ -9,10 +9,12 @@
 import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import type { EngineChannel, SseEngine } from '../lib/engine.js'
+import { defineEvents, Type } from '../lib/index.js'
 import { redisEngine } from '../lib/redis.js'
 import { compareIds } from '../lib/redis/ids.js'
-import { sleep, waitUntil } from './helpers/app.js'
+import { buildApp, sleep, waitUntil } from './helpers/app.js'
 import { Recorder, REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.js'
+import { openTracked, seqs } from './helpers/stream-client.js'
 
 const ENGINE_UNAVAILABLE = 'TYPED_SSE_ENGINE_UNAVAILABLE'
 const HISTORY = { maxEvents: 100_000, maxAgeMs: false } as const
@@ -106,6 +108,33 @@ t.test('channels spread over the 3 masters; two instances get every message once
     t.same(await node.pubsub('CHANNELS'), [], `master ${port}: no classic pub/sub channel`)
   }
   t.same(shardChannels.sort(), [...keys].sort(), 'PUBSUB SHARDCHANNELS on the masters lists every channel')
+})
+
+t.test('two Fastify apps on the cluster: clients on B get every event published on A, once, in order, on each of 4 channels', { skip: REDIS_MISSING }, async (t) => {
+  const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
+  const names = CHANNELS.slice(0, 4)
+  async function app (made: SseEngine): Promise<{ port: number, publish: (name: string, seq: number) => Promise<unknown>, size: (name: string) => number }> {
+    const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, engine: made } })
+    const channels = new Map(names.map((name) => [name, app.sse.channel(name, scores, { history: true })]))
+    app.get('/:name', async (request, reply) => {
+      const channel = channels.get((request.params as { name: string }).name)
+      if (channel !== undefined) await channel.subscribe(reply.sse(scores))
+    })
+    await start()
+    return {
+      port: (app.server.address() as { port: number }).port,
+      publish: async (name, seq) => await channels.get(name)?.publish('score', { seq }),
+      size: (name) => channels.get(name)?.size ?? 0
+    }
+  }
+  const a = await app(redisEngine({ cluster: { nodes: cluster.nodes }, prefix: 'apps:' }))
+  const b = await app(redisEngine({ cluster: { nodes: cluster.nodes }, prefix: 'apps:' }))
+  const clients = names.map((name) => openTracked(t, b.port, `/${name}`))
+  await waitUntil(() => names.every((name) => b.size(name) === 1), 3000, 'subscribed on B')
+  await Promise.all(names.map(async (name) => { for (let seq = 0; seq < 50; seq++) await a.publish(name, seq) }))
+  await Promise.all(clients.map(async (client) => await client.waitForEvents(50, 5000)))
+  await sleep(100)
+  for (const [i, client] of clients.entries()) t.same(seqs(client), Array.from({ length: 50 }, (_, seq) => seq), `${names[i]}: 50 events once, in order`)
 })
 
 t.test('a slot moved to another master (Redis unsubscribes its shard channels): the channel is resubscribed there and caught up, every message once, in order', { skip: REDIS_MISSING }, async (t) => {

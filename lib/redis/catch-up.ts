@@ -11,7 +11,7 @@ import type { Topic } from './topic.js'
 import { deliver, reportGap } from './topic.js'
 
 /** Read attempts of one catch-up before it reports a gap. */
-export const CATCH_UP_ATTEMPTS = 8
+const CATCH_UP_ATTEMPTS = 8
 /** Back-off between attempts: doubles from this... */
 const FIRST_RETRY_DELAY_MS = 50
 /** ...up to this. */

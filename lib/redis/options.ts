@@ -1,0 +1,112 @@
+/**
+ * The Redis engine's options: defaults, and the checks made when the engine is
+ * created (a wrong option throws there, never later).
+ */
+import type { Cluster, ClusterNode, ClusterOptions, Redis } from 'ioredis'
+import { InvalidOptionError } from '../errors.js'
+import { describe } from '../frame.js'
+import { positiveInteger } from '../options.js'
+import { MAX_TIMER_MS } from '../timers.js'
+
+/** Where the engine connects when given neither `url`, `client` nor `cluster`. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
+/** Prepended to channel names to make stream keys and pub/sub channel names. */
+export const DEFAULT_REDIS_PREFIX = 'sse:'
+/** Time `ready()` waits for Redis to answer before it rejects. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
+/** Time a Redis command may take before it fails with TYPED_SSE_ENGINE_UNAVAILABLE. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
+/** Live messages one channel holds while its catch-up read runs, before it gives up with a gap. */
+export const DEFAULT_MAX_CATCH_UP_MESSAGES = 10_000
+
+/** Options of `redisEngine()`. Give at most one of `url`, `client` and `cluster`. */
+export interface RedisEngineOptions {
+  /**
+   * Redis URL (`redis://`, `rediss://` for TLS, with user, password and db as usual).
+   * The engine opens two connections to it (commands, subscriptions) and closes them.
+   * @default 'redis://127.0.0.1:6379'
+   */
+  url?: string
+  /**
+   * An ioredis client you own, instead of `url`: a `Redis`, or a `Cluster` for Redis
+   * Cluster (sharded pub/sub). The engine opens its own connections with its settings
+   * (`duplicate()`: same hosts, auth, TLS), so they carry your settings but not your
+   * offline queue. `close()` quits those, never your client.
+   */
+  client?: Redis | Cluster
+  /**
+   * Redis Cluster by its startup nodes (`[{ host, port }]`), and ioredis `Cluster`
+   * options (auth, TLS, `natMap`) if needed: channels use sharded pub/sub (Redis 7).
+   */
+  cluster?: { nodes: ClusterNode[], options?: ClusterOptions }
+  /**
+   * Prefix of the stream key and the pub/sub channel of every channel (`sse:scores`;
+   * on a cluster `{sse:scores}`, a hash tag, so the stream and the shard channel share a slot).
+   * @default 'sse:'
+   */
+  prefix?: string
+  /**
+   * Time `ready()` (awaited when the plugin registers) waits for Redis, and the
+   * connect timeout of the connections the engine opens.
+   * @default 5000
+   */
+  connectTimeoutMs?: number
+  /**
+   * Time one Redis command (a publish, a replay read) may take. Past it, the call
+   * rejects with TYPED_SSE_ENGINE_UNAVAILABLE and the connection is reset, so a hung
+   * Redis (stopped, no reset) cannot hold pending publishes or memory. A publish that
+   * timed out may still have been carried out (its outcome is unknown).
+   * @default 2000
+   */
+  commandTimeoutMs?: number
+  /**
+   * Live messages one channel holds while, after a reconnect, it reads back what it
+   * missed. Past it the channel stops holding and reports a gap (its streams resync).
+   * @default 10000
+   */
+  maxCatchUpMessages?: number
+}
+
+/** The options with defaults applied. */
+export interface ResolvedRedisOptions {
+  readonly url: string | undefined
+  readonly client: Redis | Cluster | undefined
+  readonly cluster: { readonly nodes: ClusterNode[], readonly options: ClusterOptions | undefined } | undefined
+  readonly prefix: string
+  readonly connectTimeoutMs: number
+  readonly commandTimeoutMs: number
+  readonly maxCatchUpMessages: number
+}
+
+/**
+ * Checks the options and applies defaults.
+ *
+ * @throws TYPED_SSE_INVALID_OPTION
+ * @example
+ * resolveRedisOptions({ url: 'redis://127.0.0.1:6379' }).prefix // 'sse:'
+ */
+export function resolveRedisOptions (options: RedisEngineOptions): ResolvedRedisOptions {
+  const sources = [options.url, options.client, options.cluster].filter((source) => source !== undefined)
+  if (sources.length > 1) throw new InvalidOptionError('url', 'give one of url, client and cluster, not several')
+  if (options.url !== undefined && typeof options.url !== 'string') {
+    throw new InvalidOptionError('url', `expected a redis:// or rediss:// URL, got ${describe(options.url)}`)
+  }
+  if (options.client !== undefined && typeof options.client?.duplicate !== 'function') {
+    throw new InvalidOptionError('client', 'expected an ioredis Redis or Cluster instance')
+  }
+  if (options.cluster !== undefined && (!Array.isArray(options.cluster?.nodes) || options.cluster.nodes.length === 0)) {
+    throw new InvalidOptionError('cluster', 'expected { nodes: [{ host, port }, ...] } with at least one startup node')
+  }
+  if (options.prefix !== undefined && typeof options.prefix !== 'string') {
+    throw new InvalidOptionError('prefix', `expected a string, got ${describe(options.prefix)}`)
+  }
+  return {
+    url: options.url,
+    client: options.client,
+    cluster: options.cluster === undefined ? undefined : { nodes: options.cluster.nodes, options: options.cluster.options },
+    prefix: options.prefix ?? DEFAULT_REDIS_PREFIX,
+    connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, MAX_TIMER_MS),
+    commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, MAX_TIMER_MS),
+    maxCatchUpMessages: positiveInteger('maxCatchUpMessages', options.maxCatchUpMessages, DEFAULT_MAX_CATCH_UP_MESSAGES)
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The Lua scripts, registered on a connection with ioredis's `defineCommand` (it sends
+ * EVALSHA, and EVAL when Redis does not have the script yet, e.g. after a restart).
+ *
+ * One publish is one script: XADD to the channel's stream (the id), trim it, and
+ * publish the message with that id. Redis runs scripts one at a time, so the pub/sub
+ * order is the stream order, and every instance delivers only what its subscription
+ * hears: one order everywhere, and nothing twice. On a cluster the script publishes
+ * with SPUBLISH to a shard channel named like the stream key, so both live in one
+ * hash slot and the step stays atomic on the shard that owns it.
+ */
+import type { Cluster, Redis } from 'ioredis'
+
+/**
+ * Lua shared by the scripts. Ids may pass 2^53, so they are compared as decimal
+ * strings. Eviction uses XDEL, oldest first, not XTRIM: only XDEL records the greatest
+ * deleted id (XINFO STREAM's max-deleted-entry-id, Redis 7), which tells an evicted
+ * Last-Event-ID (replay would have a gap) from the last one evicted (no gap). Trimming
+ * is exact, so `maxEvents` means what it means in memory; memory is freed per stream
+ * node, as with `MAXLEN ~`.
+ */
+const LUA_HELPERS = `
+local function decimal (a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
+local function compare (a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  local byMs = decimal(ams, bms)
+  if byMs ~= 0 then return byMs end
+  return decimal(aseq, bseq)
+end
+local function evict (key, entries)
+  local ids = {}
+  for i, entry in ipairs(entries) do
+    ids[#ids + 1] = entry[1]
+    if #ids == 500 or i == #entries then
+      redis.call('XDEL', key, unpack(ids))
+      ids = {}
+    end
+  end
+end
+local function evictOlder (key, nowMs, maxAgeMs)
+  if maxAgeMs > 0 then evict(key, redis.call('XRANGE', key, '-', string.format('(%d-0', nowMs - maxAgeMs))) end
+end
+`
+
+/**
+ * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs
+ * (0: none). The age limit is measured on Redis's clock, the one that makes the ids.
+ */
+function appendScript (publish: 'PUBLISH' | 'SPUBLISH'): string {
+  return LUA_HELPERS + `
+local key = KEYS[1]
+local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2])
+local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
+if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
+evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))
+redis.call('${publish}', key, id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
+return id
+`
+}
+
+/**
+ * KEYS[1] the stream; ARGV the last id delivered (checked against ID_PATTERN; '' for
+ * every entry retained; '0-0' for every entry ever added), maxAgeMs. 'unknown': an id
+ * this stream never reached, or one from before it began (a Redis that restarted
+ * empty); 'evicted': an entry after the id was deleted.
+ */
+const READ_SCRIPT = LUA_HELPERS + `
+local key, after = KEYS[1], ARGV[1]
+if redis.call('EXISTS', key) == 0 then return (after == '' or after == '0-0') and {'ok', {}} or {'unknown'} end
+local now = redis.call('TIME')
+evictOlder(key, now[1] * 1000 + math.floor(now[2] / 1000), tonumber(ARGV[2]))
+if after == '' then return {'ok', redis.call('XRANGE', key, '-', '+')} end
+local info = redis.call('XINFO', 'STREAM', key)
+local field = {}
+for i = 1, #info, 2 do field[info[i]] = info[i + 1] end
+if compare(after, field['last-generated-id']) > 0 then return {'unknown'} end
+local deleted = field['max-deleted-entry-id']
+if compare(after, deleted) < 0 then return {'evicted'} end
+local first = field['first-entry']
+if after ~= '0-0' and deleted == '0-0' and first and compare(after, first[1]) < 0 then return {'unknown'} end
+return {'ok', redis.call('XRANGE', key, '(' .. after, '+')}
+`
+
+/** KEYS[1] the stream: its last generated id (also when trimmed empty), '0-0' when there is no stream. */
+const POSITION_SCRIPT = `
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return '0-0' end
+local info = redis.call('XINFO', 'STREAM', key)
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return info[i + 1] end
+end
+return '0-0'
+`
+
+/** What the read script answers: `['ok', entries]`, `['evicted']` or `['unknown']`. */
+export type ReadReply = ['ok', unknown] | ['evicted'] | ['unknown']
+
+/** The scripts, bound to the connection they were registered on. */
+export interface Scripts {
+  /** Appends to the stream, trims it, publishes; resolves with the new id. */
+  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number): Promise<string>
+  /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
+  read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
+  /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
+  position (key: string): Promise<string>
+}
+
+/** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
+interface Defined {
+  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number): Promise<string>
+  typedSseRead (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
+  typedSsePosition (key: string): Promise<string>
+}
+
+/**
+ * Registers the scripts on `redis` (the engine's own command connection).
+ *
+ * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
+ * @example
+ * const scripts = defineScripts(commands, false)
+ * const id = await scripts.append('sse:scores', 'score', '{"seq":1}', 1000, 0)
+ */
+export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
+  redis.defineCommand('typedSseAppend', { numberOfKeys: 1, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
+  redis.defineCommand('typedSseRead', { numberOfKeys: 1, lua: READ_SCRIPT })
+  redis.defineCommand('typedSsePosition', { numberOfKeys: 1, lua: POSITION_SCRIPT, readOnly: true })
+  const defined = redis as unknown as Defined
+  return {
+    append: async (key, event, data, maxEvents, maxAgeMs) => await defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs),
+    read: async (key, after, maxAgeMs) => await defined.typedSseRead(key, after, maxAgeMs),
+    position: async (key) => await defined.typedSsePosition(key)
+  }
+}

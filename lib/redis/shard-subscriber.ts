@@ -1,0 +1,187 @@
+/**
+ * Subscriptions on a Redis Cluster with sharded pub/sub (SSUBSCRIBE, Redis 7): one
+ * connection per master that owns a subscribed key's slot (not one per channel), keys
+ * grouped by that master. When a master goes (failover) or a slot moves (Redis sends
+ * an unsolicited SUNSUBSCRIBE), the keys it served are reported lost; the topics then
+ * resubscribe them where the refreshed slot map says, and catch up.
+ */
+import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import { quit, unavailable, whenReady } from './connections.js'
+import { slotOf } from './slot.js'
+import type { Subscriber, SubscriberEvents } from './subscriber.js'
+
+/** Retries of a subscription that failed (a master gone, a slot map not refreshed yet) back off up to this. */
+const MAX_RETRY_DELAY_MS = 1000
+
+/** `keys` grouped by hash slot. */
+function bySlot (keys: readonly string[]): string[][] {
+  const groups = new Map<number, string[]>()
+  for (const key of keys) groups.set(slotOf(key), [...groups.get(slotOf(key)) ?? [], key])
+  return [...groups.values()]
+}
+
+/** One master's subscriber connection and the keys it serves. */
+interface Shard {
+  readonly connection: Redis
+  readonly keys: Set<string>
+}
+
+/**
+ * The subscriber side of the engine on a cluster.
+ *
+ * @example
+ * const subscriber = new ShardSubscriber(cluster, events, nodeOptions, 2000)
+ */
+export class ShardSubscriber implements Subscriber {
+  readonly #cluster: Cluster
+  readonly #events: SubscriberEvents
+  readonly #options: RedisOptions
+  readonly #waitMs: number
+  /** By node key (`host:port`). */
+  readonly #shards = new Map<string, Shard>()
+  /** The node key serving each subscribed key. */
+  readonly #nodeOf = new Map<string, string>()
+  #retries = 0
+  #retryTimer: NodeJS.Timeout | undefined
+  #isClosed = false
+
+  /**
+   * @param cluster the engine's command connection: its slot map says which master owns a key
+   * @param options settings of the per-master connections (the engine's, with the user's auth and TLS)
+   * @param waitMs how long a subscribe waits for a new connection
+   */
+  constructor (cluster: Cluster, events: SubscriberEvents, options: RedisOptions, waitMs: number) {
+    this.#cluster = cluster
+    this.#events = events
+    this.#options = options
+    this.#waitMs = waitMs
+    // A refreshed slot map may name new masters: subscribe what is not subscribed.
+    cluster.on('refresh', () => events.ready())
+    cluster.on('ready', () => events.ready())
+  }
+
+  get isReady (): boolean {
+    if (this.#cluster.status !== 'ready') return false
+    for (const shard of this.#shards.values()) if (shard.connection.status !== 'ready') return false
+    return true
+  }
+
+  canSubscribe (key: string): boolean {
+    // While a retry waits (a master just went), calls fail at once instead of each
+    // opening a connection to a node that may be gone; the retry resubscribes.
+    return !this.#isClosed && this.#cluster.status === 'ready' && this.#retryTimer === undefined && this.#master(key) !== undefined
+  }
+
+  async subscribe (keys: readonly string[]): Promise<void> {
+    const groups = new Map<string, string[]>()
+    for (const key of keys) {
+      const node = this.#master(key)
+      if (node === undefined) throw unavailable(`no master serves the slot of "${key}"`)
+      groups.set(node, [...groups.get(node) ?? [], key])
+    }
+    try {
+      await Promise.all([...groups].map(async ([node, group]) => await this.#subscribeOn(node, group)))
+      this.#retries = 0
+    } catch (err) {
+      // A master gone or a slot moved: ask the cluster again, and retry when it answers.
+      this.#scheduleRetry()
+      throw unavailable('the cluster refused the subscription', err)
+    }
+  }
+
+  unsubscribe (key: string): void {
+    const node = this.#nodeOf.get(key)
+    this.#nodeOf.delete(key)
+    const shard = node === undefined ? undefined : this.#shards.get(node)
+    if (shard === undefined) return
+    shard.keys.delete(key)
+    if (shard.connection.status === 'ready') shard.connection.sunsubscribe(key).catch(() => {})
+  }
+
+  async sync (key: string): Promise<void> {
+    const node = this.#nodeOf.get(key)
+    const connection = node === undefined ? undefined : this.#shards.get(node)?.connection
+    if (connection?.status !== 'ready') throw unavailable(`the shard subscription of "${key}" is not up`)
+    try {
+      await connection.ping()
+    } catch (err) {
+      throw unavailable('the shard subscription connection failed', err)
+    }
+  }
+
+  async whenReady (deadline: number): Promise<boolean> {
+    return await whenReady(this.#cluster, deadline)
+  }
+
+  async close (): Promise<void> {
+    this.#isClosed = true
+    clearTimeout(this.#retryTimer)
+    const shards = [...this.#shards.values()]
+    this.#shards.clear()
+    this.#nodeOf.clear()
+    await Promise.all(shards.map(async (shard) => await quit(shard.connection)))
+  }
+
+  /** The node key of the master owning `key`'s slot, by the cluster's current map. */
+  #master (key: string): string | undefined {
+    return this.#cluster.slots[slotOf(key)]?.[0]
+  }
+
+  async #subscribeOn (node: string, keys: string[]): Promise<void> {
+    const shard = this.#shard(node)
+    // Recorded first: if the connection drops before the confirmation, these are lost too.
+    for (const key of keys) {
+      shard.keys.add(key)
+      this.#nodeOf.set(key, node)
+    }
+    if (!await whenReady(shard.connection, Date.now() + this.#waitMs)) throw unavailable(`the master ${node} did not answer`)
+    // One SSUBSCRIBE per slot: Redis refuses channels of several slots in one (CROSSSLOT).
+    await Promise.all(bySlot(keys).map(async (group) => await shard.connection.ssubscribe(...group)))
+  }
+
+  /** The connection to `node`, opened on first use; it is not reopened when it drops (the node may be gone). */
+  #shard (node: string): Shard {
+    const existing = this.#shards.get(node)
+    if (existing !== undefined) return existing
+    const colon = node.lastIndexOf(':')
+    const connection = new Redis({ ...this.#options, host: node.slice(0, colon), port: Number(node.slice(colon + 1)), retryStrategy: () => null })
+    const shard: Shard = { connection, keys: new Set() }
+    this.#shards.set(node, shard)
+    connection.on('error', () => {})
+    connection.on('smessage', (key: string, text: string) => this.#events.message(key, text))
+    // ioredis emits 'moved' for an unsolicited SUNSUBSCRIBE: a slot this node served moved away.
+    connection.on('moved', () => this.#drop(node, shard, true))
+    connection.on('close', () => this.#drop(node, shard, false))
+    return shard
+  }
+
+  /** Reports the keys `shard` served as lost, and looks for where they are served now. */
+  #drop (node: string, shard: Shard, isMoved: boolean): void {
+    if (this.#shards.get(node) !== shard) return
+    const keys = [...shard.keys]
+    shard.keys.clear()
+    for (const key of keys) if (this.#nodeOf.get(key) === node) this.#nodeOf.delete(key)
+    if (!isMoved) {
+      this.#shards.delete(node)
+    } else if (keys.length > 0 && shard.connection.status === 'ready') {
+      // Those still served here are subscribed again below, with a catch-up each.
+      for (const group of bySlot(keys)) shard.connection.sunsubscribe(...group).catch(() => {})
+    }
+    if (keys.length > 0) this.#events.lost(keys)
+    if (!this.#isClosed) this.#cluster.refreshSlotsCache()
+    this.#scheduleRetry()
+  }
+
+  /** Asks the cluster for its slot map again after a back-off, then lets the topics resubscribe. */
+  #scheduleRetry (): void {
+    if (this.#isClosed || this.#retryTimer !== undefined) return
+    const delay = Math.min(50 * 2 ** this.#retries++, MAX_RETRY_DELAY_MS)
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      if (this.#isClosed) return
+      this.#cluster.refreshSlotsCache()
+      this.#events.ready()
+    }, delay)
+    this.#retryTimer.unref()
+  }
+}

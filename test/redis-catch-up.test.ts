@@ -11,7 +11,9 @@ import t, { type Test } from 'tap'
 import type { SseEngine } from '../lib/engine.js'
 import { redisEngine } from '../lib/redis.js'
 import { compareIds } from '../lib/redis/ids.js'
-import { sleep, waitUntil } from './helpers/app.js'
+import { defineEvents, Type } from '../lib/index.js'
+import { buildApp, sleep, waitUntil } from './helpers/app.js'
+import { openStream } from './helpers/client.js'
 import { killNamed, Recorder, REDIS_MISSING, startRedis, type RedisServer } from './helpers/redis.js'
 
 const TRIALS = 12
@@ -203,4 +205,40 @@ t.test('a catch-up holding more than maxCatchUpMessages live messages gives up w
   // More than one when the flood also made B's subscription time out (a busy machine).
   t.ok(onB.gaps >= 1, `the gap reported (${onB.gaps})`)
   t.ok(onB.ids.every((id, i) => i === 0 || compareIds(onB.ids[i - 1], id) < 0), 'in order, nothing twice')
+})
+
+t.test('end to end: the gap reaches the clients of the instance that lost it as sse:resync (reason gap), then live events follow', { skip: REDIS_MISSING }, async (t) => {
+  const scores = defineEvents({ score: Type.Object({ n: Type.Integer() }) })
+  const name = 'gap-e2e-b'
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const a = await buildApp(t, { sse: { heartbeatMs: false, engine: redisEngine({ url: redis.url, prefix: 'gap-e2e:' }) } })
+  const b = await buildApp(t, {
+    sse: { heartbeatMs: false, engine: redisEngine({ client: new Redis(redis.url, { connectionName: name, lazyConnect: true }), prefix: 'gap-e2e:' }) }
+  })
+  const onA = a.app.sse.channel('scores', scores, { history: { maxEvents: 20 } })
+  const resyncs: Array<{ reason: string }> = []
+  const onB = b.app.sse.channel('scores', scores, { history: { maxEvents: 20 }, onResync: (_stream, info) => resyncs.push(info) })
+  b.app.get('/scores', (_request, reply) => { void onB.subscribe(reply.sse(scores)) })
+  const origin = await b.start()
+  const client = await openStream(t, `${origin}/scores`)
+  await waitUntil(() => onB.size === 1, 2000, 'subscribed on B')
+  await onA.publish('score', { n: 0 })
+  await client.events(1)
+  t.equal(await killSubscriber(admin, name), 1, "killed B's subscriber connection")
+  // More than the history keeps, published while B is away: what B missed is partly gone.
+  await Promise.all(Array.from({ length: 100 }, async (_, i) => await onA.publish('score', { n: i + 1 })))
+  const last = await untilAccepted(async () => await onB.publish('score', { n: 1000 }))
+  t.ok(typeof last === 'string', 'B is back')
+  const events = await client.events(2, RECOVERY_MS).then(async () => {
+    await waitUntil(() => client.parser.events.some((event) => event.data === '{"n":1000}'), RECOVERY_MS, 'the live event after the gap')
+    return client.parser.events
+  })
+  const resync = events.find((event) => event.type === 'sse:resync')
+  t.ok(resync !== undefined, 'the client was told')
+  t.equal((JSON.parse(resync?.data ?? '{}') as { reason?: string }).reason, 'gap', 'with reason gap')
+  t.same(resyncs.map((info) => info.reason), ['gap'], 'onResync ran once, for the gap')
+  const after = events.slice(events.indexOf(resync as typeof events[number]) + 1).map((event) => (JSON.parse(event.data) as { n: number }).n)
+  t.same(after, [...after].sort((x, y) => x - y), 'what follows the gap comes in order')
+  t.equal(after.at(-1), 1000, 'and live delivery goes on')
 })

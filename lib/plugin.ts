@@ -18,7 +18,7 @@ import { memoryEngine } from './memory-engine.js'
 import { withSseResponse } from './openapi.js'
 import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions } from './options.js'
 import { wrapHandler, type OpenOptions, type RouteStreams } from './route.js'
-import { decodeLastEventId, SseStream, type Disposition } from './stream.js'
+import { decodeLastEventId, SseStream, type Disposition, type StreamContext } from './stream.js'
 
 /** Figures of `app.sse.stats()`: counters, read without touching any stream. */
 export interface SseStats extends StreamCounters {
@@ -98,6 +98,15 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   const options = resolvePluginOptions(given)
   const hub = new StreamHub(options.heartbeatMs)
   const admission = new Admission(options.admission, (reason) => hub.rejected(reason))
+  // One context for every stream: a stream keeps a pointer, not a copy.
+  const context: StreamContext = Object.freeze({
+    hub,
+    heartbeatMs: options.heartbeatMs,
+    closeGraceMs: options.closeGraceMs,
+    options: options.stream,
+    maxEventBytes: options.maxEventBytes,
+    maxLastEventIdBytes: options.maxLastEventIdBytes
+  })
   const engine = options.engine ?? memoryEngine()
 
   /** How this request is answered: a stream, headers only (HEAD), or 204 (a reconnect to an ended stream). */
@@ -116,20 +125,13 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     if (catalog === null) throw new InvalidOptionError('catalog', 'reply.sse() needs a catalog outside routes declared { sse: catalog }')
     if (routeCatalog !== null && catalog !== routeCatalog) throw new CatalogMismatchError(this.request.url, 'the catalog of its { sse } route option (reply.sse() there takes none)')
     if (this.sent || this[kStream] !== null || this[kIsSending]) throw new AlreadySentError()
-    const context = {
-      hub,
-      heartbeatMs: options.heartbeatMs,
-      closeGraceMs: options.closeGraceMs,
-      options: resolveStreamOptions(options.stream, open),
-      endsAt: endsAtMs(open?.endsAt),
-      maxEventBytes: options.maxEventBytes,
-      maxLastEventIdBytes: options.maxLastEventIdBytes
-    }
+    const streamOptions = resolveStreamOptions(options.stream, open)
+    const endsAt = endsAtMs(open?.endsAt)
     const disposition = dispositionOf(this.request)
     // Last, after everything that can throw, so a refused request is not counted. HEAD
     // and 204 answers hold nothing, so they are not counted at all.
     const release = disposition === 'stream' ? admission.admit(this.request, this, hub.size) : undefined
-    const stream = new SseStream(this, catalog, context, disposition)
+    const stream = new SseStream(this, catalog, context, disposition, streamOptions, endsAt)
     // Called at once when opening failed: the slot is never kept by a stream that is not.
     if (release !== undefined) stream.onClose(release)
     this[kStream] = stream

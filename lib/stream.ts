@@ -48,14 +48,13 @@ export function decodeLastEventId (value: string | string[] | undefined, maxByte
   return isUtf8(bytes) ? bytes.toString('utf8') : header
 }
 
-/** How the plugin opens a stream. */
+/** What every stream of a plugin instance shares (one object for all: nothing per stream). */
 export interface StreamContext {
   readonly hub: StreamHub
   readonly heartbeatMs: number | false
   readonly closeGraceMs: number
+  /** The plugin's stream options, for streams opened without their own. */
   readonly options: ResolvedStreamOptions
-  /** Per-stream deadline (epoch ms), e.g. a token's expiry. */
-  readonly endsAt?: number
   readonly maxEventBytes: number | false
   readonly maxLastEventIdBytes: number
 }
@@ -92,6 +91,8 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   readonly #raw: RawResponse
   readonly #transport: Transport
   readonly #context: StreamContext
+  /** The context's options, or the stream's own. */
+  readonly #options: ResolvedStreamOptions
   #closeReason: CloseReason | undefined
   /** Frames waiting for `drain`; `undefined` while the socket accepts writes. */
   #queue: Buffer[] | undefined
@@ -101,13 +102,20 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   #closeCallbacks: Array<(reason: CloseReason) => void> | undefined
   #drainWaiters: Array<(drained: boolean) => void> | undefined
   #deadline: Deadline | undefined
+  /** The `drain` listener, made the first time the stream backs up (most never do). */
+  #drainListener: (() => void) | undefined
 
-  /** @internal use `reply.sse(catalog)` */
-  constructor (reply: FastifyReply, catalog: C, context: StreamContext, disposition: Disposition = 'stream') {
+  /**
+   * @internal use `reply.sse(catalog)`
+   * @param options the stream's own options, when not the context's
+   * @param endsAt a per-stream deadline (epoch ms), e.g. a token's expiry
+   */
+  constructor (reply: FastifyReply, catalog: C, context: StreamContext, disposition: Disposition = 'stream', options = context.options, endsAt?: number) {
     this.catalog = catalog
     this.request = reply.request
     this.lastEventId = decodeLastEventId(reply.request.headers['last-event-id'], context.maxLastEventIdBytes)
     this.#context = context
+    this.#options = options
     this.#transport = transportFor(reply.request)
     const raw = reply.raw as unknown as RawResponse
     this.#raw = raw
@@ -143,7 +151,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
       return
     }
 
-    raw.once('close', this.#onRawClose)
+    raw.on('close', this.#onRawClose)
     context.hub.add(this)
     // The client may have left while the handler awaited (auth, a lookup): its 'close'
     // was emitted before we listened and will not come again.
@@ -151,10 +159,10 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
       this.#finish('client')
       return
     }
-    const { retryMs, maxDurationMs } = context.options
+    const { retryMs, maxDurationMs } = options
     if (retryMs !== undefined) this.#write(retryFrame(retryMs), 0)
-    const end = Math.min(maxDurationMs === false ? Infinity : Date.now() + maxDurationMs, context.endsAt ?? Infinity)
-    if (end !== Infinity) this.#deadline = runAt(end, this.#onDeadline)
+    const end = Math.min(maxDurationMs === false ? Infinity : Date.now() + maxDurationMs, endsAt ?? Infinity)
+    if (end !== Infinity) this.#deadline = runAt(end, () => this.#onDeadline())
   }
 
   /** `true` until the stream closes, for whatever reason. */
@@ -333,7 +341,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
 
   /** @internal the stream's resolved options */
   get [kOptions] (): ResolvedStreamOptions {
-    return this.#context.options
+    return this.#options
   }
 
   /**
@@ -414,12 +422,12 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     hub.wrote(frame.length, events)
     if (this.#raw.write(frame)) return true
     this.#queue = []
-    this.#raw.once('drain', this.#onDrain)
+    this.#raw.once('drain', this.#drainListener ??= () => this.#onDrain())
     return false
   }
 
   #enqueue (frame: Buffer, events: number): false {
-    const { maxQueueBytes, queuePolicy } = this.#context.options
+    const { maxQueueBytes, queuePolicy } = this.#options
     const queue = this.#queue as Buffer[]
     if (this.#queuedBytes + frame.length > maxQueueBytes) {
       if (queuePolicy === 'close') {
@@ -456,7 +464,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     this.#write(frame, 0)
   }
 
-  readonly #onDrain = (): void => {
+  #onDrain (): void {
     const queue = this.#queue as Buffer[]
     this.#queue = undefined
     const bytes = this.#queuedBytes
@@ -477,9 +485,9 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     this.#finish('client')
   }
 
-  readonly #onDeadline = (): void => {
+  #onDeadline (): void {
     if (!this.isOpen) return
-    this.#write(retryFrame(this.#context.options.retryMs ?? DURATION_RETRY_MS), 0)
+    this.#write(retryFrame(this.#options.retryMs ?? DURATION_RETRY_MS), 0)
     this.#end('duration')
   }
 
@@ -508,7 +516,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     this.#context.hub.remove(this, reason)
     this.#raw.off('close', this.#onRawClose)
     if (this.#queue !== undefined) {
-      this.#raw.off('drain', this.#onDrain)
+      if (this.#drainListener !== undefined) this.#raw.off('drain', this.#drainListener)
       this.#unqueue(this.#queuedBytes)
       this.#queue = undefined
     }

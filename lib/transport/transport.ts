@@ -12,7 +12,7 @@ export interface RawResponse {
   destroy (): unknown
   writeHead (statusCode: number, headers?: Headers): unknown
   flushHeaders (): void
-  on (event: 'error', listener: () => void): unknown
+  on (event: 'error' | 'close', listener: () => void): unknown
   once (event: 'close' | 'drain', listener: () => void): unknown
   off (event: 'close' | 'drain', listener: () => void): unknown
   readonly headersSent: boolean

@@ -43,7 +43,8 @@ for (const queuePolicy of ['close', 'drop-oldest'] as const) {
         readers.on('message', onMessage)
       })
       readers.send({ type: 'query' })
-      return await withTimeout(answer, 5000, 'the readers answer')
+      // The readers may be busy parsing a burst: an answer can take a while on a loaded machine.
+      return await withTimeout(answer, 30_000, 'the readers answer')
     }
     const allHave = async (events: number): Promise<void> => {
       const deadline = Date.now() + DELIVERY_DEADLINE_MS

@@ -381,6 +381,11 @@ t.test('invalid metrics options fail at register time with TYPED_SSE_INVALID_OPT
   for (const metrics of invalid) {
     await t.rejects(buildApp(t, { sse: { metrics } as SsePluginOptions }), { code: 'TYPED_SSE_INVALID_OPTION' }, JSON.stringify(metrics))
   }
+  // channelLabel is the application's code, run at scrape time: a wrong result fails the scrape, loudly.
+  const registry = new Registry()
+  const labelled = await buildApp(t, { sse: { metrics: { registry, channelLabel: () => 42 as unknown as string } } })
+  labelled.app.sse.channel('scores', events)
+  await t.rejects(registry.metrics(), { code: 'TYPED_SSE_INVALID_OPTION' }, 'a channelLabel that returns no string')
   const { app } = await buildApp(t, { sse: { metrics: false } })
   t.equal(defaultRegistry.getSingleMetric('sse_streams_open'), undefined, 'metrics: false registers nothing')
   t.ok(app.sse, 'the plugin works without metrics')

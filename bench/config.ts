@@ -20,6 +20,7 @@ export const CONTENDERS: readonly ContenderInfo[] = [
   { name: 'fastify-hijack', module: 'fastify-hijack', description: 'Fastify route, reply hijacked, written like raw' },
   { name: 'typed-sse', module: 'typed-sse', description: 'this plugin: reply.sse(catalog) per client, stream.send() to each' },
   { name: 'typed-sse-channel', module: 'typed-sse-channel', description: 'this plugin: app.sse.channel(), publish() once' },
+  { name: 'typed-sse-metrics', module: 'typed-sse-metrics', description: 'typed-sse-channel with Prometheus metrics on (scraped every second)' },
   { name: '@fastify/sse', module: 'fastify-sse', description: '@fastify/sse 0.6: reply.sse.send() to each client' },
   { name: 'fastify-sse-v2', module: 'fastify-sse-v2', description: 'fastify-sse-v2 4.x: reply.sse() to each client' },
   { name: 'better-sse', module: 'better-sse', description: 'better-sse 0.16: sessions in a channel, channel.broadcast()' }

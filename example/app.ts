@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { Registry } from 'prom-client'
 import sse, { type SsePluginOptions } from '../lib/index.js'
 import { registerClientModule } from './client-module.js'
 import { clock, Score, scoreboard } from './events.js'
@@ -85,9 +86,31 @@ export function registerScoreboard (app: FastifyInstance): void {
 }
 
 /**
+ * Operations: `GET /metrics` serves `registry` (the plugin's metrics) in the Prometheus
+ * text format; `GET /healthz` answers 200 while the engine is connected, else 503
+ * (a readiness probe: a load balancer stops sending clients to an instance whose
+ * channels cannot reach the others).
+ *
+ * @example
+ * const registry = new Registry()
+ * await app.register(sse, { metrics: { registry } })
+ * registerOperations(app, registry)
+ */
+export function registerOperations (app: FastifyInstance, registry: Registry): void {
+  app.get('/metrics', async (_request, reply) => {
+    return reply.type(registry.contentType).send(await registry.metrics())
+  })
+  app.get('/healthz', async (_request, reply) => {
+    const engine = app.sse.health()
+    return reply.code(engine === 'connected' ? 200 : 503).send({ engine })
+  })
+}
+
+/**
  * Builds the example server (not listening yet): the plugin, the page at `/`,
- * `GET /time`, the scoreboard (`GET /scores`, `POST /score`) and the typed client
- * module the page imports (`GET /client/client.js`).
+ * `GET /time`, the scoreboard (`GET /scores`, `POST /score`), the typed client
+ * module the page imports (`GET /client/client.js`), and `GET /metrics` and
+ * `GET /healthz` (a registry of its own, so instances in one process do not collide).
  *
  * @example
  * const app = await buildExample({ fastify: { logger: true } })
@@ -99,10 +122,12 @@ export async function buildExample (options: ExampleOptions = {}): Promise<Fasti
   // never send a request, and server.close() waits on those until the headers
   // timeout (a minute) or the browser uses them. Destroy them instead.
   const app = Fastify({ forceCloseConnections: true, ...options.fastify })
-  await app.register(sse, options.sse ?? {})
+  const registry = new Registry()
+  await app.register(sse, { ...options.sse, metrics: { registry } })
   await app.register(fastifyStatic, { root: PUBLIC_DIR })
   registerClock(app, options.tickMs)
   registerScoreboard(app)
   registerClientModule(app)
+  registerOperations(app, registry)
   return app
 }

@@ -4,6 +4,7 @@
  * address; LOG_LEVEL (default 'warn') Fastify's log level; REDIS_URL, when set, runs
  * channels on Redis (start two instances on two ports: they share the scoreboard).
  * Prints the URL it listens on and closes gracefully on SIGINT or SIGTERM.
+ * Prometheus scrapes `GET /metrics`; a readiness probe polls `GET /healthz`.
  */
 import type { SseEngine } from '../lib/index.js'
 import { buildExample } from './app.js'
@@ -58,4 +59,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // With PORT=0 the OS picks the port: print the address actually bound.
 const url = await app.listen({ port, host })
-console.log(`fastify-typed-sse example listening on ${url}/${engine === undefined ? '' : ' (channels on Redis)'}`)
+console.log(`fastify-typed-sse example listening on ${url}/${engine === undefined ? '' : ' (channels on Redis)'}; metrics at ${url}/metrics, health at ${url}/healthz`)

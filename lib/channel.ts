@@ -99,6 +99,8 @@ export interface ChannelContext {
   readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener) => EngineChannel
   /** The channel was idle for `idleMs` or dropped: forget it. */
   readonly forget: (channel: Channel<any>) => void
+  /** Told after a live message was written to local subscribers (metrics on): when it was published. */
+  readonly delivered?: (publishedAt: number) => void
 }
 
 interface Subscriber {
@@ -221,7 +223,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     }
     this.#stats.published++
     this.#armIdle()
-    const published = this.#engine.publish({ event, data: text, payload: data })
+    const published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() })
     if (!this.#isBackedUp) return published
     this.#isBackedUp = false
     return published.then(afterIo)
@@ -355,6 +357,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     } finally {
       if (corked.length > 0) process.nextTick(uncorkAll, corked)
     }
+    if (message.publishedAt !== undefined) this.#context.delivered?.(message.publishedAt)
   }
 
   /**

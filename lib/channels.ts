@@ -24,6 +24,10 @@ export interface RegistryOptions {
   readonly log: (err: unknown, message: string) => void
   readonly maxEventBytes: number | false
   readonly maxLastEventIdBytes: number
+  /** Told after a live message was written to local subscribers: when it was published. */
+  readonly delivered?: (publishedAt: number) => void
+  /** Told when a channel is forgotten, with its final figures (metrics keep its totals). */
+  readonly forgotten?: (name: string, stats: ChannelStats) => void
 }
 
 /**
@@ -106,5 +110,6 @@ export class ChannelRegistry {
     this.#gone.eventsPublished += stats.published
     this.#gone.replaysServed += stats.replaysServed
     this.#gone.replayMisses += stats.replayMisses
+    this.#options.forgotten?.(channel.name, stats)
   }
 }

@@ -14,6 +14,8 @@ export interface EngineMessage {
   readonly data: string
   /** The payload as published, when it was published on this instance (spares a parse for filters). */
   readonly payload?: unknown
+  /** When it was published (epoch ms, the publisher's clock), for the delivery latency metric; absent in replays. */
+  readonly publishedAt?: number
 }
 
 /** How much history a channel keeps. */
@@ -67,7 +69,7 @@ export interface EngineChannel {
    * the channel's `deliver` with it, in the same order everywhere. With history, the
    * message is also stored and its id returned.
    */
-  publish (message: { event: string, data: string, payload?: unknown }): Promise<string | undefined>
+  publish (message: { event: string, data: string, payload?: unknown, publishedAt?: number }): Promise<string | undefined>
   /**
    * Messages retained after `lastEventId`, for replay; with `undefined`, every message
    * retained (status `'ok'`). Only called for channels with history.

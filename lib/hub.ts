@@ -4,6 +4,7 @@
  * shutdown that `fastify.close()` waits for. Streams report what they do through its
  * methods; nothing else writes its counters.
  */
+import type { FastifyRequest } from 'fastify'
 import { kHeartbeat, kLastWriteTick, kShutdown } from './symbols.js'
 
 /**
@@ -20,6 +21,8 @@ export type RejectReason = 'max_streams' | 'max_streams_per_key' | 'not_acceptab
 
 /** What the hub needs of a stream; implemented by `SseStream`. */
 export interface HubMember {
+  /** The request the stream answers: its declared route labels the open count. */
+  readonly request: FastifyRequest
   /** The ticker's count at this stream's last write. */
   [kLastWriteTick]: number
   /** Writes a heartbeat if the stream is idle, or closes it if it is stalled. */
@@ -46,6 +49,8 @@ export interface StreamCounters {
   bytesWritten: number
   /** Bytes waiting in stream queues now. */
   queuedBytes: number
+  /** Streams open now, by declared route (`/rooms/:id`, never the request's URL; `''` outside a route). */
+  openByRoute: Record<string, number>
 }
 
 /** Ticks per heartbeat period: a heartbeat goes out after 1 to 1.25 periods of silence. */
@@ -75,6 +80,7 @@ export class StreamHub {
   #eventsSent = 0
   #bytesWritten = 0
   #queuedBytes = 0
+  readonly #openByRoute = new Map<string, number>()
   readonly #members = new Set<HubMember>()
   #timer: NodeJS.Timeout | undefined
 
@@ -100,7 +106,8 @@ export class StreamHub {
       droppedEvents: this.#droppedEvents,
       eventsSent: this.#eventsSent,
       bytesWritten: this.#bytesWritten,
-      queuedBytes: this.#queuedBytes
+      queuedBytes: this.#queuedBytes,
+      openByRoute: Object.fromEntries(this.#openByRoute)
     }
   }
 
@@ -108,10 +115,15 @@ export class StreamHub {
     member[kLastWriteTick] = this.tick
     this.#members.add(member)
     this.#opened++
+    const route = member.request.routeOptions.url ?? ''
+    this.#openByRoute.set(route, (this.#openByRoute.get(route) ?? 0) + 1)
   }
 
   remove (member: HubMember, reason: CloseReason): void {
-    if (this.#members.delete(member)) this.#closed[reason]++
+    if (!this.#members.delete(member)) return
+    this.#closed[reason]++
+    const route = member.request.routeOptions.url ?? ''
+    this.#openByRoute.set(route, (this.#openByRoute.get(route) as number) - 1)
   }
 
   /** A request refused before its stream opened. */

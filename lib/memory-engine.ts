@@ -67,7 +67,7 @@ export function memoryEngine (): SseEngine {
             const stored = { id, event: message.event, data: message.data }
             current.history.append(position, stored)
           }
-          const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload }
+          const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload, publishedAt: message.publishedAt }
           for (const fn of current.delivers) fn(delivered)
           return Promise.resolve(id)
         },

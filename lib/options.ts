@@ -7,6 +7,7 @@ import { describe } from './frame.js'
 import type { AdmissionRules } from './admission.js'
 import type { SseEngine } from './engine.js'
 import { InvalidOptionError, OptionRangeError } from './errors.js'
+import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './metrics.js'
 import { MAX_TIMER_MS } from './timers.js'
 
 /** Silence after which a heartbeat comment is sent. */
@@ -107,6 +108,12 @@ export interface SsePluginOptions extends StreamOptions {
    * @default true
    */
   negotiate?: boolean
+  /**
+   * Prometheus metrics through prom-client (an optional peer dependency, imported only
+   * then): `true` registers them in prom-client's default registry.
+   * @default false
+   */
+  metrics?: boolean | MetricsOptions
 }
 
 /** Stream options with every default applied. */
@@ -127,6 +134,7 @@ export interface ResolvedPluginOptions {
   readonly admission: AdmissionRules
   readonly maxEventBytes: number | false
   readonly maxLastEventIdBytes: number
+  readonly metrics: ResolvedMetricsOptions | false
 }
 
 /**
@@ -219,7 +227,8 @@ export function resolvePluginOptions (given: SsePluginOptions = {}): ResolvedPlu
       negotiate: booleanOption('negotiate', given.negotiate, true)
     }),
     maxEventBytes: positiveIntegerOrFalse('maxEventBytes', given.maxEventBytes, false),
-    maxLastEventIdBytes: positiveInteger('maxLastEventIdBytes', given.maxLastEventIdBytes, DEFAULT_MAX_LAST_EVENT_ID_BYTES)
+    maxLastEventIdBytes: positiveInteger('maxLastEventIdBytes', given.maxLastEventIdBytes, DEFAULT_MAX_LAST_EVENT_ID_BYTES),
+    metrics: resolveMetricsOptions(given.metrics)
   })
 }
 

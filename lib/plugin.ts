@@ -15,6 +15,7 @@ import { AlreadySentError, CatalogMismatchError, InvalidOptionError } from './er
 import { describe } from './frame.js'
 import { StreamHub, type StreamCounters } from './hub.js'
 import { memoryEngine } from './memory-engine.js'
+import { loadMetrics } from './metrics.js'
 import { withSseResponse } from './openapi.js'
 import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions } from './options.js'
 import { wrapHandler, type OpenOptions, type RouteStreams } from './route.js'
@@ -108,6 +109,7 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     maxLastEventIdBytes: options.maxLastEventIdBytes
   })
   const engine = options.engine ?? memoryEngine()
+  const metrics = options.metrics === false ? undefined : await loadMetrics(options.metrics)
 
   /** How this request is answered: a stream, headers only (HEAD), or 204 (a reconnect to an ended stream). */
   function dispositionOf (request: FastifyRequest): Disposition {
@@ -149,7 +151,9 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   const channels = new ChannelRegistry(engine, {
     log: (err, message) => fastify.log.error({ err }, message),
     maxEventBytes: options.maxEventBytes,
-    maxLastEventIdBytes: options.maxLastEventIdBytes
+    maxLastEventIdBytes: options.maxLastEventIdBytes,
+    delivered: metrics?.delivered,
+    forgotten: metrics?.forgotten
   })
   const namespace: SseNamespace = {
     stats: () => ({ openStreams: hub.size, ...hub.counters, ...channels.stats(), streamKeys: admission.size }),
@@ -157,6 +161,7 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     channel: (name, catalog, channelOptions) => channels.get(name, catalog, channelOptions)
   }
   fastify.decorate('sse', namespace)
+  metrics?.register(fastify, namespace)
 
   const streams: RouteStreams = {
     bind: (reply, catalog) => { (reply as FastifyReply & ReplyState)[kRouteCatalog] = catalog },

@@ -92,7 +92,7 @@ declare module 'fastify' {
     <RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
       const SchemaCompiler extends FastifySchema = FastifySchema, C extends EventCatalog<any> = EventCatalog<any>>(
       path: string,
-      opts: RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> & { sse: C },
+      opts: import('fastify').RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> & { sse: C },
       handler: SseRouteHandler<C, RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>
     ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
   }
@@ -146,7 +146,7 @@ export function wrapHandler (handler: RouteHandlerMethod, catalog: EventCatalog<
       stream[kFail](err)
       return
     }
-    if (!isIterable(result) || typeof result === 'string') return result
+    if (!isIterable(result)) return result
     const stream = streams.streamOf(reply) ?? reply.sse(catalog)
     await stream.from(result)
   } as RouteHandlerMethod & { [kWrapped]?: true }

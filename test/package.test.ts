@@ -4,22 +4,20 @@
  * imported by a project that installed them, under the Node version running the test.
  * The entry points come from package.json's `exports`, the one place that names them.
  */
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { publint } from 'publint'
 import { formatMessage } from 'publint/utils'
 import t from 'tap'
 
-const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ATTW = join(ROOT, 'node_modules/@arethetypeswrong/cli/dist/index.js')
 
 /** `npm pack` builds first (tsc over lib, example and bench): slow on a busy 2-core machine. */
 const PACK_TIMEOUT_MS = 120_000
-const CHECK_TIMEOUT_MS = 60_000
+const CHECK_TIMEOUT_MS = 40_000
 
 /** The subpaths users import; each must resolve to JavaScript and to types. */
 const ENTRY_POINTS = ['.', './redis', './client']
@@ -41,15 +39,53 @@ interface AttwReport {
   }
 }
 
+/** Process groups still running; killed if this test process exits first (tap's timeout). */
+const running = new Set<number>()
+process.on('exit', () => { for (const pid of running) killGroup(pid) })
+
+function killGroup (pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/**
+ * Runs a command in a process group of its own and resolves with its stdout once it
+ * exits 0. Past `timeoutMs` the whole group is killed (`npm pack` runs the build in
+ * grandchildren, which killing npm alone would leave running) and the promise rejects.
+ */
+function run (command: string, args: string[], options: { cwd?: string, timeoutMs: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    const pid = child.pid
+    if (pid !== undefined) running.add(pid)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+    const timer = setTimeout(() => {
+      if (pid !== undefined) killGroup(pid)
+      reject(new Error(`${command} ${args.join(' ')}: killed after ${options.timeoutMs} ms\n${stderr}`))
+    }, options.timeoutMs)
+    child.once('error', reject)
+    child.once('close', (code, signal) => {
+      if (pid !== undefined) running.delete(pid)
+      clearTimeout(timer)
+      if (code === 0) resolve(stdout)
+      else reject(Object.assign(new Error(`${command} ${args.join(' ')}: exit ${code ?? signal}\n${stderr}`), { stdout }))
+    })
+  })
+}
+
 const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
   name: string, exports: Record<string, ExportTarget>
 }
 
 t.test('the packed tarball passes publint and Are the Types Wrong, and its entry points load', async (t) => {
   const dir = t.testdir({ consumer: {} })
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], {
-    cwd: ROOT, timeout: PACK_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024
-  })
+  const stdout = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, timeoutMs: PACK_TIMEOUT_MS })
   // The JSON follows what the prepack build prints.
   const [packed] = JSON.parse(stdout.slice(stdout.search(/^\[/m))) as PackResult[]
   const tarball = join(dir, packed.filename)
@@ -76,13 +112,12 @@ t.test('the packed tarball passes publint and Are the Types Wrong, and its entry
     'publint: no error, warning or suggestion')
 
   // attw exits non-zero on a problem in the profile's resolutions; the JSON says which.
-  const attw = await run(process.execPath, [ATTW, '--profile', 'esm-only', '--format', 'json', tarball], {
-    timeout: CHECK_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024
-  }).catch((err: { stdout?: string, message: string }) => {
-    t.fail(`attw failed: ${err.message}`)
-    return { stdout: err.stdout ?? '{}' }
-  })
-  const report = JSON.parse(attw.stdout) as AttwReport
+  const attw = await run(process.execPath, [ATTW, '--profile', 'esm-only', '--format', 'json', tarball], { timeoutMs: CHECK_TIMEOUT_MS })
+    .catch((err: Error & { stdout?: string }) => {
+      t.fail(`attw: ${err.message}`)
+      return err.stdout ?? '{ "analysis": { "entrypoints": {}, "problems": [] } }'
+    })
+  const report = JSON.parse(attw) as AttwReport
   for (const entry of ENTRY_POINTS) {
     for (const kind of RESOLUTIONS) {
       const resolved = report.analysis.entrypoints[entry]?.resolutions[kind]?.resolution
@@ -99,7 +134,7 @@ t.test('the packed tarball passes publint and Are the Types Wrong, and its entry
   // A package.json of its own: otherwise the repository's, two levels up, would let
   // Node resolve the package name to the working tree itself (self-reference).
   await writeFile(join(dir, 'consumer/package.json'), '{ "name": "consumer", "private": true }\n')
-  await run('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1'], { timeout: CHECK_TIMEOUT_MS })
+  await run('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1'], { timeoutMs: CHECK_TIMEOUT_MS })
   const specifiers = ENTRY_POINTS.map((entry) => manifest.name + entry.slice(1))
   await writeFile(join(dir, 'consumer/esm.mjs'), `for (const name of ${JSON.stringify(specifiers)}) {
   const module = await import(name)
@@ -110,7 +145,7 @@ t.test('the packed tarball passes publint and Are the Types Wrong, and its entry
   console.log(name, Object.keys(require(name)).length, require.resolve(name))
 }\n`)
   for (const script of ['esm.mjs', 'cjs.cjs']) {
-    const { stdout } = await run(process.execPath, ['--no-warnings', script], { cwd: join(dir, 'consumer'), timeout: CHECK_TIMEOUT_MS })
+    const stdout = await run(process.execPath, ['--no-warnings', script], { cwd: join(dir, 'consumer'), timeoutMs: CHECK_TIMEOUT_MS })
     const exported = stdout.trim().split('\n').map((line) => line.split(' '))
     t.same(exported.map(([name]) => name), specifiers, `${script}: every entry point loads on Node ${process.version}`)
     t.ok(exported.every(([, count]) => Number(count) > 0), `${script}: each has exports`)

@@ -28,9 +28,9 @@ const PUBLISH_DEADLINE_MS = 30_000
  * Sends padding to a stream whose client does not read until a refused write gets
  * no 'drain' for {@link QUIET_MS}. How much that takes is not fixed: it depends on
  * the socket's high-water mark (16 KiB on Node 20, 64 KiB from Node 22) and on the
- * kernel's buffers, which grow as they fill. The socket may still drain later (the
- * kernel makes room by compacting what it holds), so tests keep publishing until
- * the stream reacts instead of trusting this fill to be final.
+ * kernel's buffers, which grow as they fill. The socket may still drain after that
+ * pause (seen on Node 22: the kernel took the last 64 KiB tens of ms later), so tests
+ * keep publishing until the stream reacts instead of trusting this fill to be final.
  */
 async function backUp (stream: SseStream<Feed>): Promise<void> {
   const deadline = performance.now() + FILL_DEADLINE_MS

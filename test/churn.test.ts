@@ -11,6 +11,7 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { LogController } from 'fastify'
 import t from 'tap'
 import { defineEvents, Type, type SseMessage, type SseStream } from '../lib/index.js'
 import { buildApp, sleep, waitUntil } from './helpers/app.js'
@@ -84,7 +85,7 @@ t.test(`churn: ${CYCLES} connect/disconnect cycles leave nothing behind`, async 
   const { app, logs, start } = await buildApp(t, {
     sse: { heartbeatMs: 40, retryMs: 1000 },
     // The log capture keeps every line: request logs would grow the heap by themselves.
-    fastify: { disableRequestLogging: true }
+    fastify: { logController: new LogController({ disableRequestLogging: true }) }
   })
   const plain = app.sse.channel('churn-plain', events)
   const history = app.sse.channel('churn-history', events, { history: { maxEvents: 200 } })

@@ -25,7 +25,7 @@ const WARMUP_CLIENTS = 20
 /** Handshakes in flight per load generator (all of them together stay under the accept backlog). */
 const CONNECT_BATCH = 100
 /** Deadline of one load generator's share of the connections. */
-const CONNECT_TIMEOUT_MS = 240_000
+const CONNECT_TIMEOUT_MS = 480_000
 /** Deadline of a control call that is not a phase. */
 const CALL_TIMEOUT_MS = 90_000
 

@@ -263,7 +263,8 @@ async function main (): Promise<void> {
   if (redis !== undefined) process.stderr.write(`bench: redis-server ${redis.pid} on ${redis.url} (stopped at the end)\n`)
   let prefixes = 0
   const context: RunContext = { redisUrl: redis?.url, nextPrefix: () => `bench-${process.pid}-${++prefixes}:` }
-  process.stderr.write(`bench: ${options.isQuick ? 'quick' : 'full'}, ${options.reps} rep(s), ${options.scenarios.length} scenario(s), ${options.contenders.length} contender(s): ${total} server runs\n`)
+  const running = options.contenders.filter((contender) => plan.some((entry) => entry.contenders.some((runner) => runner.contender === contender)))
+  process.stderr.write(`bench: ${options.isQuick ? 'quick' : 'full'}, ${options.reps} rep(s), ${options.scenarios.length} scenario(s), ${running.length} contender(s): ${total} server runs\n`)
   mkdirSync(RESULTS_DIR, { recursive: true })
   const file = `${RESULTS_DIR}${new Date().toISOString().replace(/[:.]/g, '-')}${options.isQuick ? '-quick' : ''}.jsonl`
   const lines: string[] = []
@@ -290,7 +291,7 @@ async function main (): Promise<void> {
   } finally {
     await redis?.stop()
   }
-  const summaries = summarize(runs, options.scenarios, options.contenders.map((contender) => contender.name))
+  const summaries = summarize(runs, options.scenarios, running.map((contender) => contender.name))
   const checks = checkTargets(summaries)
   const seconds = (Date.now() - started) / 1000
   env['load average'] = `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`
@@ -301,7 +302,7 @@ async function main (): Promise<void> {
   const out: string[] = []
   out.push(`## fastify-typed-sse benchmark (${options.isQuick ? 'quick' : 'full'}, median of ${options.reps})`, '')
   out.push(Object.entries(env).map(([name, version]) => `${name} ${version}`).join(', '), '')
-  for (const contender of options.contenders) out.push(`- ${contender.name}: ${contender.description}`)
+  for (const contender of running) out.push(`- ${contender.name}: ${contender.description}`)
   out.push('')
   out.push(renderTables(summaries, options.scenarios))
   out.push(renderTargets(checks), '')

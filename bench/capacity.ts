@@ -23,7 +23,7 @@ import type { ServerApi } from './servers/harness.js'
 /** Connections each server gets opened and closed before its baseline, so one-time setup is not counted. */
 const WARMUP_CLIENTS = 20
 /** Handshakes in flight per load generator (all of them together stay under the accept backlog). */
-const CONNECT_BATCH = 100
+const CONNECT_BATCH = 50
 /** Deadline of one load generator's share of the connections. */
 const CONNECT_TIMEOUT_MS = 480_000
 /** Deadline of a control call that is not a phase. */
@@ -69,7 +69,7 @@ export async function runCapacity (scenario: Scenario, contender: ContenderInfo,
     for (const client of clients) await client.announcement(20_000)
 
     const connectParams = (port: number, count: number, localAddress: string | undefined): Parameters<ClientApi['connect']>[0] =>
-      ({ port, count, localAddress, batchSize: CONNECT_BATCH, attempts: 3, attemptTimeoutMs: 15_000, timeoutMs: CONNECT_TIMEOUT_MS })
+      ({ port, count, localAddress, batchSize: CONNECT_BATCH, attempts: 5, attemptTimeoutMs: 30_000, timeoutMs: CONNECT_TIMEOUT_MS })
     for (const port of ports) await clients[0].call('connect', connectParams(port, WARMUP_CLIENTS, undefined), CALL_TIMEOUT_MS)
     await clients[0].call('close', undefined, CALL_TIMEOUT_MS)
     for (const server of servers) await waitForConnections(server, 0, 10_000)

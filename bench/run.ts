@@ -12,6 +12,9 @@
  *   --reps=N              repetitions (BENCH_REPS)
  *   --latency-rate=N      events/s of the latency scenario (default 20; see config.ts) (BENCH_LATENCY_RATE)
  *   --cpu-prof            write a V8 CPU profile of every server to bench/results/profiles/ (BENCH_CPU_PROF=1)
+ *
+ * When a contender needs Redis (typed-sse-redis), the runner starts its own
+ * redis-server (redis-server.ts) before the first run and kills it by PID at the end.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'

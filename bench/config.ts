@@ -10,24 +10,48 @@ export interface ContenderInfo {
   name: string
   module: string
   description: string
+  /** The scenario kinds it runs (all but the capacity ones when absent). */
+  kinds?: readonly ScenarioKind[]
+  /** It needs the runner's private redis-server (`BENCH_REDIS_URL`). */
+  needsRedis?: boolean
+}
+
+/** Kinds every contender runs unless it lists its own. */
+const DEFAULT_KINDS: readonly ScenarioKind[] = ['fanout', 'single', 'idle', 'latency']
+
+/**
+ * Whether `contender` runs scenarios of `kind`.
+ *
+ * @example
+ * runsKind(CONTENDERS[0], 'capacity') // true: raw is the capacity baseline
+ */
+export function runsKind (contender: ContenderInfo, kind: ScenarioKind): boolean {
+  return (contender.kinds ?? DEFAULT_KINDS).includes(kind)
 }
 
 /** The baseline every ratio divides by; always run. */
 export const BASELINE = 'raw'
 
 export const CONTENDERS: readonly ContenderInfo[] = [
-  { name: 'raw', module: 'raw', description: 'node:http, one Buffer per event written to every socket (the limit)' },
+  { name: 'raw', module: 'raw', description: 'node:http, one Buffer per event written to every socket (the limit)', kinds: [...DEFAULT_KINDS, 'capacity'] },
   { name: 'fastify-hijack', module: 'fastify-hijack', description: 'Fastify route, reply hijacked, written like raw' },
   { name: 'typed-sse', module: 'typed-sse', description: 'this plugin: reply.sse(catalog) per client, stream.send() to each' },
-  { name: 'typed-sse-channel', module: 'typed-sse-channel', description: 'this plugin: app.sse.channel(), publish() once' },
-  { name: 'typed-sse-metrics', module: 'typed-sse-metrics', description: 'typed-sse-channel with Prometheus metrics on (scraped every second)' },
+  { name: 'typed-sse-channel', module: 'typed-sse-channel', description: 'this plugin: app.sse.channel(), publish() once', kinds: [...DEFAULT_KINDS, 'capacity'] },
+  { name: 'typed-sse-metrics', module: 'typed-sse-metrics', description: 'typed-sse-channel with Prometheus metrics on (scraped every second)', kinds: ['fanout'] },
+  {
+    name: 'typed-sse-redis',
+    module: 'typed-sse-redis',
+    description: 'this plugin: a channel with history on redisEngine() (own redis-server), each publish awaited',
+    kinds: ['fanout', 'idle', 'latency', 'capacity-redis'],
+    needsRedis: true
+  },
   { name: '@fastify/sse', module: 'fastify-sse', description: '@fastify/sse 0.6: reply.sse.send() to each client' },
   { name: 'fastify-sse-v2', module: 'fastify-sse-v2', description: 'fastify-sse-v2 4.x: reply.sse() to each client' },
   { name: 'better-sse', module: 'better-sse', description: 'better-sse 0.16: sessions in a channel, channel.broadcast()' }
 ]
 
 /** What a scenario measures. */
-export type ScenarioKind = 'fanout' | 'single' | 'idle' | 'latency'
+export type ScenarioKind = 'fanout' | 'single' | 'idle' | 'latency' | 'capacity' | 'capacity-redis'
 
 export interface Scenario {
   name: string
@@ -44,6 +68,24 @@ export interface Scenario {
   perTick: number
   /** Deadline of one phase (publish and delivery). */
   timeoutMs: number
+  /** Only run when asked for by `--scenario` (long runs). */
+  isOptIn?: boolean
+  /** Capacity scenarios: how the connections are spread and held. */
+  capacity?: CapacityShape
+}
+
+/** How a capacity scenario spreads and holds its connections. */
+export interface CapacityShape {
+  /** Server processes (instances) holding the connections; more than one shares a Redis. */
+  servers: number
+  /** Load-generator processes; client `i` binds to source address 127.0.0.(2 + i) and connects to server `i % servers`. */
+  clientProcesses: number
+  /** Heartbeat interval of every server during the run. */
+  heartbeatMs: number
+  /** How long the idle CPU is measured, with every connection open and heartbeats on. */
+  idleMs: number
+  /** Events of the burst after the single broadcast, for deliveries/s. */
+  burstEvents: number
 }
 
 function fanout (clients: number, events: number): Scenario {
@@ -63,6 +105,26 @@ function latency (clients: number, ratePerSec: number, seconds: number): Scenari
 }
 
 /**
+ * Idle connections held by one server process up to (below) its file-descriptor
+ * limit (20,000 here, hard), then one broadcast and a short burst. Opt-in: it takes
+ * about two minutes per contender.
+ */
+function capacity (clients: number, idleMs: number): Scenario {
+  return {
+    name: `capacity-${clients}`, kind: 'capacity', clients, events: 1, warmupEvents: 0, payload: 'score', ratePerSec: 0, perTick: 1, timeoutMs: 120_000, isOptIn: true,
+    capacity: { servers: 1, clientProcesses: 3, heartbeatMs: 5000, idleMs, burstEvents: 10 }
+  }
+}
+
+/** `clients` connections over three instances on one Redis: one broadcast reaches them all. Opt-in. */
+function capacityRedis (clients: number, idleMs: number): Scenario {
+  return {
+    name: `capacity-redis-${clients}`, kind: 'capacity-redis', clients, events: 1, warmupEvents: 0, payload: 'score', ratePerSec: 0, perTick: 1, timeoutMs: 120_000, isOptIn: true,
+    capacity: { servers: 3, clientProcesses: 6, heartbeatMs: 5000, idleMs, burstEvents: 10 }
+  }
+}
+
+/**
  * Events per second of the latency scenario. Issue 6 asks for 100/s at 1000 clients,
  * i.e. 100k socket writes per second; on the 2-core VM this was written on, raw
  * node:http tops out near 40-60k (see fanout-1000), so at 100/s every contender is
@@ -74,32 +136,38 @@ export const DEFAULT_LATENCY_RATE = 20
 
 /** The full run. */
 export function fullPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3)] }
+  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3), capacity(18_000, 20_000), capacityRedis(50_000, 20_000)] }
 }
 
 /** `--quick`: a smoke test of every path in about a minute. */
 export function quickPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 1, scenarios: [fanout(200, 50), fanout(1000, 10), single(20_000), idle(1000), latency(200, latencyRate, 1)] }
+  return { reps: 1, scenarios: [fanout(200, 50), fanout(1000, 10), single(20_000), idle(1000), latency(200, latencyRate, 1), capacity(3000, 6000), capacityRedis(6000, 6000)] }
 }
 
 /** Idle connections opened and closed before the idle baseline, so one-time setup is not counted per connection. */
 export const IDLE_WARMUP_CLIENTS = 20
 
-/** A target of issue 6, as a ratio to `raw` in the same run. */
+/** A target of issues 6 and 16, as a ratio to `raw` (or to `versus`) in the same run. */
 export interface Target {
   kind: ScenarioKind
   metric: 'eventsPerSec' | 'cpuUsPerEvent' | 'heapPerConnection' | 'p99Ms'
   /** `min`: the ratio must be at least `ratio`; `max`: at most. */
   bound: 'min' | 'max'
   ratio: number
-  /** The contender the target is about (the other plugin contender is shown for reference). */
+  /** The contender the target is about (the other plugin contenders are shown for reference). */
   contender: string
+  /** Divide by this contender's median instead of raw's (then only `contender` is checked). */
+  versus?: string
 }
 
 export const TARGETS: readonly Target[] = [
   { kind: 'fanout', metric: 'eventsPerSec', bound: 'min', ratio: 0.9, contender: 'typed-sse-channel' },
   { kind: 'fanout', metric: 'cpuUsPerEvent', bound: 'max', ratio: 1.15, contender: 'typed-sse-channel' },
   { kind: 'single', metric: 'eventsPerSec', bound: 'min', ratio: 0.85, contender: 'typed-sse' },
-  { kind: 'idle', metric: 'heapPerConnection', bound: 'max', ratio: 1.25, contender: 'typed-sse' },
-  { kind: 'latency', metric: 'p99Ms', bound: 'max', ratio: 1.25, contender: 'typed-sse-channel' }
+  // Issue 16 tightened issue 6's 1.25x: an idle stream should cost what Fastify's own socket costs.
+  { kind: 'idle', metric: 'heapPerConnection', bound: 'max', ratio: 1.05, contender: 'typed-sse' },
+  { kind: 'latency', metric: 'p99Ms', bound: 'max', ratio: 1.25, contender: 'typed-sse-channel' },
+  // Issue 16: the Redis engine (history on, publishes awaited) within 0.9x of the in-memory channel.
+  { kind: 'fanout', metric: 'eventsPerSec', bound: 'min', ratio: 0.9, contender: 'typed-sse-redis', versus: 'typed-sse-channel' },
+  { kind: 'fanout', metric: 'cpuUsPerEvent', bound: 'max', ratio: 1.11, contender: 'typed-sse-redis', versus: 'typed-sse-channel' }
 ]

@@ -36,12 +36,17 @@ export interface RunResult {
   heapPerConnection?: number
   rssPerConnection?: number
   externalPerConnection?: number
+  /** Capacity: server CPU while every connection idles with heartbeats on, percent of one core per process. */
+  idleCpuPct?: number
+  /** Capacity: publish of one event to its delivery on the last connection (ms). */
+  broadcastMs?: number
 }
 
 /** The numeric figures that get medians and ratios. */
 export const METRICS = [
   'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'serverCpuMs', 'publishCallUs', 'clientCpuMs',
-  'p50Ms', 'p90Ms', 'p99Ms', 'maxMs', 'heapPerConnection', 'rssPerConnection', 'externalPerConnection'
+  'p50Ms', 'p90Ms', 'p99Ms', 'maxMs', 'heapPerConnection', 'rssPerConnection', 'externalPerConnection',
+  'connectMs', 'idleCpuPct', 'broadcastMs'
 ] as const
 export type Metric = typeof METRICS[number]
 
@@ -128,6 +133,19 @@ function ratio (summary: Summary, metric: Metric): string {
 
 const kb = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KB`
 
+const CAPACITY_COLUMNS: Column[] = [
+  { title: 'heap/conn', cell: (s) => value(s, 'heapPerConnection', kb) },
+  { title: 'vs raw', cell: (s) => ratio(s, 'heapPerConnection') },
+  { title: 'RSS/conn', cell: (s) => value(s, 'rssPerConnection', kb) },
+  { title: 'vs raw', cell: (s) => ratio(s, 'rssPerConnection') },
+  { title: 'idle CPU', cell: (s) => value(s, 'idleCpuPct', (n) => `${n.toFixed(2)} %`) },
+  { title: 'vs raw', cell: (s) => ratio(s, 'idleCpuPct') },
+  { title: 'broadcast to all', cell: (s) => value(s, 'broadcastMs', (n) => `${integer.format(n)} ms`) },
+  { title: 'vs raw', cell: (s) => ratio(s, 'broadcastMs') },
+  { title: 'deliveries/s', cell: (s) => value(s, 'deliveriesPerSec', integer.format) },
+  { title: 'connect', cell: (s) => value(s, 'connectMs', (n) => `${(n / 1000).toFixed(1)} s`) }
+]
+
 const COLUMNS: Record<ScenarioKind, Column[]> = {
   fanout: [
     { title: 'events/s', cell: (s) => value(s, 'eventsPerSec', integer.format) },
@@ -161,7 +179,9 @@ const COLUMNS: Record<ScenarioKind, Column[]> = {
     { title: 'max', cell: (s) => value(s, 'maxMs', (n) => `${n.toFixed(2)} ms`) },
     { title: 'server CPU/event', cell: (s) => value(s, 'cpuUsPerEvent', (n) => `${integer.format(n)} us`) },
     { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') }
-  ]
+  ],
+  capacity: CAPACITY_COLUMNS,
+  'capacity-redis': CAPACITY_COLUMNS
 }
 
 function statusCell (summary: Summary): string {
@@ -196,6 +216,14 @@ export function describe (scenario: Scenario): string {
     case 'single': return `${scenario.events} small events to 1 client, as fast as the socket drains`
     case 'idle': return `${scenario.clients} idle connections, memory after a forced GC minus the baseline`
     case 'latency': return `${scenario.clients} clients, ${scenario.ratePerSec} events/s for ${scenario.events / scenario.ratePerSec} s, publish-to-receive`
+    case 'capacity':
+    case 'capacity-redis': {
+      const shape = scenario.capacity
+      if (shape === undefined) return `${scenario.clients} idle connections`
+      return `${scenario.clients} idle connections on ${shape.servers === 1 ? 'one server process' : `${shape.servers} instances sharing one Redis`} ` +
+        `(from ${shape.clientProcesses} load generators, one source address each), heartbeats every ${shape.heartbeatMs / 1000} s: ` +
+        `memory, idle CPU over ${shape.idleMs / 1000} s, one broadcast to all, then a burst of ${shape.burstEvents}`
+    }
   }
 }
 
@@ -208,13 +236,18 @@ export interface TargetCheck {
   isMet: boolean
 }
 
-/** Checks each target against each plugin contender, in every scenario of its kind. */
+/**
+ * Checks each target against each plugin contender, in every scenario of its kind. A
+ * target against another contender than raw (`versus`) is checked for its own
+ * contender only.
+ */
 export function checkTargets (summaries: readonly Summary[]): TargetCheck[] {
   const checks: TargetCheck[] = []
   for (const target of TARGETS) {
     for (const summary of summaries) {
       if (summary.kind !== target.kind || !summary.contender.startsWith('typed-sse')) continue
-      const r = summary.ratio[target.metric]
+      if (target.versus !== undefined && summary.contender !== target.contender) continue
+      const r = target.versus === undefined ? summary.ratio[target.metric] : ratioTo(summaries, summary, target.versus, target.metric)
       const isMet = r !== undefined && (target.bound === 'min' ? r >= target.ratio : r <= target.ratio)
       checks.push({ target, scenario: summary.scenario, contender: summary.contender, ratio: r, isMet })
     }
@@ -222,15 +255,24 @@ export function checkTargets (summaries: readonly Summary[]): TargetCheck[] {
   return checks
 }
 
+/** `summary`'s median of `metric` over `versus`'s in the same scenario, when both ran. */
+function ratioTo (summaries: readonly Summary[], summary: Summary, versus: string, metric: Metric): number | undefined {
+  const other = summaries.find((candidate) => candidate.scenario === summary.scenario && candidate.contender === versus)
+  const mine = summary.median[metric]
+  const base = other?.median[metric]
+  return mine === undefined || base === undefined || base === 0 ? undefined : mine / base
+}
+
 /** The targets as a list, the target's own contender first. */
 export function renderTargets (checks: readonly TargetCheck[]): string {
-  const lines = ['### Targets (ratio to raw, same run)', '']
+  const lines = ['### Targets (ratio to raw unless named, same run)', '']
   for (const check of checks) {
     const { target } = check
     const subject = check.contender === target.contender ? '' : ' (reference)'
     const measured = check.ratio === undefined ? 'n/a' : `${check.ratio.toFixed(2)}x`
     const verdict = check.ratio === undefined ? 'NOT MEASURED' : check.isMet ? 'met' : 'MISSED'
-    lines.push(`- ${check.scenario} ${target.metric} ${target.bound === 'min' ? '>=' : '<='} ${target.ratio}x: ${check.contender}${subject} ${measured} ${verdict}`)
+    const versus = target.versus === undefined ? '' : ` ${target.versus}`
+    lines.push(`- ${check.scenario} ${target.metric} ${target.bound === 'min' ? '>=' : '<='} ${target.ratio}x${versus}: ${check.contender}${subject} ${measured} ${verdict}`)
   }
   return lines.join('\n')
 }

@@ -7,18 +7,24 @@
  * Options (argv, or the env variable in brackets):
  *   --quick               fewer repetitions and smaller sizes, about a minute (BENCH_QUICK=1)
  *   --only=a,b            contenders to run; raw is always added (BENCH_ONLY)
- *   --scenario=a,b        scenario kinds or names: fanout, single, idle, latency, fanout-1000 (BENCH_SCENARIO)
+ *   --scenario=a,b        scenario kinds or names: fanout, single, idle, latency, fanout-1000 (BENCH_SCENARIO);
+ *                         capacity and capacity-redis run only when named here (several minutes each)
  *   --reps=N              repetitions (BENCH_REPS)
  *   --latency-rate=N      events/s of the latency scenario (default 20; see config.ts) (BENCH_LATENCY_RATE)
  *   --cpu-prof            write a V8 CPU profile of every server to bench/results/profiles/ (BENCH_CPU_PROF=1)
+ *
+ * When a contender needs Redis (typed-sse-redis), the runner starts its own
+ * redis-server (redis-server.ts) before the first run and kills it by PID at the end.
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { ClientApi, PhaseResult } from './client/load.js'
-import { BASELINE, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, type ContenderInfo, type Scenario } from './config.js'
+import { runCapacity } from './capacity.js'
+import { BASELINE, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, runsKind, type ContenderInfo, type Scenario } from './config.js'
 import { Peer } from './ipc.js'
+import { killChildren, spawnChild, stopChild, waitForConnections } from './processes.js'
+import { startRedisServer } from './redis-server.js'
 import { checkTargets, renderTables, renderTargets, summarize, type RunResult } from './report.js'
 import type { ServerApi } from './servers/harness.js'
 
@@ -58,55 +64,15 @@ function parseOptions (argv: readonly string[]): Options {
   }
   const contenders = CONTENDERS.filter((contender) => only === undefined || contender.name === BASELINE || only.includes(contender.name))
   const wanted = flag('scenario', 'BENCH_SCENARIO')?.split(',').map((name) => name.trim()).filter(Boolean)
-  const scenarios = plan.scenarios.filter((scenario) => wanted === undefined || wanted.includes(scenario.kind) || wanted.includes(scenario.name))
+  // Opt-in scenarios (capacity) run only when named; the others when nothing is named or they are.
+  const scenarios = plan.scenarios.filter((scenario) => wanted === undefined
+    ? scenario.isOptIn !== true
+    : wanted.includes(scenario.kind) || wanted.includes(scenario.name))
   if (scenarios.length === 0) throw new Error(`no scenario matches ${String(wanted)}; known: ${plan.scenarios.map((s) => `${s.kind} (${s.name})`).join(', ')}`)
   const reps = Number(flag('reps', 'BENCH_REPS') ?? plan.reps)
   if (!Number.isSafeInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps must be an integer from 1 to 20, got ${String(reps)}`)
   const isProfiling = ['true', '1'].includes(flag('cpu-prof', 'BENCH_CPU_PROF') ?? '')
   return { isQuick, contenders, scenarios, reps, isProfiling }
-}
-
-/** Every child process this runner started and has not seen exit. */
-const children = new Set<ChildProcess>()
-
-function spawn (modulePath: string, execArgv: string[]): ChildProcess {
-  const child = fork(fileURLToPath(new URL(modulePath, import.meta.url)), [], {
-    execArgv,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  })
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  return child
-}
-
-/** Asks a child to exit, then kills it (by its PID) if it has not within 3 s. */
-async function stop (peer: Peer<any>): Promise<void> {
-  const { child } = peer
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  await peer.call('exit', undefined, 3000).catch(() => {})
-  const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL') }, 3000)
-  await exited
-  clearTimeout(timer)
-}
-
-function killChildren (): void {
-  for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null) {
-      try { process.kill(child.pid, 'SIGKILL') } catch {}
-    }
-  }
-}
-
-async function waitForConnections (server: Peer<ServerApi>, count: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let seen = -1
-  while (Date.now() < deadline) {
-    seen = await server.call('connections', undefined, CALL_TIMEOUT_MS)
-    if (seen === count) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`server holds ${seen} streams, expected ${count}`)
 }
 
 async function connect (client: Peer<ClientApi>, server: Peer<ServerApi>, port: number, count: number): Promise<number> {
@@ -116,6 +82,18 @@ async function connect (client: Peer<ClientApi>, server: Peer<ServerApi>, port: 
   if (result.open !== count) throw new Error(`${result.open} of ${count} connections opened (${result.failed} failed: ${result.firstError ?? '?'})`)
   await waitForConnections(server, count, 10_000)
   return result.ms
+}
+
+/** What every server run gets from the runner: its redis-server and a fresh key prefix. */
+interface RunContext {
+  redisUrl: string | undefined
+  nextPrefix: () => string
+}
+
+/** The environment of a server process: Redis URL and a prefix of its own, when it needs them. */
+function serverEnv (contender: ContenderInfo, context: RunContext): NodeJS.ProcessEnv {
+  if (contender.needsRedis !== true) return process.env
+  return { ...process.env, BENCH_REDIS_URL: context.redisUrl, BENCH_REDIS_PREFIX: context.nextPrefix() }
 }
 
 interface PhaseOutcome {
@@ -148,12 +126,14 @@ async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario
  * group instead of once per scenario keeps the full run under ten minutes.
  */
 function groupScenarios (scenarios: readonly Scenario[]): Scenario[][] {
-  const order: Record<Scenario['kind'], number> = { idle: 0, fanout: 1, latency: 2, single: 3 }
-  const groups = new Map<number, Scenario[]>()
+  const order: Record<Scenario['kind'], number> = { idle: 0, fanout: 1, latency: 2, single: 3, capacity: 4, 'capacity-redis': 5 }
+  const groups = new Map<string, Scenario[]>()
   for (const scenario of scenarios) {
-    const group = groups.get(scenario.clients) ?? []
+    // A capacity scenario sets up its own processes: it is a group of its own.
+    const key = scenario.capacity === undefined ? String(scenario.clients) : scenario.name
+    const group = groups.get(key) ?? []
     group.push(scenario)
-    groups.set(scenario.clients, group)
+    groups.set(key, group)
   }
   return [...groups.values()].map((group) => group.sort((a, b) => order[a.kind] - order[b.kind]))
 }
@@ -197,7 +177,10 @@ async function measureEvents (client: Peer<ClientApi>, server: Peer<ServerApi>, 
 }
 
 /** One contender, one group of scenarios: a fresh server and load generator, stopped after. */
-async function runGroup (group: readonly Scenario[], contender: ContenderInfo, rep: number, options: Options): Promise<RunResult[]> {
+async function runGroup (group: readonly Scenario[], contender: ContenderInfo, rep: number, options: Options, context: RunContext): Promise<RunResult[]> {
+  if (group[0].capacity !== undefined) {
+    return [await runCapacity(group[0], contender, rep, { redisUrl: context.redisUrl, redisPrefix: context.nextPrefix() })]
+  }
   const results: RunResult[] = group.map((scenario) => ({
     scenario: scenario.name, kind: scenario.kind, contender: contender.name, rep, status: 'ok', clients: scenario.clients, events: scenario.events
   }))
@@ -207,39 +190,39 @@ async function runGroup (group: readonly Scenario[], contender: ContenderInfo, r
     const name = `${contender.name.replace(/[^a-z0-9-]/gi, '')}_${group.map((scenario) => scenario.name).join('+')}_${rep}.cpuprofile`
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${name}`, '--cpu-prof-interval=250')
   }
-  const server = new Peer<ServerApi>(spawn(`./servers/${contender.module}.js`, execArgv))
-  const client = new Peer<ClientApi>(spawn('./client/load.js', []))
+  const server = new Peer<ServerApi>(spawnChild(`./servers/${contender.module}.js`, execArgv, serverEnv(contender, context)))
+  const client = new Peer<ClientApi>(spawnChild('./client/load.js', []))
   let current = 0
   try {
-    const announced = await server.announcement(20_000)
-    if (announced.announce === 'unavailable') {
-      return results.map((result) => ({ ...result, status: 'unavailable', error: announced.reason }))
-    }
-    const port = announced.port as number
-    await client.announcement(20_000)
-    let seq = 0
-    let isConnected = false
-    for (; current < group.length; current++) {
-      const scenario = group[current]
-      const result = results[current]
-      if (scenario.kind === 'idle') {
-        await measureIdle(client, server, port, scenario, result)
-        isConnected = true
-        continue
+      const announced = await server.announcement(20_000)
+      if (announced.announce === 'unavailable') {
+        return results.map((result) => ({ ...result, status: 'unavailable', error: announced.reason }))
       }
-      if (!isConnected) result.connectMs = await connect(client, server, port, scenario.clients)
-      isConnected = true
-      seq = await measureEvents(client, server, scenario, seq, result)
-    }
-    return results
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err)
-    return results.map((result, i) => i < current
-      ? result
-      : { ...result, status: 'fail', error: i === current ? message : `not run: ${group[current].name} failed before it` })
+      const port = announced.port as number
+      await client.announcement(20_000)
+      let seq = 0
+      let isConnected = false
+      for (; current < group.length; current++) {
+        const scenario = group[current]
+        const result = results[current]
+        if (scenario.kind === 'idle') {
+          await measureIdle(client, server, port, scenario, result)
+          isConnected = true
+          continue
+        }
+        if (!isConnected) result.connectMs = await connect(client, server, port, scenario.clients)
+        isConnected = true
+        seq = await measureEvents(client, server, scenario, seq, result)
+      }
+      return results
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err)
+      return results.map((result, i) => i < current
+        ? result
+        : { ...result, status: 'fail', error: i === current ? message : `not run: ${group[current].name} failed before it` })
   } finally {
-    await stop(client)
-    await stop(server)
+    await stopChild(client)
+    await stopChild(server)
   }
 }
 
@@ -272,8 +255,19 @@ async function main (): Promise<void> {
   if (loadAtStart > cpus().length / 2) {
     process.stderr.write(`bench: load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: other processes will skew the figures\n`)
   }
-  const total = options.reps * groupScenarios(options.scenarios).length * options.contenders.length
-  process.stderr.write(`bench: ${options.isQuick ? 'quick' : 'full'}, ${options.reps} rep(s), ${options.scenarios.length} scenario(s), ${options.contenders.length} contender(s): ${total} server runs\n`)
+  // Each contender runs the scenarios of its kinds (the Redis engine has no single-stream run).
+  const plan = groupScenarios(options.scenarios).map((group) => ({
+    contenders: options.contenders.map((contender) => ({ contender, scenarios: group.filter((scenario) => runsKind(contender, scenario.kind)) }))
+      .filter((entry) => entry.scenarios.length > 0)
+  }))
+  const total = options.reps * plan.reduce((sum, entry) => sum + entry.contenders.length, 0)
+  const needsRedis = plan.some((entry) => entry.contenders.some(({ contender }) => contender.needsRedis === true))
+  const redis = needsRedis ? await startRedisServer() : undefined
+  if (redis !== undefined) process.stderr.write(`bench: redis-server ${redis.pid} on ${redis.url} (stopped at the end)\n`)
+  let prefixes = 0
+  const context: RunContext = { redisUrl: redis?.url, nextPrefix: () => `bench-${process.pid}-${++prefixes}:` }
+  const running = options.contenders.filter((contender) => plan.some((entry) => entry.contenders.some((runner) => runner.contender === contender)))
+  process.stderr.write(`bench: ${options.isQuick ? 'quick' : 'full'}, ${options.reps} rep(s), ${options.scenarios.length} scenario(s), ${running.length} contender(s): ${total} server runs\n`)
   mkdirSync(RESULTS_DIR, { recursive: true })
   const file = `${RESULTS_DIR}${new Date().toISOString().replace(/[:.]/g, '-')}${options.isQuick ? '-quick' : ''}.jsonl`
   const lines: string[] = []
@@ -281,22 +275,26 @@ async function main (): Promise<void> {
   let done = 0
   // Interleaved: every repetition runs every group for every contender, starting
   // with a different contender each time, so drift (thermal, other load) spreads evenly.
-  for (let rep = 1; rep <= options.reps; rep++) {
-    for (const group of groupScenarios(options.scenarios)) {
-      const shift = (rep - 1) % options.contenders.length
-      const order = [...options.contenders.slice(shift), ...options.contenders.slice(0, shift)]
-      for (const contender of order) {
-        const runStarted = Date.now()
-        const results = await runGroup(group, contender, rep, options)
-        done++
-        runs.push(...results)
-        for (const result of results) lines.push(JSON.stringify({ type: 'run', ...result }))
-        const outcomes = results.map((result) => `${result.scenario} ${result.status}${result.error === undefined ? '' : ` (${result.error.split('\n')[0]})`}`)
-        process.stderr.write(`[${done}/${total}] ${contender.name} rep ${rep}: ${outcomes.join(', ')} in ${((Date.now() - runStarted) / 1000).toFixed(1)} s\n`)
+  try {
+    for (let rep = 1; rep <= options.reps; rep++) {
+      for (const { contenders } of plan) {
+        const shift = (rep - 1) % contenders.length
+        const order = [...contenders.slice(shift), ...contenders.slice(0, shift)]
+        for (const { contender, scenarios } of order) {
+          const runStarted = Date.now()
+          const results = await runGroup(scenarios, contender, rep, options, context)
+          done++
+          runs.push(...results)
+          for (const result of results) lines.push(JSON.stringify({ type: 'run', ...result }))
+          const outcomes = results.map((result) => `${result.scenario} ${result.status}${result.error === undefined ? '' : ` (${result.error.split('\n')[0]})`}`)
+          process.stderr.write(`[${done}/${total}] ${contender.name} rep ${rep}: ${outcomes.join(', ')} in ${((Date.now() - runStarted) / 1000).toFixed(1)} s\n`)
+        }
       }
     }
+  } finally {
+    await redis?.stop()
   }
-  const summaries = summarize(runs, options.scenarios, options.contenders.map((contender) => contender.name))
+  const summaries = summarize(runs, options.scenarios, running.map((contender) => contender.name))
   const checks = checkTargets(summaries)
   const seconds = (Date.now() - started) / 1000
   env['load average'] = `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`
@@ -307,7 +305,7 @@ async function main (): Promise<void> {
   const out: string[] = []
   out.push(`## fastify-typed-sse benchmark (${options.isQuick ? 'quick' : 'full'}, median of ${options.reps})`, '')
   out.push(Object.entries(env).map(([name, version]) => `${name} ${version}`).join(', '), '')
-  for (const contender of options.contenders) out.push(`- ${contender.name}: ${contender.description}`)
+  for (const contender of running) out.push(`- ${contender.name}: ${contender.description}`)
   out.push('')
   out.push(renderTables(summaries, options.scenarios))
   out.push(renderTargets(checks), '')

@@ -15,6 +15,8 @@ import { ResponseParser } from './parser.js'
 /** Parameters of `connect`. */
 export interface ConnectParams {
   port: number
+  /** Source address to bind (127.0.0.2, ...): each has its own 28k ephemeral ports. */
+  localAddress?: string
   count: number
   /** Connections being opened at once at most. */
   batchSize: number
@@ -157,9 +159,9 @@ function onClose (connection: Connection): void {
   if (--current.pending === 0) finish(current)
 }
 
-function openOne (port: number, timeoutMs: number): Promise<Connection> {
+function openOne (port: number, localAddress: string | undefined, timeoutMs: number): Promise<Connection> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port })
+    const socket = connect({ host: '127.0.0.1', port, localAddress })
     const connection = new Connection(socket)
     const fail = (reason: string): void => {
       clearTimeout(timer)
@@ -193,7 +195,7 @@ async function openWithAttempts (params: ConnectParams): Promise<Connection> {
   let lastError: unknown
   for (let attempt = 1; attempt <= params.attempts; attempt++) {
     try {
-      return await openOne(params.port, params.attemptTimeoutMs)
+      return await openOne(params.port, params.localAddress, params.attemptTimeoutMs)
     } catch (err) {
       lastError = err
       await new Promise((resolve) => setTimeout(resolve, 50 * attempt))

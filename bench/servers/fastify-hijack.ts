@@ -5,10 +5,11 @@
  */
 import type { ServerResponse } from 'node:http'
 import Fastify from 'fastify'
-import { runContender } from './harness.js'
-import { encodeFrame, SSE_HEADERS } from './wire.js'
+import { heartbeatMs, runContender } from './harness.js'
+import { encodeFrame, SSE_HEADERS, startHeartbeat } from './wire.js'
 
 const responses = new Set<ServerResponse>()
+startHeartbeat(responses, heartbeatMs())
 
 runContender({
   listen: async (track) => {

@@ -10,6 +10,7 @@
  * turn, i.e. as fast as the socket drains.
  */
 import type { ServerResponse } from 'node:http'
+import { writeHeapSnapshot } from 'node:v8'
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import { announce, serve } from '../ipc.js'
 import { clockMs, makePayload, type PayloadKind, type Score, type Token } from '../payload.js'
@@ -22,8 +23,27 @@ export interface Contender {
    * the stream is ready to receive events.
    */
   listen (track: (response: ServerResponse) => void): Promise<number>
-  /** Sends one event to every open stream, the way this contender's users would. */
-  publish (kind: PayloadKind, data: Score | Token): void
+  /**
+   * Sends one event to every open stream, the way this contender's users would. A
+   * contender whose users await the call (the Redis engine: the publish is acknowledged
+   * by Redis) returns the promise, and the harness awaits it before the next event.
+   */
+  publish (kind: PayloadKind, data: Score | Token): void | Promise<void>
+}
+
+/**
+ * Heartbeat interval the runner asks for (env `BENCH_HEARTBEAT_MS`), or undefined to
+ * keep each library's default. The capacity scenario sets it to measure idle CPU.
+ *
+ * @example
+ * await app.register(sse, { heartbeatMs: heartbeatMs() })
+ */
+export function heartbeatMs (): number | undefined {
+  const value = process.env.BENCH_HEARTBEAT_MS
+  if (value === undefined || value === '') return undefined
+  const ms = Number(value)
+  if (!Number.isSafeInteger(ms) || ms < 1) throw new Error(`BENCH_HEARTBEAT_MS must be a positive integer, got ${value}`)
+  return ms
 }
 
 /** Thrown by `listen` when the contender cannot run here (e.g. an API not built yet). */
@@ -72,7 +92,7 @@ export interface MemorySample {
   rss: number
 }
 
-/** Server CPU since the last `publish` began, in ms. */
+/** Server CPU since the last `publish` began (or `markCpu`), in ms. */
 export interface CpuSample {
   userMs: number
   systemMs: number
@@ -116,16 +136,20 @@ export function runContender (contender: Contender): void {
     throw new Error(`sockets still backed up after ${MAX_DRAIN_ROUNDS} drain rounds`)
   }
 
+  const collect = async (): Promise<void> => {
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc === undefined) throw new Error('run the server with --expose-gc')
+    // Several passes, with a turn between, so weak refs and finalizers settle.
+    for (let pass = 0; pass < 4; pass++) {
+      gc()
+      await nextTurn()
+    }
+  }
+
   const api: ServerApi = {
     connections: () => responses.size,
     memory: async (): Promise<MemorySample> => {
-      const gc = (globalThis as { gc?: () => void }).gc
-      if (gc === undefined) throw new Error('run the server with --expose-gc')
-      // Several passes, with a turn between, so weak refs and finalizers settle.
-      for (let pass = 0; pass < 4; pass++) {
-        gc()
-        await nextTurn()
-      }
+      await collect()
       const { heapUsed, heapTotal, external, arrayBuffers, rss } = process.memoryUsage()
       return { heapUsed, heapTotal, external, arrayBuffers, rss }
     },
@@ -145,19 +169,29 @@ export function runContender (contender: Contender): void {
           if (clockMs() > deadline) throw new Error(`published ${i} of ${params.events} events before the deadline`)
         }
         const payload = makePayload(params.kind, params.seqStart + i, clockMs())
+        let pending: void | Promise<void>
         if (params.timesCalls) {
           const before = process.cpuUsage()
-          contender.publish(params.kind, payload)
+          pending = contender.publish(params.kind, payload)
           const { user, system } = process.cpuUsage(before)
           callUs[i] = user + system
         } else {
-          contender.publish(params.kind, payload)
+          pending = contender.publish(params.kind, payload)
         }
+        if (pending !== undefined) await pending
         const waiting = backedUp()
         if (waiting !== undefined) drainWaits += await drained(waiting, deadline)
       }
       callUs.sort()
       return { startedAt, endedAt: clockMs(), drainWaits, publishCallUs: params.timesCalls ? callUs[callUs.length >> 1] : NaN }
+    },
+    markCpu: () => {
+      cpuAtPublish = process.cpuUsage()
+      return null
+    },
+    snapshot: async (path: string): Promise<string> => {
+      await collect()
+      return writeHeapSnapshot(path)
     },
     cpu: (): CpuSample => {
       const { user, system } = process.cpuUsage(cpuAtPublish)
@@ -187,6 +221,10 @@ export type ServerApi = {
   memory: () => Promise<MemorySample>
   publish: (params: PublishParams) => Promise<PublishResult>
   cpu: () => CpuSample
+  /** Starts the CPU count of `cpu` now (as `publish` does). */
+  markCpu: () => null
+  /** Writes a heap snapshot after forced GCs to `path` (bench/heap-breakdown.ts reads it). */
+  snapshot: (path: string) => Promise<string>
   exit: () => null
 }
 

@@ -5,10 +5,11 @@
  */
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { runContender } from './harness.js'
-import { encodeFrame, SSE_HEADERS } from './wire.js'
+import { heartbeatMs, runContender } from './harness.js'
+import { encodeFrame, SSE_HEADERS, startHeartbeat } from './wire.js'
 
 const responses = new Set<ServerResponse>()
+startHeartbeat(responses, heartbeatMs())
 
 runContender({
   listen: (track) => new Promise((resolve, reject) => {

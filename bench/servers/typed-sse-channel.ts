@@ -7,14 +7,14 @@ import Fastify from 'fastify'
 import sse from '../../lib/index.js'
 import type { Score, Token } from '../payload.js'
 import { benchEvents } from './catalog.js'
-import { runContender, Unavailable } from './harness.js'
+import { heartbeatMs, runContender, Unavailable } from './harness.js'
 
 let publish: ((kind: 'score' | 'token', data: Score | Token) => void) | undefined
 
 runContender({
   listen: async (track) => {
     const app = Fastify({ logger: false })
-    await app.register(sse)
+    await app.register(sse, { heartbeatMs: heartbeatMs() })
     if (typeof app.sse?.channel !== 'function') throw new Unavailable('app.sse.channel() is not in lib/ yet')
     const channel = app.sse.channel('bench', benchEvents)
     app.get('/sse', (_request, reply) => {

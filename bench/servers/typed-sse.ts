@@ -7,14 +7,14 @@ import Fastify from 'fastify'
 import sse, { type SseStream } from '../../lib/index.js'
 import type { Score, Token } from '../payload.js'
 import { benchEvents, type BenchSchemas } from './catalog.js'
-import { runContender } from './harness.js'
+import { heartbeatMs, runContender } from './harness.js'
 
 const streams = new Set<SseStream<BenchSchemas>>()
 
 runContender({
   listen: async (track) => {
     const app = Fastify({ logger: false })
-    await app.register(sse)
+    await app.register(sse, { heartbeatMs: heartbeatMs() })
     app.get('/sse', (_request, reply) => {
       const stream = reply.sse(benchEvents)
       streams.add(stream)

@@ -62,6 +62,19 @@ export class Admission {
     this.#onReject = onReject
   }
 
+  /**
+   * Refuses a request whose `Accept` refuses text/event-stream (when `negotiate` is on):
+   * also for HEAD, which must get the headers GET would.
+   *
+   * @throws TYPED_SSE_NOT_ACCEPTABLE (406)
+   */
+  negotiate (request: FastifyRequest): void {
+    if (this.#rules.negotiate && !acceptsEventStream(request.headers.accept)) {
+      this.#onReject('not_acceptable')
+      throw new NotAcceptableError(String(request.headers.accept))
+    }
+  }
+
   /** Keys holding at least one stream now. */
   get size (): number {
     return this.#perKey.size
@@ -75,10 +88,7 @@ export class Admission {
    */
   admit (request: FastifyRequest, reply: FastifyReply, openStreams: number): (() => void) | undefined {
     const rules = this.#rules
-    if (rules.negotiate && !acceptsEventStream(request.headers.accept)) {
-      this.#onReject('not_acceptable')
-      throw new NotAcceptableError(String(request.headers.accept))
-    }
+    this.negotiate(request)
     if (rules.maxStreams !== false && openStreams >= rules.maxStreams) {
       this.#refuse(reply, 'max_streams', `limit ${rules.maxStreams}`)
     }

@@ -11,7 +11,7 @@ import {
   type EventCatalog, type EventData, type EventName, type SseMessage
 } from './catalog.js'
 import { END_EVENT, RESYNC_EVENT, type Resync } from './control.js'
-import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, ResolvedHistory } from './engine.js'
+import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory } from './engine.js'
 import {
   CatalogMismatchError, ChannelDroppedError, EventTooLargeError, ForeignEventError, InvalidOptionError, QueueFullError, SubscriberError
 } from './errors.js'
@@ -19,7 +19,7 @@ import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
 import type { Events, SseStream } from './stream.js'
-import { kCork, kEnd, kMissed, kOptions, kWrite } from './symbols.js'
+import { kClose, kCork, kEnd, kMissed, kOptions, kWrite } from './symbols.js'
 import type { CorkableSocket } from './transport/index.js'
 
 /** Options of `app.sse.channel()`. */
@@ -106,10 +106,15 @@ export interface ChannelContext {
 interface Subscriber {
   readonly stream: SseStream<any>
   readonly filter: ((message: SseMessage<any>) => boolean) | undefined
-  /** Live messages held while this subscriber's replay runs. */
+  /** Live messages held while this subscriber's replay runs (and is written). */
   merge: ReplayMerge<EngineMessage> | undefined
-  /** Held messages the drop-oldest policy dropped during the replay (the read may cover them). */
-  dropped: EngineMessage[] | undefined
+  /** Held messages the drop-oldest policy dropped during the replay, and the newest of them. */
+  droppedCount: number
+  droppedNewest: EngineMessage | undefined
+  /** The engine reported a gap while this subscriber was replaying: resync once it is live. */
+  isGapped: boolean
+  /** Removes the stream's `onClose` callback that detaches it. */
+  removeOnClose: () => void
   /**
    * After a replay: the last position the client has. An instance whose delivery lags
    * the one the client left (Redis) may still deliver messages up to it; they are
@@ -128,6 +133,8 @@ interface Decoded {
 function heldBytes (message: EngineMessage): number {
   return message.data.length + message.event.length + 64
 }
+
+function noop (): void {}
 
 function uncorkAll (sockets: CorkableSocket[]): void {
   for (const socket of sockets) socket.uncork()
@@ -274,12 +281,15 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       stream,
       filter,
       merge: isReplaying ? new ReplayMerge(this.#context.compare, heldBytes) : undefined,
-      dropped: undefined,
+      droppedCount: 0,
+      droppedNewest: undefined,
+      isGapped: false,
+      removeOnClose: noop,
       cursor: undefined
     }
     this.#subscribers.set(stream, subscriber)
     this.#cancelIdle()
-    stream.onClose(() => this.#detach(stream))
+    subscriber.removeOnClose = stream.onClose(() => this.#detach(stream))
     return isReplaying ? this.#replay(subscriber, lastEventId) : Promise.resolve()
   }
 
@@ -313,7 +323,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
   }
 
   /** @internal stops delivery on this instance (plugin close) */
-  close (): Promise<void> | void {
+  [kClose] (): Promise<void> | void {
     this.#isDropped = true
     this.#cancelIdle()
     this.#subscribers.clear()
@@ -367,18 +377,26 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
   #gap (): void {
     const info: Resync = { channel: this.name, lastEventId: this.#lastId ?? '', reason: 'gap' }
     for (const subscriber of [...this.#subscribers.values()]) {
-      if (subscriber.merge === undefined) this.#resync(subscriber.stream, info)
+      if (subscriber.merge === undefined) this.#resync(subscriber.stream, info, true)
+      else subscriber.isGapped = true
     }
   }
 
-  /** Writes one message to one subscriber; its failure (filter, write) ends that subscriber alone. */
-  #writeTo (subscriber: Subscriber, decoded: Decoded): void {
+  /**
+   * Writes one message to one subscriber; its failure (filter, write) ends that
+   * subscriber alone.
+   *
+   * @returns false when the write was queued behind a slow client (or the stream closed)
+   */
+  #writeTo (subscriber: Subscriber, decoded: Decoded): boolean {
     try {
-      if (subscriber.filter !== undefined && subscriber.filter(decoded.message) !== true) return
-      if (!subscriber.stream[kWrite](decoded.frame) && subscriber.stream.isOpen) this.#isBackedUp = true
+      if (subscriber.filter !== undefined && subscriber.filter(decoded.message) !== true) return true
+      if (subscriber.stream[kWrite](decoded.frame)) return true
+      if (subscriber.stream.isOpen) this.#isBackedUp = true
     } catch (err) {
       this.#failSubscriber(subscriber, err)
     }
+    return false
   }
 
   #failSubscriber (subscriber: Subscriber, err: unknown): void {
@@ -399,7 +417,9 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       subscriber.stream.request.log.warn({ err: new QueueFullError(merge.heldSize, maxQueueBytes) }, 'event stream closed: live events held during its replay passed maxQueueBytes')
       subscriber.stream[kEnd]('policy')
     } else {
-      (subscriber.dropped ??= []).push(...merge.dropOldest(maxQueueBytes))
+      const dropped = merge.dropOldest(maxQueueBytes)
+      subscriber.droppedCount += dropped.length
+      subscriber.droppedNewest = dropped.at(-1) ?? subscriber.droppedNewest
     }
   }
 
@@ -427,51 +447,93 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any> }
   }
 
+  /**
+   * Replays what the subscriber missed, then makes it live. Written at the client's pace
+   * (a replay may pass `maxQueueBytes`): live messages stay held meanwhile, bounded by the
+   * same limit and policy, and are joined by position once the read is written.
+   */
   async #replay (subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
     const { stream } = subscriber
-    let messages: EngineMessage[]
+    const isCurrent = (): boolean => stream.isOpen && this.#subscribers.get(stream) === subscriber
+    let result: ReplayResult
     try {
-      const result = await this.#engine.readAfter(lastEventId)
-      const merge = subscriber.merge
-      subscriber.merge = undefined
-      if (merge === undefined || this.#subscribers.get(stream) !== subscriber) return
-      // Held messages dropped by the policy are lost only where the read did not cover them.
-      let replayedUpTo = lastEventId
-      if (result.status === 'ok') {
-        this.#stats.replaysServed++
-        replayedUpTo = result.messages.at(-1)?.id ?? lastEventId
-        messages = merge.join(lastEventId, result.messages)
-        subscriber.cursor = messages.findLast((message) => message.id !== undefined)?.id ?? lastEventId
-      } else {
-        this.#stats.replayMisses++
-        this.#resync(stream, { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status })
-        replayedUpTo = undefined
-        messages = merge.release(undefined)
-      }
-      const lost = subscriber.dropped?.filter((message) => isAfter(message, replayedUpTo, this.#context.compare)).length ?? 0
-      subscriber.dropped = undefined
-      if (lost > 0) stream[kMissed](lost, false)
+      result = await this.#engine.readAfter(lastEventId)
     } catch (err) {
       subscriber.merge = undefined
-      subscriber.dropped = undefined
       this.#context.log(err, `replay of channel "${this.name}" failed; the stream was closed so its client retries`)
       stream.close()
       return
     }
-    for (const message of messages) {
-      if (!stream.isOpen || this.#subscribers.get(stream) !== subscriber) return
-      if (message.event === END_EVENT) {
-        stream.end()
-        return
-      }
-      const decoded = this.#decode(message)
-      if (decoded !== undefined) this.#writeTo(subscriber, decoded)
+    if (!isCurrent()) return
+    let cursor = lastEventId
+    let resync: Resync | undefined
+    if (result.status === 'ok') {
+      this.#stats.replaysServed++
+      if (!(await this.#writeAll(subscriber, result.messages, cursor))) return
+      cursor = result.messages.findLast((message) => message.id !== undefined)?.id ?? lastEventId
+    } else {
+      this.#stats.replayMisses++
+      resync = { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status }
+      stream[kWrite](controlFrame(RESYNC_EVENT, resync))
+      cursor = undefined
+    }
+    // Held messages the policy dropped are lost only where the read did not cover them.
+    const newestDropped = subscriber.droppedNewest
+    const lost = newestDropped !== undefined && isAfter(newestDropped, cursor, this.#context.compare) ? subscriber.droppedCount : 0
+    // A gap the engine reported meanwhile concerns the live messages: said before them.
+    const gap: Resync | undefined = subscriber.isGapped ? { channel: this.name, lastEventId: cursor ?? '', reason: 'gap' } : undefined
+    subscriber.isGapped = false
+    if (gap !== undefined) this.#resync(stream, gap, false)
+    // What was held meanwhile, in batches: more may be held while a batch is written.
+    const merge = subscriber.merge as ReplayMerge<EngineMessage>
+    for (let batch = merge.release(cursor); batch.length > 0; batch = merge.release(cursor)) {
+      if (!(await this.#writeAll(subscriber, batch, cursor))) return
+      cursor = batch.findLast((message) => message.id !== undefined)?.id ?? cursor
+    }
+    // Nothing held and nothing awaited since: from here on, live messages go straight out.
+    subscriber.merge = undefined
+    subscriber.cursor = cursor
+    if (lost > 0) stream[kMissed](lost, false)
+    // The snapshot an onResync sends comes after everything held, never before.
+    if (resync !== undefined) this.#callOnResync(stream, resync)
+    if (gap !== undefined) this.#callOnResync(stream, gap)
+    if (subscriber.isGapped) {
+      // Another gap while the held messages were written.
+      subscriber.isGapped = false
+      this.#resync(stream, { channel: this.name, lastEventId: cursor ?? '', reason: 'gap' }, true)
     }
     stream[kMissed](0, true)
   }
 
-  #resync (stream: SseStream<any>, info: Resync): void {
+  /**
+   * Writes messages in order, waiting for the client to drain when a write is queued.
+   *
+   * @returns false when the subscriber is gone (closed, ended, detached)
+   */
+  async #writeAll (subscriber: Subscriber, messages: readonly EngineMessage[], after: string | undefined): Promise<boolean> {
+    const { stream } = subscriber
+    let cursor = after
+    for (const message of messages) {
+      if (!stream.isOpen || this.#subscribers.get(stream) !== subscriber) return false
+      if (!isAfter(message, cursor, this.#context.compare)) continue
+      if (message.id !== undefined) cursor = message.id
+      if (message.event === END_EVENT) {
+        stream.end()
+        return false
+      }
+      const decoded = this.#decode(message)
+      if (decoded === undefined || this.#writeTo(subscriber, decoded)) continue
+      if (!(await stream.drained())) return false
+    }
+    return stream.isOpen && this.#subscribers.get(stream) === subscriber
+  }
+
+  #resync (stream: SseStream<any>, info: Resync, callHook: boolean): void {
     stream[kWrite](controlFrame(RESYNC_EVENT, info))
+    if (callHook) this.#callOnResync(stream, info)
+  }
+
+  #callOnResync (stream: SseStream<any>, info: Resync): void {
     try {
       this.#onResync?.(stream, info)
     } catch (err) {
@@ -480,7 +542,11 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
   }
 
   #detach (stream: SseStream<any>): void {
-    if (this.#subscribers.delete(stream) && this.#subscribers.size === 0) this.#armIdle()
+    const subscriber = this.#subscribers.get(stream)
+    if (subscriber === undefined) return
+    this.#subscribers.delete(stream)
+    subscriber.removeOnClose()
+    if (this.#subscribers.size === 0) this.#armIdle()
   }
 
   #assertCatalog (stream: SseStream<any>): void {

@@ -9,6 +9,7 @@ import { ChannelConflictError, InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
 import { resolveHistory } from './history.js'
 import { positiveIntegerOrFalse } from './options.js'
+import { kClose } from './symbols.js'
 import { MAX_TIMER_MS } from './timers.js'
 
 /** Totals over the channels of an instance, for `app.sse.stats()`. */
@@ -98,7 +99,7 @@ export class ChannelRegistry {
 
   /** Closes every channel, then the engine. */
   async close (): Promise<void> {
-    await Promise.all([...this.#channels.values()].map(async (channel) => await channel.close()))
+    await Promise.all([...this.#channels.values()].map(async (channel) => await channel[kClose]()))
     this.#channels.clear()
     await this.#engine.close()
   }

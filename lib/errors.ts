@@ -199,3 +199,17 @@ export const ChannelDroppedError = createError<'TYPED_SSE_CHANNEL_DROPPED', [str
   'Channel "%s" was dropped; get it again with app.sse.channel().',
   500
 )
+
+/** `metrics` was given but prom-client cannot be imported. */
+export const MetricsUnavailableError = createError<'TYPED_SSE_METRICS_UNAVAILABLE', [string, Cause?]>(
+  'TYPED_SSE_METRICS_UNAVAILABLE',
+  'Option "metrics" needs prom-client, which could not be loaded (%s). Install it: npm install prom-client',
+  500
+)
+
+/** A metric of this plugin is already in the registry: another instance registered there with the same prefix. */
+export const MetricsConflictError = createError<'TYPED_SSE_METRICS_CONFLICT', [string]>(
+  'TYPED_SSE_METRICS_CONFLICT',
+  'Metric "%s" is already registered in this registry (another Fastify instance with this plugin?). Give each instance its own registry or its own prefix.',
+  500
+)

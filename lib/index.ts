@@ -21,6 +21,7 @@
  * - history.ts       the in-memory ring history (options)
  * - admission.ts     Accept negotiation and stream limits (errors)
  * - openapi.ts       OpenAPI response schemas from catalogs (catalog)
+ * - metrics.ts       Prometheus collectors over the counters, prom-client loaded on demand (errors)
  * - errors.ts        every coded error (@fastify/error)
  * - symbols.ts       internal keys; timers.ts: far deadlines
  * - redis/           the Redis engine, the only place that knows Redis (engine, merge, errors)
@@ -48,6 +49,7 @@ export type { EventId } from './frame.js'
 export * as errors from './errors.js'
 export type { QueuePolicy, SsePluginOptions, StreamOptions } from './options.js'
 export { fastifyTypedSse, type SseNamespace, type SseStats } from './plugin.js'
+export type { MetricsOptions, MetricsRegistry } from './metrics.js'
 export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './route.js'
 export type { CloseReason, RejectReason } from './hub.js'
 export type { Events, SseStream } from './stream.js'

@@ -4,10 +4,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { ChannelListener, EngineChannel, EngineMessage, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
+import { ChannelConflictError } from './errors.js'
 import { RingHistory } from './history.js'
 
 interface SharedChannel {
   readonly history: RingHistory | undefined
+  /** The history bounds the channel was declared with. */
+  readonly bounds: ResolvedHistory | undefined
   /**
    * The position when this channel was made: an id at or before it may come from an earlier
    * channel of that name (dropped since), whose history this one does not have.
@@ -54,8 +57,11 @@ export function memoryEngine (): SseEngine {
       const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
-        shared = { history: history === undefined ? undefined : new RingHistory(history), createdAt: position, delivers: new Set() }
+        shared = { history: history === undefined ? undefined : new RingHistory(history), bounds: history, createdAt: position, delivers: new Set() }
         channels.set(name, shared)
+      } else if (shared.bounds?.maxEvents !== history?.maxEvents || shared.bounds?.maxAgeMs !== history?.maxAgeMs) {
+        // Instances sharing this engine must declare a channel alike, or one would lose history.
+        throw new ChannelConflictError(name)
       }
       const current = shared
       current.delivers.add(deliver)

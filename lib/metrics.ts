@@ -6,29 +6,12 @@
  * done per event for metrics, except one bucket increment per channel message
  * delivered here (the delivery latency histogram).
  */
-import createError from '@fastify/error'
 import type { FastifyInstance } from 'fastify'
 import type { ChannelStats } from './channel.js'
 import type { EngineHealth } from './engine.js'
-import { InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
+import { InvalidOptionError, MetricsConflictError, MetricsUnavailableError } from './errors.js'
 import type { StreamCounters } from './hub.js'
-
-// TODO move to errors.ts
-/** `metrics` was given but prom-client cannot be imported. */
-export const MetricsUnavailableError = createError<'TYPED_SSE_METRICS_UNAVAILABLE', [string, { cause: unknown }?]>(
-  'TYPED_SSE_METRICS_UNAVAILABLE',
-  'Option "metrics" needs prom-client, which could not be loaded (%s). Install it: npm install prom-client',
-  500
-)
-
-// TODO move to errors.ts
-/** A metric of this plugin is already in the registry: another instance registered there with the same prefix. */
-export const MetricsConflictError = createError<'TYPED_SSE_METRICS_CONFLICT', [string]>(
-  'TYPED_SSE_METRICS_CONFLICT',
-  'Metric "%s" is already registered in this registry (another Fastify instance with this plugin?). Give each instance its own registry or its own prefix.',
-  500
-)
 
 /** The prefix of every metric name. */
 export const DEFAULT_METRICS_PREFIX = 'sse_'

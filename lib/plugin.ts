@@ -132,8 +132,15 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     const disposition = dispositionOf(this.request)
     // Last, after everything that can throw, so a refused request is not counted. HEAD
     // and 204 answers hold nothing, so they are not counted at all.
+    if (disposition === 'head') admission.negotiate(this.request)
     const release = disposition === 'stream' ? admission.admit(this.request, this, hub.size) : undefined
-    const stream = new SseStream(this, catalog, context, disposition, streamOptions, endsAt)
+    let stream: SseStream<any>
+    try {
+      stream = new SseStream(this, catalog, context, disposition, streamOptions, endsAt)
+    } catch (err) {
+      release?.()
+      throw err
+    }
     // Called at once when opening failed: the slot is never kept by a stream that is not.
     if (release !== undefined) stream.onClose(release)
     this[kStream] = stream

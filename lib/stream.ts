@@ -268,6 +268,8 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     const callbacks = (this.#closeCallbacks ??= [])
     callbacks.push(fn)
     return () => {
+      // Once closing, the callbacks are running: removing one then would skip another.
+      if (this.#closeReason !== undefined) return
       const index = callbacks.indexOf(fn)
       if (index !== -1) callbacks.splice(index, 1)
     }

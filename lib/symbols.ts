@@ -12,13 +12,15 @@ export const kCork = Symbol('fastify-typed-sse.cork')
 export const kFail = Symbol('fastify-typed-sse.fail')
 /** `stream[kEnd](reason)`: ends the stream for a reason of the library's (policy, error). */
 export const kEnd = Symbol('fastify-typed-sse.end')
-/** `stream[kMissed](count)`: counts events a subscriber lost, reported by `sse:missed`. */
+/** `stream[kMissed](count, flush)`: counts events a subscriber lost, reported by `sse:missed`. */
 export const kMissed = Symbol('fastify-typed-sse.missed')
 /** `stream[kOptions]`: the stream's resolved options (queue limit and policy). */
 export const kOptions = Symbol('fastify-typed-sse.options')
-/** `stream[kHeartbeat](tick)`: called by the hub's ticker. */
+/** `stream[kHeartbeat]()`: called by the hub's ticker. */
 export const kHeartbeat = Symbol('fastify-typed-sse.heartbeat')
 /** `stream[kShutdown](graceMs)`: ends the stream for `fastify.close()`. */
 export const kShutdown = Symbol('fastify-typed-sse.shutdown')
+/** `channel[kClose]()`: stops the channel's delivery on this instance (the plugin's close). */
+export const kClose = Symbol('fastify-typed-sse.close')
 /** `stream[kLastWriteTick]`: the hub's tick at the stream's last socket write. */
 export const kLastWriteTick = Symbol('fastify-typed-sse.lastWriteTick')

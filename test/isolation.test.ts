@@ -149,3 +149,79 @@ t.test('with drop-oldest, a replay hold that overflows drops the oldest held eve
   t.equal(new Set(posts).size, posts.length, 'no duplicate')
   t.equal(posts.at(-1), 99, 'the newest event was kept')
 })
+
+t.test('regression: a replay larger than maxQueueBytes is written at the client\'s pace, not cut off by the policy', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, maxQueueBytes: 64 * 1024 } })
+  const channel = app.sse.channel('big', news, { history: { maxEvents: 1000 } })
+  app.get('/big', (_request, reply) => { void channel.subscribe(reply.sse(news)) })
+  const origin = await start()
+  const first = await channel.publish('post', { text: 'first' }) as string
+  const text = 'r'.repeat(1500)
+  for (let i = 0; i < 999; i++) await channel.publish('post', { text: `${i}:${text}` })
+  // About 1.5 MB to replay through a 64 KiB queue, with live events arriving meanwhile.
+  const client = await openStream(t, `${origin}/big`, { 'last-event-id': first })
+  for (let i = 999; i < 1010; i++) await channel.publish('post', { text: `${i}:${text}` })
+  const events = await client.events(1010, 20_000)
+  const seqs = events.map((event) => Number((JSON.parse(event.data) as { text: string }).text.split(':')[0]))
+  t.same(seqs, Array.from({ length: 1010 }, (_, i) => i), 'every event once, in order: the replay, then the live ones')
+  t.equal(app.sse.stats().closed.policy, 0, 'nobody closed by the policy')
+})
+
+t.test('regression: a gap reported while a subscriber replays reaches it (sse:resync gap) once it is live', async (t) => {
+  const inner = memoryEngine()
+  let listener: Parameters<typeof inner.channel>[2] | undefined
+  let releaseRead: () => void = () => {}
+  const readGate = new Promise<void>((resolve) => { releaseRead = resolve })
+  const engine = {
+    ...inner,
+    compareIds: inner.compareIds,
+    close: inner.close,
+    channel: (name: string, history: Parameters<typeof inner.channel>[1], given: Parameters<typeof inner.channel>[2]) => {
+      listener = given
+      const channel = inner.channel(name, history, given)
+      // The read is taken at once, its answer comes late: what follows is only held.
+      return { ...channel, readAfter: async (id: string | undefined) => { const result = channel.readAfter(id); await readGate; return await result } }
+    }
+  }
+  const resyncs: string[] = []
+  const { app, start } = await buildApp(t, { sse: { engine, heartbeatMs: false } })
+  const channel = app.sse.channel('g', news, { history: true, onResync: (_stream, info) => resyncs.push(info.reason) })
+  app.get('/g', (_request, reply) => { void channel.subscribe(reply.sse(news)) })
+  const origin = await start()
+  const first = await channel.publish('post', { text: 'first' }) as string
+  const client = await openStream(t, `${origin}/g`, { 'last-event-id': first })
+  await waitUntil(() => channel.size === 1, 2000, 'subscribed')
+  listener?.gap()
+  releaseRead()
+  await channel.publish('post', { text: 'after' })
+  const events = await client.events(2)
+  t.same(events.map((event) => event.type), ['sse:resync', 'post'], 'told of the gap, then live')
+  t.equal((JSON.parse(events[0].data) as { reason: string }).reason, 'gap')
+  t.same(resyncs, ['gap'], 'onResync ran for it')
+})
+
+t.test('regression: the snapshot onResync sends comes after the live events held during the replay', async (t) => {
+  const inner = memoryEngine()
+  let releaseRead: () => void = () => {}
+  const readGate = new Promise<void>((resolve) => { releaseRead = resolve })
+  const engine = {
+    ...inner,
+    compareIds: inner.compareIds,
+    close: inner.close,
+    channel: (name: string, history: Parameters<typeof inner.channel>[1], given: Parameters<typeof inner.channel>[2]) => {
+      const channel = inner.channel(name, history, given)
+      return { ...channel, readAfter: async (id: string | undefined) => { await readGate; return await channel.readAfter(id) } }
+    }
+  }
+  const board = defineEvents({ post: news.schemas.post, snapshot: Type.Array(Type.String()) })
+  const { app, start } = await buildApp(t, { sse: { engine, heartbeatMs: false } })
+  const channel = app.sse.channel('s', board, { history: true, onResync: (stream) => { stream.send('snapshot', ['everything so far']) } })
+  app.get('/s', (_request, reply) => { void channel.subscribe(reply.sse(board)) })
+  const origin = await start()
+  const client = await openStream(t, `${origin}/s`, { 'last-event-id': 'not-an-id-of-this-history' })
+  await waitUntil(() => channel.size === 1, 2000, 'subscribed')
+  await channel.publish('post', { text: 'held while the read ran' })
+  releaseRead()
+  const events = await client.events(3)
+  t.same(events.map((event) => event.type), ['sse:resync', 'post', 'snapshot'], 'resync, the held event, then the snapshot')
+})

@@ -5,11 +5,17 @@
  * each block only the names it uses and does not declare itself.
  */
 import Fastify from 'fastify'
+import { Registry } from 'prom-client'
 import sse, { defineEvents, Text, Type, type SseStream } from '../../lib/index.js'
 
 export { default as cors } from '@fastify/cors'
 export { default as swagger } from '@fastify/swagger'
 export { default as sse, defineEvents, sseResponseSchema, Text, Type } from '../../lib/index.js'
+export { createClient } from '../../lib/client.js'
+export { redisEngine } from '../../lib/redis.js'
+
+/** A prom-client registry, as an application that already exposes metrics has one. */
+export const registry = new Registry()
 
 /** An app with the plugin registered, as after the README's first example. */
 export const app = Fastify()
@@ -68,3 +74,12 @@ export const badge = { textContent: '' }
 export function render (_value: unknown): void {}
 export function refetchSnapshot (_info: unknown): void {}
 export function showGap (_dropped: number): void {}
+
+/** What the client blocks of the README assume of their page. */
+export const prompt = 'tell me a story'
+export async function refresh (): Promise<string> {
+  return 'a fresh token'
+}
+export const output = { append (_text: string): void {} }
+export const spinner = { hidden: false }
+export function done (): void {}

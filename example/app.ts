@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { Registry } from 'prom-client'
 import sse, { type SsePluginOptions } from '../lib/index.js'
 import { registerClientModule } from './client-module.js'
-import { clock, Score, scoreboard } from './events.js'
+import { clock, Score, scoreboard, serverFigures } from './events.js'
 
 /**
  * The page and its script. Resolved from this module, so it is found both from
@@ -38,6 +38,11 @@ export interface ExampleOptions {
    * @default 1000
    */
   tickMs?: number
+  /**
+   * Interval between two `figures` events of `GET /stats`.
+   * @default 1000
+   */
+  figuresMs?: number
 }
 
 /**
@@ -106,6 +111,42 @@ export function registerOperations (app: FastifyInstance, registry: Registry): v
   })
 }
 
+/** How often `GET /stats` sends the server's figures, unless told otherwise. */
+export const DEFAULT_FIGURES_MS = 1000
+
+/**
+ * `GET /stats`: the server's own figures (open streams, events/s, bytes/s, replays),
+ * read from `app.sse.stats()` every `periodMs` and streamed to the page's third card.
+ * Rates are the difference between two readings, so nothing is counted per event.
+ *
+ * @example
+ * registerServerFigures(app, 1000)
+ */
+export function registerServerFigures (app: FastifyInstance, periodMs: number = DEFAULT_FIGURES_MS): void {
+  app.get('/stats', { sse: serverFigures }, async (_request, reply) => {
+    const stream = reply.sse()
+    let previous = app.sse.stats()
+    let previousAt = Date.now()
+    const send = (): void => {
+      const now = Date.now()
+      const stats = app.sse.stats()
+      const seconds = Math.max(0.001, (now - previousAt) / 1000)
+      stream.send('figures', {
+        openStreams: stats.openStreams,
+        eventsPerSecond: Math.round((stats.eventsSent - previous.eventsSent) / seconds),
+        bytesPerSecond: Math.round((stats.bytesWritten - previous.bytesWritten) / seconds),
+        replays: stats.replaysServed,
+        atMs: now
+      })
+      previous = stats
+      previousAt = now
+    }
+    send()
+    const timer = setInterval(send, periodMs)
+    stream.onClose(() => clearInterval(timer))
+  })
+}
+
 /**
  * Builds the example server (not listening yet): the plugin, the page at `/`,
  * `GET /time`, the scoreboard (`GET /scores`, `POST /score`), the typed client
@@ -129,5 +170,6 @@ export async function buildExample (options: ExampleOptions = {}): Promise<Fasti
   registerScoreboard(app)
   registerClientModule(app)
   registerOperations(app, registry)
+  registerServerFigures(app, options.figuresMs)
   return app
 }

@@ -33,3 +33,25 @@ export const Score = Type.Object({
  * await scores.publish('score', { match: 'AUS-NZL', home: 2, away: 1 })
  */
 export const scoreboard = defineEvents({ score: Score })
+
+/**
+ * Events of `GET /stats`: the server's own figures, from `app.sse.stats()`, once per
+ * period, for the page's live view of the server.
+ *
+ * @example
+ * stream.send('figures', { openStreams: 3, eventsPerSecond: 12, bytesPerSecond: 900, replays: 1, atMs: Date.now() })
+ */
+export const serverFigures = defineEvents({
+  figures: Type.Object({
+    /** Streams open now on this instance. */
+    openStreams: Type.Integer({ minimum: 0 }),
+    /** Events sent to clients per second over the last period. */
+    eventsPerSecond: Type.Number({ minimum: 0 }),
+    /** Bytes written to clients per second over the last period (heartbeats included). */
+    bytesPerSecond: Type.Number({ minimum: 0 }),
+    /** Replays served since start (reconnects that got what they missed). */
+    replays: Type.Integer({ minimum: 0 }),
+    /** When these figures were taken, in ms since the epoch. */
+    atMs: Type.Integer()
+  })
+})

@@ -190,3 +190,28 @@ t.test('the demo page on a phone and a desktop, light and dark: usable layout, A
   t.pass('published from the phone layout, and the page shows it')
   t.same(pageErrors, [], 'no script errors')
 })
+
+t.test('the third card shows the server at work: its figures update from GET /stats, with a sparkline', { skip: skipWithoutChromium() }, async (t) => {
+  const { url } = await startExample(t, { tickMs: 200, figuresMs: 200 })
+  const browser = await launchChromium(t)
+  const page = await browser.newPage()
+  await page.setViewportSize({ width: 1280, height: 900 })
+  await page.goto(url, { timeout: 10_000 })
+  // The page itself holds three streams: the clock, the scores and these figures.
+  await page.waitForFunction(() => Number(document.getElementById('open-streams')?.textContent) >= 3, undefined, { timeout: 15_000 })
+  t.pass('open streams counts the page\'s own three streams')
+  // The clock ticks every 200 ms: events flow, and the rate shows it.
+  await page.waitForFunction(() => Number(document.getElementById('events-per-second')?.textContent?.replace(/\D/g, '')) > 0, undefined, { timeout: 15_000 })
+  t.pass('events/s is above zero')
+  await page.waitForFunction(() => (document.querySelector('#sparkline polyline')?.getAttribute('points') ?? '').split(' ').length >= 5, undefined, { timeout: 15_000 })
+  const points = await page.evaluate(() => document.querySelector('#sparkline polyline')?.getAttribute('points') ?? '')
+  t.ok(points.split(' ').every((point) => /^[\d.]+,[\d.-]+$/.test(point)), `the sparkline is drawn (${points.split(' ').length} points)`)
+  const before = await page.evaluate(() => document.getElementById('bytes-per-second')?.textContent)
+  await page.waitForFunction((first) => document.getElementById('bytes-per-second')?.textContent !== first, before, { timeout: 15_000 })
+  t.pass('the figures keep updating')
+  await mkdir(SCREENSHOTS, { recursive: true })
+  const path = join(SCREENSHOTS, 'server-figures.png')
+  await page.locator('section[aria-labelledby="figures-title"]').screenshot({ path, timeout: 10_000 })
+  const png = await readFile(path)
+  t.ok(png.subarray(0, 8).equals(PNG_SIGNATURE) && png.length > 1000, `screenshot ${path} (${png.length} bytes)`)
+})

@@ -1,5 +1,5 @@
 // The example page's script: one function per widget, so the widgets sit side by
-// side without sharing state. Both use the typed client served by the example
+// side without sharing state. All use the typed client served by the example
 // (`fastify-typed-sse/client`, a plain ES module: no bundler needed); in a
 // TypeScript page, `createClient<typeof clock>('/time')` types every handler.
 import { createClient } from '/client/client.js'
@@ -93,5 +93,28 @@ function startScoreboard () {
   })
 }
 
+/**
+ * Shows the server's own figures, streamed as `figures` events by `GET /stats` (read
+ * from `app.sse.stats()`), with a sparkline of events per second.
+ */
+function startFigures () {
+  const client = createClient('/stats')
+  showStatus(client, document.getElementById('figures-status'))
+  const number = new Intl.NumberFormat()
+  const line = document.querySelector('#sparkline polyline')
+  const history = []
+  client.on('figures', (figures) => {
+    document.getElementById('open-streams').textContent = number.format(figures.openStreams)
+    document.getElementById('events-per-second').textContent = number.format(figures.eventsPerSecond)
+    document.getElementById('bytes-per-second').textContent = number.format(figures.bytesPerSecond)
+    document.getElementById('replays').textContent = number.format(figures.replays)
+    history.push(figures.eventsPerSecond)
+    if (history.length > 60) history.shift()
+    const top = Math.max(1, ...history)
+    line.setAttribute('points', history.map((value, i) => `${(i * 300) / 59},${40 - (value / top) * 38 - 1}`).join(' '))
+  })
+}
+
 startClock()
 startScoreboard()
+startFigures()

@@ -165,7 +165,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
   readonly #subscribers = new Map<SseStream<any>, Subscriber>()
   readonly #stats = { published: 0, delivered: 0, replaysServed: 0, replayMisses: 0 }
   /** Foreign events already logged, so a rolling deploy logs each once. */
-  readonly #foreign = new Set<string>()
+  #foreign: Set<string> | undefined
   /** The id of the last message delivered here: where a gap's resync says the client was. */
   #lastId: string | undefined
   /** A write of the last delivery was queued behind a slow client. */
@@ -431,7 +431,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     if (data === undefined) {
       // Another version of the application (a rolling deploy), or foreign history
       // entries: skipped the same way live and in replay, and said once.
-      if (!this.#foreign.has(message.event)) {
+      if (!(this.#foreign ??= new Set()).has(message.event)) {
         this.#foreign.add(message.event)
         this.#context.log(new ForeignEventError(this.name, message.event), `channel "${this.name}" skipped an event its catalog cannot take`)
       }

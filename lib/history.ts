@@ -42,7 +42,7 @@ export function resolveHistory (given: boolean | HistoryOptions | undefined): Re
 }
 
 /** Slots a ring starts with; it doubles as messages come, up to `maxEvents`. */
-const INITIAL_CAPACITY = 16
+const INITIAL_CAPACITY = 4
 
 /**
  * A ring of messages keyed by increasing integer positions, bounded by count and age.

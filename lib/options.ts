@@ -202,6 +202,14 @@ function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): Res
   })
 }
 
+/** What `app.register(plugin, options)` passes through to every plugin. */
+const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
+const PLUGIN_OPTION_NAMES = new Set([
+  'heartbeatMs', 'closeGraceMs', 'maxQueueBytes', 'queuePolicy', 'retryMs', 'maxDurationMs', 'engine', 'maxStreams',
+  'maxStreamsPerKey', 'streamKey', 'retryAfterMs', 'maxEventBytes', 'maxLastEventIdBytes', 'negotiate', 'metrics',
+  ...FASTIFY_REGISTER_OPTIONS
+])
+
 /**
  * Applies defaults to the plugin's options and checks them.
  *
@@ -212,6 +220,11 @@ function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): Res
 export function resolvePluginOptions (given: SsePluginOptions = {}): ResolvedPluginOptions {
   if (given === null || typeof given !== 'object') {
     throw new InvalidOptionError('options', `expected an object, got ${describe(given)}`)
+  }
+  // A misspelt or misplaced option (`{ stream: { maxQueueBytes } }`) would be ignored
+  // without a word: refuse it. Fastify's own register options come along too.
+  for (const name of Object.keys(given)) {
+    if (!PLUGIN_OPTION_NAMES.has(name)) throw new InvalidOptionError(name, `not an option of this plugin (known: ${[...PLUGIN_OPTION_NAMES].filter((known) => !FASTIFY_REGISTER_OPTIONS.includes(known)).join(', ')})`)
   }
   return Object.freeze({
     // The ticker runs every quarter period and the grace is one timer: both must fit Node's timers.

@@ -107,3 +107,16 @@ t.test('endsAt closes the stream at that time', async (t) => {
   await client.ended
   t.same(client.parser.retries, [300, 300], 'the configured retryMs, at open and at the end')
 })
+
+t.test('an option the plugin does not know is refused at register, not ignored', async (t) => {
+  for (const given of [{ stream: { maxQueueBytes: 10 } }, { heartbeatMS: 1000 }, { maxQueue: 1 }]) {
+    const err = thrown(() => resolvePluginOptions(given as SsePluginOptions))
+    t.equal(err?.code, 'TYPED_SSE_INVALID_OPTION', JSON.stringify(given))
+  }
+  // Fastify's own register options come along with the plugin's: they are not refused.
+  t.ok(resolvePluginOptions({ prefix: '/x', logLevel: 'info' } as SsePluginOptions), 'prefix and logLevel pass')
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const err = await app.register(sse, { heartbeatMs: 1000, maxQueue: 1 } as SsePluginOptions).then(() => undefined, (error: unknown) => error as { code?: string })
+  t.equal(err?.code, 'TYPED_SSE_INVALID_OPTION', 'register fails')
+})

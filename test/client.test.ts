@@ -313,7 +313,15 @@ t.test('misuse throws with a code: unknown event with a catalog, no EventSource 
   t.throws(() => createClient('/feed'), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' }, 'a relative URL with no page to resolve it')
   t.throws(() => createClient(`${origin}/feed`, { body: new ReadableStream() as never }), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' },
     'a stream body cannot be sent again on reconnect')
-  t.throws(() => createClient(`${origin}/feed`, { shared: true }), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' }, 'no Web Locks in Node')
+  if ((globalThis.navigator as { locks?: unknown } | undefined)?.locks === undefined) {
+    t.throws(() => createClient(`${origin}/feed`, { shared: true }), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' }, 'no Web Locks in this runtime')
+  } else {
+    // Node 24 has Web Locks and BroadcastChannel: tabs-style sharing works, and closes cleanly.
+    const shared = createClient(`${origin}/feed`, { shared: true })
+    t.not(shared.status, 'closed', 'shared: true works where Web Locks exist')
+    shared.close()
+    t.equal(shared.status, 'closed')
+  }
   for (const bad of [-1, Number.NaN, '10']) {
     t.throws(() => createClient(`${origin}/feed`, { maxEventBytes: bad as number }), { code: 'TYPED_SSE_CLIENT_BAD_OPTION' }, `maxEventBytes ${String(bad)}`)
   }

@@ -11,32 +11,18 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { EventSource } from 'eventsource'
-import { buildExample, type ExampleOptions } from '../example/app.js'
 import { clock, scoreboard } from '../example/events.js'
 import { eventValidator } from '../lib/index.js'
 import { createClient } from '../lib/client.js'
 import { moduleImports } from './helpers/client-module.js'
 import { launchChromium, skipWithoutChromium } from './helpers/chromium.js'
 import { withTimeout } from './helpers/app.js'
+import { startExample } from './helpers/example.js'
 import { openStream } from './helpers/client.js'
 import { REDIS_MISSING, startRedis } from './helpers/redis.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
-
-/** Starts the example on a free port of 127.0.0.1, closed at `t`'s teardown. */
-async function startExample (t: Test, options?: ExampleOptions): Promise<{ url: string, close: () => Promise<void> }> {
-  const app = await buildExample(options)
-  let isClosed = false
-  const close = async (): Promise<void> => {
-    if (isClosed) return
-    isClosed = true
-    await app.close()
-  }
-  t.teardown(close)
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  return { url, close }
-}
 
 /** Opens `url` without a keep-alive agent, so nothing outlives the test. */
 function open (url: string, timeoutMs = 5000): Promise<IncomingMessage> {

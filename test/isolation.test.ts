@@ -5,13 +5,44 @@
  * replay, without ever making subscribe() reject or holding unbounded memory.
  */
 import t from 'tap'
-import { defineEvents, memoryEngine, Type } from '../lib/index.js'
+import { defineEvents, memoryEngine, Type, type ChannelListener, type ReplayResult, type SseEngine } from '../lib/index.js'
 import { buildApp, LEVEL, waitUntil } from './helpers/app.js'
 import { openStream } from './helpers/client.js'
 
 const news = defineEvents({
   post: Type.Object({ text: Type.String(), user: Type.Optional(Type.Object({ id: Type.String() })) })
 })
+
+/**
+ * The in-memory engine with a slow history read: `readAfter` answers only once `release()`
+ * is called. With `readsAtOnce`, the read is taken when asked (a slow round trip: what is
+ * published meanwhile is only held); without, when released (a slow start).
+ */
+function gatedEngine (readsAtOnce: boolean): { engine: SseEngine, release: () => void, listener: () => ChannelListener | undefined } {
+  const inner = memoryEngine()
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  let last: ChannelListener | undefined
+  const engine: SseEngine = {
+    compareIds: (a, b) => inner.compareIds(a, b),
+    close: async () => await inner.close(),
+    channel (name, history, listener) {
+      last = listener
+      const channel = inner.channel(name, history, listener)
+      const readAfter = async (id: string | undefined): Promise<ReplayResult> => {
+        if (readsAtOnce) {
+          const result = channel.readAfter(id)
+          await gate
+          return await result
+        }
+        await gate
+        return await channel.readAfter(id)
+      }
+      return { ...channel, readAfter }
+    }
+  }
+  return { engine, release: () => release(), listener: () => last }
+}
 
 t.test('a throwing filter ends only its own stream; publish() delivers to every other subscriber and does not throw', async (t) => {
   const { app, start, logs } = await buildApp(t, { sse: { heartbeatMs: 200 } })
@@ -77,19 +108,8 @@ t.test('an event unknown to the local catalog (a rolling deploy) is skipped live
 })
 
 t.test('live events held during a slow replay obey maxQueueBytes: the close policy ends the stream, memory stays bounded', async (t) => {
-  const inner = memoryEngine()
-  let releaseRead: () => void = () => {}
-  const readGate = new Promise<void>((resolve) => { releaseRead = resolve })
-  // An engine whose history read hangs until released, as a slow Redis would.
-  const engine = {
-    ...inner,
-    compareIds: inner.compareIds,
-    close: inner.close,
-    channel: (name: string, history: Parameters<typeof inner.channel>[1], listener: Parameters<typeof inner.channel>[2]) => {
-      const channel = inner.channel(name, history, listener)
-      return { ...channel, readAfter: async (id: string | undefined) => { await readGate; return await channel.readAfter(id) } }
-    }
-  }
+  const { engine, release: releaseRead } = gatedEngine(false)
+
   const { app, start, logs } = await buildApp(t, { sse: { engine, heartbeatMs: false, maxQueueBytes: 64 * 1024 } })
   const channel = app.sse.channel('feed', news, { history: { maxEvents: 10 } })
   const outcomes: string[] = []
@@ -113,20 +133,8 @@ t.test('live events held during a slow replay obey maxQueueBytes: the close poli
 })
 
 t.test('with drop-oldest, a replay hold that overflows drops the oldest held events and says so with sse:missed', async (t) => {
-  const inner = memoryEngine()
-  let releaseRead: () => void = () => {}
-  const readGate = new Promise<void>((resolve) => { releaseRead = resolve })
-  const engine = {
-    ...inner,
-    compareIds: inner.compareIds,
-    close: inner.close,
-    channel: (name: string, history: Parameters<typeof inner.channel>[1], listener: Parameters<typeof inner.channel>[2]) => {
-      const channel = inner.channel(name, history, listener)
-      // The read is taken at once, its answer comes late (a slow round trip): what is
-      // published meanwhile is only in the hold.
-      return { ...channel, readAfter: async (id: string | undefined) => { const result = channel.readAfter(id); await readGate; return await result } }
-    }
-  }
+  const { engine, release: releaseRead } = gatedEngine(true)
+
   const { app, start } = await buildApp(t, { sse: { engine, heartbeatMs: false, maxQueueBytes: 16 * 1024, queuePolicy: 'drop-oldest' } })
   const channel = app.sse.channel('feed', news, { history: { maxEvents: 200 } })
   app.get('/feed', (_request, reply) => { void channel.subscribe(reply.sse(news)) })
@@ -168,21 +176,8 @@ t.test('regression: a replay larger than maxQueueBytes is written at the client\
 })
 
 t.test('regression: a gap reported while a subscriber replays reaches it (sse:resync gap) once it is live', async (t) => {
-  const inner = memoryEngine()
-  let listener: Parameters<typeof inner.channel>[2] | undefined
-  let releaseRead: () => void = () => {}
-  const readGate = new Promise<void>((resolve) => { releaseRead = resolve })
-  const engine = {
-    ...inner,
-    compareIds: inner.compareIds,
-    close: inner.close,
-    channel: (name: string, history: Parameters<typeof inner.channel>[1], given: Parameters<typeof inner.channel>[2]) => {
-      listener = given
-      const channel = inner.channel(name, history, given)
-      // The read is taken at once, its answer comes late: what follows is only held.
-      return { ...channel, readAfter: async (id: string | undefined) => { const result = channel.readAfter(id); await readGate; return await result } }
-    }
-  }
+  const { engine, release: releaseRead, listener: lastListener } = gatedEngine(true)
+
   const resyncs: string[] = []
   const { app, start } = await buildApp(t, { sse: { engine, heartbeatMs: false } })
   const channel = app.sse.channel('g', news, { history: true, onResync: (_stream, info) => resyncs.push(info.reason) })
@@ -191,7 +186,7 @@ t.test('regression: a gap reported while a subscriber replays reaches it (sse:re
   const first = await channel.publish('post', { text: 'first' }) as string
   const client = await openStream(t, `${origin}/g`, { 'last-event-id': first })
   await waitUntil(() => channel.size === 1, 2000, 'subscribed')
-  listener?.gap()
+  lastListener()?.gap()
   releaseRead()
   await channel.publish('post', { text: 'after' })
   const events = await client.events(2)
@@ -201,18 +196,8 @@ t.test('regression: a gap reported while a subscriber replays reaches it (sse:re
 })
 
 t.test('regression: the snapshot onResync sends comes after the live events held during the replay', async (t) => {
-  const inner = memoryEngine()
-  let releaseRead: () => void = () => {}
-  const readGate = new Promise<void>((resolve) => { releaseRead = resolve })
-  const engine = {
-    ...inner,
-    compareIds: inner.compareIds,
-    close: inner.close,
-    channel: (name: string, history: Parameters<typeof inner.channel>[1], given: Parameters<typeof inner.channel>[2]) => {
-      const channel = inner.channel(name, history, given)
-      return { ...channel, readAfter: async (id: string | undefined) => { await readGate; return await channel.readAfter(id) } }
-    }
-  }
+  const { engine, release: releaseRead } = gatedEngine(false)
+
   const board = defineEvents({ post: news.schemas.post, snapshot: Type.Array(Type.String()) })
   const { app, start } = await buildApp(t, { sse: { engine, heartbeatMs: false } })
   const channel = app.sse.channel('s', board, { history: true, onResync: (stream) => { stream.send('snapshot', ['everything so far']) } })

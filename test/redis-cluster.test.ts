@@ -89,7 +89,7 @@ t.test('channels spread over the 3 masters; two instances get every message once
     }
   }))
   for (const [label, side] of [['A', onA], ['B', onB]] as const) {
-    await waitUntil(() => CHANNELS.every((name) => side.seen.get(name)?.messages.length === 100), 5000, `${label}: 100 messages on every channel`)
+    await waitUntil(() => CHANNELS.every((name) => side.seen.get(name)?.messages.length === 100), 30_000, `${label}: 100 messages on every channel`)
   }
   await sleep(100)
   for (const name of CHANNELS) {
@@ -263,10 +263,19 @@ async function failover (t: Test, trial: number): Promise<FailoverOutcome> {
 
   let exact = 0
   let gapped = 0
+  // Redis replicates asynchronously: a publish the killed master acknowledged may never have
+  // reached the replica that took over. Such a message is lost to Redis itself (no stream
+  // holds it, so nobody can replay it); the engine's promise is about what Redis kept.
+  const reader = new Cluster(cluster.nodes)
+  t.teardown(() => reader.disconnect())
+  let lostByRedis = 0
   for (const [label, side] of [['A', onA], ['B', onB]] as const) {
     for (const name of CHANNELS) {
       const seen = side.seen.get(name) as Recorder
-      const expected = (acked.get(name) as string[]).sort(compareIds)
+      const kept = new Set((await reader.xrange(`{${prefix}${name}}`, '-', '+')).map(([id]) => id))
+      const all = (acked.get(name) as string[]).sort(compareIds)
+      const expected = all.filter((id) => kept.has(id) || seen.ids.includes(id))
+      if (label === 'A') lostByRedis += all.length - expected.length
       const last = expected[expected.length - 1]
       await waitUntil(() => seen.ids.includes(last) || seen.gaps > 0, RECOVERY_MS, `trial ${trial}, ${label}, ${name}: the last message`)
       const ids = seen.ids
@@ -277,6 +286,7 @@ async function failover (t: Test, trial: number): Promise<FailoverOutcome> {
       else exact++
     }
   }
+  if (lostByRedis > 0) t.comment(`trial ${trial}: ${lostByRedis} acknowledged publishes were lost by Redis's asynchronous replication (in no stream after the failover)`)
   await cluster.server(victim).start() // comes back as a replica of the promoted node
   await cluster.settled()
   await Promise.all([a.close(), b.close()])

@@ -12,10 +12,11 @@ interface SharedChannel {
   /** The history bounds the channel was declared with. */
   readonly bounds: ResolvedHistory | undefined
   /**
-   * The position when this channel was made: an id at or before it may come from an earlier
-   * channel of that name (dropped since), whose history this one does not have.
+   * The last position an earlier channel of this name (dropped since) may have published at:
+   * a replay from before it could miss what that channel published, since this one does not
+   * have its history. 0 when the name is new: every id then replays this channel's history.
    */
-  readonly createdAt: number
+  readonly earlierUpTo: number
   readonly delivers: Set<(message: EngineMessage) => void>
 }
 
@@ -26,6 +27,12 @@ interface SharedChannel {
  * one counter for all channels, so one Last-Event-ID orders events of every channel.
  */
 const ID_PATTERN = /^([0-9a-z]+)_([1-9][0-9]{0,15})$/
+
+/**
+ * Dropped names whose last position is remembered one by one (rooms named from input come
+ * and go); beyond it the oldest are folded into one position, which errs towards a resync.
+ */
+const REMEMBERED_DROPS = 10_000
 
 /** The position part of an id this engine gave (both ids of one comparison come from one boot). */
 function positionOf (id: string): number {
@@ -43,12 +50,33 @@ export function memoryEngine (): SseEngine {
   const boot = (Date.now().toString(36) + randomBytes(3).toString('hex'))
   const channels = new Map<string, SharedChannel>()
   let position = 0
+  /** Per dropped history channel not made again: the position when it was dropped. */
+  const dropped = new Map<string, number>()
+  /** The greatest drop position forgotten from `dropped`. */
+  let forgottenUpTo = 0
+
+  function remember (name: string): void {
+    dropped.delete(name)
+    dropped.set(name, position)
+    if (dropped.size > REMEMBERED_DROPS) {
+      const [oldest, at] = dropped.entries().next().value as [string, number]
+      dropped.delete(oldest)
+      forgottenUpTo = Math.max(forgottenUpTo, at)
+    }
+  }
+
+  function earlierUpTo (name: string): number {
+    const at = dropped.get(name)
+    if (at === undefined) return forgottenUpTo
+    dropped.delete(name)
+    return at
+  }
 
   function readAfter (shared: SharedChannel, lastEventId: string | undefined): ReplayResult {
     if (lastEventId === undefined) return shared.history?.readAll() ?? { status: 'ok', messages: [] }
     const match = ID_PATTERN.exec(lastEventId)
     const after = match === null || match[1] !== boot ? NaN : Number(match[2])
-    if (!(after <= position) || after <= shared.createdAt || shared.history === undefined) return { status: 'unknown' }
+    if (!(after <= position) || after < shared.earlierUpTo || shared.history === undefined) return { status: 'unknown' }
     return shared.history.readAfter(after)
   }
 
@@ -57,7 +85,7 @@ export function memoryEngine (): SseEngine {
       const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
-        shared = { history: history === undefined ? undefined : new RingHistory(history), bounds: history, createdAt: position, delivers: new Set() }
+        shared = { history: history === undefined ? undefined : new RingHistory(history), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set() }
         channels.set(name, shared)
       } else if (shared.bounds?.maxEvents !== history?.maxEvents || shared.bounds?.maxAgeMs !== history?.maxAgeMs) {
         // Instances sharing this engine must declare a channel alike, or one would lose history.
@@ -80,7 +108,10 @@ export function memoryEngine (): SseEngine {
         readAfter: (lastEventId) => readAfter(current, lastEventId),
         close () {
           current.delivers.delete(deliver)
-          if (current.delivers.size === 0) channels.delete(name)
+          if (current.delivers.size === 0) {
+            channels.delete(name)
+            if (current.history !== undefined) remember(name)
+          }
         }
       }
     },

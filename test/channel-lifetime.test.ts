@@ -31,10 +31,43 @@ t.test('drop(): subscribers are closed, the channel is forgotten, the name makes
   t.equal(thrown(() => channel.publish('line', { text: 'late' }))?.code, 'TYPED_SSE_CHANNEL_DROPPED')
   const again = app.sse.channel('room:7', room, { history: true })
   t.not(again, channel, 'a new channel')
+  // The client saw all the old room had; nothing is missing, so it goes live without a resync.
   const probe = await openStream(t, `${origin}/rooms/7?last=${encodeURIComponent(id)}`)
+  await waitUntil(() => again.size === 1, 2000, 'resubscribed')
+  await again.publish('line', { text: 'new' })
   const [event] = await probe.events(1)
-  t.equal(event.type, 'sse:resync', 'its history is new: an old id resyncs')
+  t.same([event.type, event.data], ['line', '{"text":"new"}'], 'the new room, live')
   t.ok(app.sse.stats().eventsPublished >= 1, 'instance totals keep what dropped channels published')
+})
+
+t.test('an id from before a channel existed replays its whole history; an id from before a drop of that name resyncs', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  app.get('/rooms/:id', (request, reply) => {
+    const { id } = request.params as { id: string }
+    const { last } = request.query as { last?: string }
+    void app.sse.channel(`room:${id}`, room, { history: true }).subscribe(reply.sse(room), { lastEventId: last })
+  })
+  const origin = await start()
+  // A client reading room:1 holds its id, then moves to room:2, made later (ids share one order).
+  const first = await app.sse.channel('room:1', room, { history: true }).publish('line', { text: 'one' }) as string
+  const second = app.sse.channel('room:2', room, { history: true })
+  await second.publish('line', { text: 'a' })
+  await second.publish('line', { text: 'b' })
+  const moved = await openStream(t, `${origin}/rooms/2?last=${encodeURIComponent(first)}`)
+  const replayed = await moved.events(2)
+  t.same(replayed.map((e) => [e.type, e.data]), [['line', '{"text":"a"}'], ['line', '{"text":"b"}']], 'nothing of room:2 came before that id: its history, no resync')
+  moved.destroy()
+
+  // room:3 existed, published after the client's id, and was dropped: that history is gone.
+  const old = app.sse.channel('room:3', room, { history: true })
+  await old.publish('line', { text: 'lost' })
+  await old.drop()
+  // Many other rooms come and go meanwhile: what the engine remembers of drops is bounded,
+  // and forgetting must still err on the side of a resync.
+  for (let i = 0; i < 10_050; i++) await app.sse.channel(`churn:${i}`, room, { history: true }).drop()
+  const probe = await openStream(t, `${origin}/rooms/3?last=${encodeURIComponent(first)}`)
+  const [event] = await probe.events(1)
+  t.equal(event.type, 'sse:resync', 'an earlier room:3 published after that id: resync')
 })
 
 t.test('idleMs drops a channel that has had no subscriber and no publish for that long', async (t) => {

@@ -56,13 +56,27 @@ interface Side {
   seen: Map<string, Recorder>
 }
 
+/** How long the first subscriptions of an instance may take on a busy machine. */
+const SUBSCRIBE_DEADLINE_MS = 30_000
+
 /**
- * Resolves once the instance hears every channel (readAfter waits for the subscription).
- * A message published elsewhere before an instance's first subscription is not owed to it:
- * its streams start there. So a test publishes only once both instances are subscribed.
+ * Resolves once the instance hears every channel (readAfter waits for the subscription,
+ * up to the command timeout: tried again until a deadline). A message published elsewhere
+ * before an instance's first subscription is not owed to it: its streams start there. So
+ * a test publishes only once both instances are subscribed.
  */
 async function subscribed (side: Side): Promise<void> {
-  await Promise.all([...side.channels.values()].map(async (channel) => await channel.readAfter(undefined)))
+  const deadline = Date.now() + SUBSCRIBE_DEADLINE_MS
+  await Promise.all([...side.channels.values()].map(async (channel) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await channel.readAfter(undefined)
+      } catch (err) {
+        if (Date.now() > deadline || attempt === 100) throw err
+        await sleep(100)
+      }
+    }
+  }))
 }
 
 function open (made: SseEngine): Side {

@@ -1,10 +1,12 @@
 /**
  * The Redis engine on a real Redis Cluster (3 masters, 3 replicas on loopback, one
  * cluster for the whole file): sharded pub/sub, channels spread over every master,
- * two instances, exactly-once in-order delivery; and a master killed (kill -9) while
+ * two instances, exactly-once in-order delivery; a slot moved; a resubscribe one master
+ * confirms while another does not answer; and a master killed (kill -9) while
  * publishing: publishes reject with the coded error (never hang), delivery resumes on
  * the promoted replica, and every channel has every acknowledged message or was told
- * of the gap.
+ * of the gap. Each instance is subscribed before anything is published: a message
+ * published before an instance's first subscription is not owed to it.
  */
 import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'

@@ -104,17 +104,35 @@ export function isTimeout (err: unknown): boolean {
 export async function whenReady (connection: Connection, deadline: number): Promise<boolean> {
   if (connection.status === 'ready') return true
   if (connection.status === 'end' || Date.now() >= deadline) return false
-  await new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer)
-      connection.off('ready', done).off('end', done)
-      resolve()
-    }
-    const timer = setTimeout(done, deadline - Date.now())
-    connection.on('ready', done).on('end', done)
-  })
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([readyOrEnd(connection), new Promise<void>((resolve) => { timer = setTimeout(resolve, deadline - Date.now()) })])
+  clearTimeout(timer)
   // Read again: the status changed while this waited.
   return (connection.status as string) === 'ready'
+}
+
+/** Per connection, the one wait for its next 'ready' or 'end' that every caller shares. */
+const nextReadyOrEnd = new WeakMap<Connection, Promise<void>>()
+
+/**
+ * Resolves at the connection's next 'ready' or 'end'. Shared: after a failover every
+ * channel's catch-up waits at once, and a listener pair each would pass Node's
+ * listener limit (a leak warning) for what is one event.
+ */
+async function readyOrEnd (connection: Connection): Promise<void> {
+  let waiting = nextReadyOrEnd.get(connection)
+  if (waiting === undefined) {
+    waiting = new Promise<void>((resolve) => {
+      const done = (): void => {
+        connection.off('ready', done).off('end', done)
+        nextReadyOrEnd.delete(connection)
+        resolve()
+      }
+      connection.on('ready', done).on('end', done)
+    })
+    nextReadyOrEnd.set(connection, waiting)
+  }
+  await waiting
 }
 
 /**

@@ -131,12 +131,16 @@ export class ShardSubscriber implements Subscriber {
     const shard = this.#shard(node)
     // Recorded first: if the connection drops before the confirmation, these are lost too.
     for (const key of keys) {
+      // Left where an earlier attempt put it (one that failed, or was overtaken): stop hearing it there.
+      if (this.#nodeOf.get(key) !== node) this.unsubscribe(key)
       shard.keys.add(key)
       this.#nodeOf.set(key, node)
     }
     if (!await whenReady(shard.connection, Date.now() + this.#waitMs)) throw unavailable(`the master ${node} did not answer`)
+    // A later attempt may have taken some keys elsewhere while this one waited.
+    const owned = keys.filter((key) => this.#nodeOf.get(key) === node)
     // One SSUBSCRIBE per slot: Redis refuses channels of several slots in one (CROSSSLOT).
-    await Promise.all(bySlot(keys).map(async (group) => await shard.connection.ssubscribe(...group)))
+    await Promise.all(bySlot(owned).map(async (group) => await shard.connection.ssubscribe(...group)))
   }
 
   /** The connection to `node`, opened on first use; it is not reopened when it drops (the node may be gone). */
@@ -148,7 +152,11 @@ export class ShardSubscriber implements Subscriber {
     const shard: Shard = { connection, keys: new Set() }
     this.#shards.set(node, shard)
     connection.on('error', () => {})
-    connection.on('smessage', (key: string, text: string) => this.#events.message(key, text))
+    connection.on('smessage', (key: string, text: string) => {
+      // Only the connection that serves a key now speaks for it: one the key moved away
+      // from (a dropped or overtaken attempt, a moved slot) may still hear it for a while.
+      if (this.#nodeOf.get(key) === node && this.#shards.get(node) === shard) this.#events.message(key, text)
+    })
     // ioredis emits 'moved' for an unsolicited SUNSUBSCRIBE: a slot this node served moved away.
     connection.on('moved', () => this.#drop(node, shard, true))
     connection.on('close', () => this.#drop(node, shard, false))

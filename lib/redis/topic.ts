@@ -28,6 +28,8 @@ export interface Topic {
   state: 'idle' | 'subscribing' | 'subscribed'
   /** Subscribed before: the next subscribe is a resubscribe, after which the topic catches up. */
   wasSubscribed: boolean
+  /** Delivered a message here: the next subscribe is a resubscribe even if none was confirmed. */
+  hasDelivered: boolean
   /** Live messages held while a catch-up read runs. */
   merge: ReplayMerge<EngineMessage> | undefined
   waiters: Waiter[]
@@ -40,7 +42,7 @@ export interface Topic {
  * const topic = newTopic('sse:scores', { maxEvents: 1000, maxAgeMs: false })
  */
 export function newTopic (key: string, history: ResolvedHistory | undefined): Topic {
-  return { key, history, listeners: new Set(), lastId: undefined, generation: 0, state: 'idle', wasSubscribed: false, merge: undefined, waiters: [] }
+  return { key, history, listeners: new Set(), lastId: undefined, generation: 0, state: 'idle', wasSubscribed: false, hasDelivered: false, merge: undefined, waiters: [] }
 }
 
 /** Moves the topic's position forward to `id` (never back: positions only grow). */
@@ -56,6 +58,7 @@ export function advance (topic: Topic, id: string): void {
  */
 export function deliver (topic: Topic, message: EngineMessage): void {
   if (message.id !== undefined) advance(topic, message.id)
+  topic.hasDelivered = true
   for (const listener of topic.listeners) {
     // A throw would unwind into ioredis's reply parser, and the other channels
     // sharing the topic must get the message anyway.

@@ -103,6 +103,11 @@ export class Topics implements SubscriberEvents {
     // A channel with history publishes with an id, one without never does: anything
     // else was written to Redis by someone else.
     if (topic === undefined || message === undefined || (message.id === undefined) !== (topic.history === undefined)) return
+    // Not subscribed, as far as the topic knows: a subscription left over from an attempt
+    // that failed (one master refused while another confirmed, a confirmation after its
+    // timeout) can still hear. Delivering would move the position past what the outage
+    // missed; the next subscribe's catch-up reads this message back from the stream.
+    if (topic.state === 'idle') return
     if (topic.merge === undefined) {
       deliver(topic, message)
     } else if (topic.merge.heldCount < this.#context.maxHeld) {
@@ -131,15 +136,19 @@ export class Topics implements SubscriberEvents {
 
   #subscribe (list: Topic[]): void {
     const generations = list.map((topic) => topic.generation)
-    for (const topic of list) {
+    // A topic that delivered anything was subscribed, even if the attempt that delivered
+    // failed (it may have been confirmed on one master and refused on another): what
+    // follows must join what was delivered, by a catch-up or a reported gap.
+    const resubscribes = list.map((topic) => topic.wasSubscribed || topic.hasDelivered)
+    list.forEach((topic, i) => {
       topic.state = 'subscribing'
       // Hold from before the subscription: messages in the same read as its
       // confirmation reach us before the promise below continues.
-      const canCatchUp = topic.wasSubscribed && topic.history !== undefined && topic.lastId !== undefined
+      const canCatchUp = resubscribes[i] && topic.history !== undefined && topic.lastId !== undefined
       topic.merge = canCatchUp ? new ReplayMerge<EngineMessage>(compareIds) : undefined
-    }
+    })
     this.subscriber.subscribe(list.map((topic) => topic.key)).then(
-      async () => await Promise.all(list.map(async (topic, i) => await this.#subscribed(topic, generations[i]))),
+      async () => await Promise.all(list.map(async (topic, i) => await this.#subscribed(topic, generations[i], resubscribes[i]))),
       (err: Error) => {
         list.forEach((topic, i) => {
           if (topic.generation !== generations[i]) return
@@ -156,10 +165,9 @@ export class Topics implements SubscriberEvents {
    * After a resubscribe it first delivers what it missed meanwhile, or reports a gap
    * when that cannot be read (no history, or no position to read from).
    */
-  async #subscribed (topic: Topic, generation: number): Promise<void> {
+  async #subscribed (topic: Topic, generation: number, isResubscribe: boolean): Promise<void> {
     const isCurrent = (): boolean => topic.generation === generation && this.#topics.get(topic.key) === topic
     if (!isCurrent()) return
-    const isResubscribe = topic.wasSubscribed
     topic.wasSubscribed = true
     if (topic.merge !== undefined) await catchUp(topic, isCurrent, this.#context)
     else if (isResubscribe) reportGap(topic)

@@ -81,7 +81,7 @@ export interface EngineChannel {
 
 /** One slot of a key taken in an {@link AdmissionStore}; given back with `release`. */
 export interface AdmissionLease {
-  /** The stream key (from the plugin's `streamKey`). */
+  /** Where the store counts it (the store's name for the stream key; opaque to the plugin). */
   readonly key: string
   /** Unique among the leases of every instance. */
   readonly id: string

@@ -187,11 +187,20 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
    */
   async function reserve (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (dispositionOf(request) !== 'stream' || !acceptsEventStream(request.headers.accept)) return
-    const release = await admission.reserve(request, reply, hub.size)
-    const state = reply as FastifyReply & ReplyState
-    state[kReserved] = release
+    // Listening before the round trip: a client may leave while its slot is counted.
+    let release: Release | undefined
+    let isGone = false
+    const onClose = (): void => { isGone = true; release?.() }
+    reply.raw.once('close', onClose)
+    try {
+      release = await admission.reserve(request, reply, hub.size)
+    } catch (err) {
+      reply.raw.off('close', onClose)
+      throw err
+    }
     // A handler that answers without a stream (JSON, an error) gives the slots back with its response.
-    reply.raw.once('close', release)
+    if (isGone) release()
+    else (reply as FastifyReply & ReplyState)[kReserved] = release
   }
   fastify.addHook('onRoute', (route) => {
     const catalog = route.sse

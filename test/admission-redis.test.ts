@@ -15,7 +15,7 @@ import t from 'tap'
 import { defineEvents, Type, type SsePluginOptions } from '../lib/index.js'
 import { redisEngine, type RedisAdmissionOptions } from '../lib/redis.js'
 import { buildApp, sleep, thrown, waitUntil, withTimeout, type Teardown } from './helpers/app.js'
-import { openStream, type StreamClient } from './helpers/client.js'
+import { openStream, rawConnect, type StreamClient } from './helpers/client.js'
 import { rawCommand, REDIS_MISSING, startRedis, type RedisServer } from './helpers/redis.js'
 
 const events = defineEvents({ ready: Type.Boolean() })
@@ -206,6 +206,19 @@ t.test('slots taken before the handler are given back when it answers without a 
   const deadline = Date.now() + 5000
   while (await leases(redis, 'u4') !== 0 && Date.now() < deadline) await sleep(20)
   t.equal(await leases(redis, 'u4'), 0, 'no lease held in Redis')
+
+  // A client that leaves while its slot is being counted (Redis frozen for a moment,
+  // less than commandTimeoutMs): the slot taken after it left is given back.
+  redis.signal('SIGSTOP')
+  const leaving = await rawConnect(t, Number(new URL(a.origin).port), '/json', { headers: 'x-user: u6\r\n' })
+  await waitUntil(() => a.app.sse.stats().streamKeys === 1, 1000, 'the request waits for Redis, its local slot taken')
+  leaving.socket.destroy()
+  await sleep(100)
+  redis.signal('SIGCONT')
+  const gone = Date.now() + 5000
+  while ((a.app.sse.stats().streamKeys !== 0 || await leases(redis, 'u6') !== 0) && Date.now() < gone) await sleep(20)
+  t.equal(a.app.sse.stats().streamKeys, 0, 'no local slot kept for a client that left')
+  t.equal(await leases(redis, 'u6'), 0, 'no lease kept in Redis')
 
   // reply.sse(catalog) outside a { sse } route cannot wait for Redis: the local count
   // refuses there, and its streams are counted cluster-wide for the { sse } routes.

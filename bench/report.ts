@@ -181,7 +181,8 @@ const COLUMNS: Record<ScenarioKind, Column[]> = {
     { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') }
   ],
   capacity: CAPACITY_COLUMNS,
-  'capacity-redis': CAPACITY_COLUMNS
+  'capacity-redis': CAPACITY_COLUMNS,
+  'capacity-cluster': CAPACITY_COLUMNS
 }
 
 function statusCell (summary: Summary): string {
@@ -217,7 +218,8 @@ export function describe (scenario: Scenario): string {
     case 'idle': return `${scenario.clients} idle connections, memory after a forced GC minus the baseline`
     case 'latency': return `${scenario.clients} clients, ${scenario.ratePerSec} events/s for ${scenario.events / scenario.ratePerSec} s, publish-to-receive`
     case 'capacity':
-    case 'capacity-redis': {
+    case 'capacity-redis':
+    case 'capacity-cluster': {
       const shape = scenario.capacity
       if (shape === undefined) return `${scenario.clients} idle connections`
       return `${scenario.clients} idle connections on ${shape.servers === 1 ? 'one server process' : `${shape.servers} instances sharing one Redis`} ` +

@@ -222,7 +222,8 @@ export function describe (scenario: Scenario): string {
     case 'capacity-cluster': {
       const shape = scenario.capacity
       if (shape === undefined) return `${scenario.clients} idle connections`
-      return `${scenario.clients} idle connections on ${shape.servers === 1 ? 'one server process' : `${shape.servers} instances sharing one Redis`} ` +
+      const backend = scenario.kind === 'capacity-cluster' ? 'a Redis Cluster (3 masters, 3 replicas)' : 'one Redis'
+      return `${scenario.clients} idle connections on ${shape.servers === 1 ? 'one server process' : `${shape.servers} instances sharing ${backend}`} ` +
         `(from ${shape.clientProcesses} load generators, one source address each), heartbeats every ${shape.heartbeatMs / 1000} s: ` +
         `memory, idle CPU over ${shape.idleMs / 1000} s, one broadcast to all, then a burst of ${shape.burstEvents}`
     }

@@ -1,7 +1,7 @@
 /**
- * The capacity scenarios (opt-in: `--scenario=capacity`, `--scenario=capacity-redis`):
- * many idle connections held by one server process, or spread over several instances
- * on one Redis, then one broadcast that must reach every one of them.
+ * The capacity scenarios (opt-in: `--scenario=capacity`, `--scenario=capacity-redis`,
+ * `--scenario=capacity-cluster`): many idle connections held by one server process, or
+ * spread over several instances on one Redis or on a Redis Cluster, then one broadcast that must reach every one of them.
  *
  * Client sockets are spread over several load-generator processes (each below its own
  * file-descriptor limit), each bound to its own loopback source address (127.0.0.2,
@@ -35,6 +35,8 @@ export interface CapacityContext {
   redisUrl: string | undefined
   /** Key prefix shared by this run's instances (one channel across them), unique per run. */
   redisPrefix: string
+  /** Startup nodes (`host:port,...`) of a Redis Cluster, for the capacity-cluster scenario. */
+  redisCluster?: string
 }
 
 /** The connections of load generator `i`: the total split as evenly as possible. */
@@ -57,6 +59,7 @@ export async function runCapacity (scenario: Scenario, contender: ContenderInfo,
   }
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_HEARTBEAT_MS: String(shape.heartbeatMs), BENCH_REDIS_PREFIX: context.redisPrefix }
   if (context.redisUrl !== undefined) env.BENCH_REDIS_URL = context.redisUrl
+  if (context.redisCluster !== undefined) env.BENCH_REDIS_CLUSTER = context.redisCluster
   const servers = Array.from({ length: shape.servers }, () => new Peer<ServerApi>(spawnChild(`./servers/${contender.module}.js`, ['--expose-gc'], env)))
   const clients = Array.from({ length: shape.clientProcesses }, () => new Peer<ClientApi>(spawnChild('./client/load.js', [])))
   try {

@@ -42,7 +42,7 @@ export const CONTENDERS: readonly ContenderInfo[] = [
     name: 'typed-sse-redis',
     module: 'typed-sse-redis',
     description: 'this plugin: a channel with history on redisEngine() (own redis-server), each publish awaited',
-    kinds: ['fanout', 'idle', 'latency', 'capacity-redis'],
+    kinds: ['fanout', 'idle', 'latency', 'capacity-redis', 'capacity-cluster'],
     needsRedis: true
   },
   { name: '@fastify/sse', module: 'fastify-sse', description: '@fastify/sse 0.6: reply.sse.send() to each client' },
@@ -51,7 +51,7 @@ export const CONTENDERS: readonly ContenderInfo[] = [
 ]
 
 /** What a scenario measures. */
-export type ScenarioKind = 'fanout' | 'single' | 'idle' | 'latency' | 'capacity' | 'capacity-redis'
+export type ScenarioKind = 'fanout' | 'single' | 'idle' | 'latency' | 'capacity' | 'capacity-redis' | 'capacity-cluster'
 
 export interface Scenario {
   name: string
@@ -125,6 +125,14 @@ function capacityRedis (clients: number, idleMs: number): Scenario {
 }
 
 /**
+ * `capacityRedis` on a Redis Cluster of 3 masters and 3 replicas (sharded pub/sub: the
+ * channel lives on one shard). Opt-in.
+ */
+function capacityCluster (clients: number, idleMs: number): Scenario {
+  return { ...capacityRedis(clients, idleMs), name: `capacity-cluster-${clients}`, kind: 'capacity-cluster' }
+}
+
+/**
  * Events per second of the latency scenario. Issue 6 asks for 100/s at 1000 clients,
  * i.e. 100k socket writes per second; on the 2-core VM this was written on, raw
  * node:http tops out near 40-60k (see fanout-1000), so at 100/s every contender is
@@ -136,12 +144,12 @@ export const DEFAULT_LATENCY_RATE = 20
 
 /** The full run. */
 export function fullPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3), capacity(18_000, 20_000), capacityRedis(50_000, 20_000)] }
+  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3), capacity(18_000, 20_000), capacityRedis(50_000, 20_000), capacityCluster(50_000, 20_000)] }
 }
 
 /** `--quick`: a smoke test of every path in about a minute. */
 export function quickPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 1, scenarios: [fanout(200, 50), fanout(1000, 10), single(20_000), idle(1000), latency(200, latencyRate, 1), capacity(3000, 6000), capacityRedis(6000, 6000)] }
+  return { reps: 1, scenarios: [fanout(200, 50), fanout(1000, 10), single(20_000), idle(1000), latency(200, latencyRate, 1), capacity(3000, 6000), capacityRedis(6000, 6000), capacityCluster(6000, 6000)] }
 }
 
 /** Idle connections opened and closed before the idle baseline, so one-time setup is not counted per connection. */

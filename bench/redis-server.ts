@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { rawCommand } from '../test/helpers/redis.js'
+import { rawCommand, startCluster } from '../test/helpers/redis.js'
 
 /** Ports tried for Redis: below the ephemeral range, above the well-known ones. */
 const PORT_MIN = 20_000
@@ -82,4 +82,41 @@ export async function startRedisServer (): Promise<BenchRedis> {
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   return { url: `redis://127.0.0.1:${port}`, pid, stop }
+}
+
+/** A running private Redis Cluster: its startup nodes and how to stop it. */
+export interface BenchCluster {
+  /** `host:port,...` of every node. */
+  nodes: string
+  stop: () => Promise<void>
+}
+
+/**
+ * Starts a Redis Cluster of 6 private redis-server processes (3 masters, 3 replicas) on
+ * loopback ports below the ephemeral range, with the tests' cluster starter; every
+ * process is stopped by its PID, at `stop()` or when the runner exits.
+ *
+ * @example
+ * const cluster = await startRedisCluster()
+ * try { ... redisEngine({ cluster: { nodes } }) } finally { await cluster.stop() }
+ */
+export async function startRedisCluster (): Promise<BenchCluster> {
+  const teardowns: Array<() => unknown> = []
+  const stop = async (): Promise<void> => {
+    process.off('exit', killAtExit)
+    for (const teardown of teardowns.splice(0).reverse()) await teardown()
+  }
+  let pids: number[] = []
+  const killAtExit = (): void => {
+    for (const pid of pids) try { process.kill(pid, 'SIGKILL') } catch {}
+  }
+  process.once('exit', killAtExit)
+  try {
+    const cluster = await startCluster({ teardown: (fn) => { teardowns.push(fn) } })
+    pids = cluster.servers.map((server) => server.pid as number)
+    return { nodes: cluster.nodes.map(({ host, port }) => `${host}:${port}`).join(','), stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
 }

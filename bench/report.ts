@@ -181,7 +181,8 @@ const COLUMNS: Record<ScenarioKind, Column[]> = {
     { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') }
   ],
   capacity: CAPACITY_COLUMNS,
-  'capacity-redis': CAPACITY_COLUMNS
+  'capacity-redis': CAPACITY_COLUMNS,
+  'capacity-cluster': CAPACITY_COLUMNS
 }
 
 function statusCell (summary: Summary): string {
@@ -217,10 +218,12 @@ export function describe (scenario: Scenario): string {
     case 'idle': return `${scenario.clients} idle connections, memory after a forced GC minus the baseline`
     case 'latency': return `${scenario.clients} clients, ${scenario.ratePerSec} events/s for ${scenario.events / scenario.ratePerSec} s, publish-to-receive`
     case 'capacity':
-    case 'capacity-redis': {
+    case 'capacity-redis':
+    case 'capacity-cluster': {
       const shape = scenario.capacity
       if (shape === undefined) return `${scenario.clients} idle connections`
-      return `${scenario.clients} idle connections on ${shape.servers === 1 ? 'one server process' : `${shape.servers} instances sharing one Redis`} ` +
+      const backend = scenario.kind === 'capacity-cluster' ? 'a Redis Cluster (3 masters, 3 replicas)' : 'one Redis'
+      return `${scenario.clients} idle connections on ${shape.servers === 1 ? 'one server process' : `${shape.servers} instances sharing ${backend}`} ` +
         `(from ${shape.clientProcesses} load generators, one source address each), heartbeats every ${shape.heartbeatMs / 1000} s: ` +
         `memory, idle CPU over ${shape.idleMs / 1000} s, one broadcast to all, then a burst of ${shape.burstEvents}`
     }

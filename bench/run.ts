@@ -8,7 +8,7 @@
  *   --quick               fewer repetitions and smaller sizes, about a minute (BENCH_QUICK=1)
  *   --only=a,b            contenders to run; raw is always added (BENCH_ONLY)
  *   --scenario=a,b        scenario kinds or names: fanout, single, idle, latency, fanout-1000 (BENCH_SCENARIO);
- *                         capacity and capacity-redis run only when named here (several minutes each)
+ *                         capacity, capacity-redis and capacity-cluster run only when named here (several minutes each)
  *   --reps=N              repetitions (BENCH_REPS)
  *   --latency-rate=N      events/s of the latency scenario (default 20; see config.ts) (BENCH_LATENCY_RATE)
  *   --cpu-prof            write a V8 CPU profile of every server to bench/results/profiles/ (BENCH_CPU_PROF=1)
@@ -24,7 +24,7 @@ import { runCapacity } from './capacity.js'
 import { BASELINE, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, runsKind, type ContenderInfo, type Scenario } from './config.js'
 import { Peer } from './ipc.js'
 import { killChildren, spawnChild, stopChild, waitForConnections } from './processes.js'
-import { startRedisServer } from './redis-server.js'
+import { startRedisCluster, startRedisServer } from './redis-server.js'
 import { checkTargets, renderTables, renderTargets, summarize, type RunResult } from './report.js'
 import type { ServerApi } from './servers/harness.js'
 
@@ -126,7 +126,7 @@ async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario
  * group instead of once per scenario keeps the full run under ten minutes.
  */
 function groupScenarios (scenarios: readonly Scenario[]): Scenario[][] {
-  const order: Record<Scenario['kind'], number> = { idle: 0, fanout: 1, latency: 2, single: 3, capacity: 4, 'capacity-redis': 5 }
+  const order: Record<Scenario['kind'], number> = { idle: 0, fanout: 1, latency: 2, single: 3, capacity: 4, 'capacity-redis': 5, 'capacity-cluster': 6 }
   const groups = new Map<string, Scenario[]>()
   for (const scenario of scenarios) {
     // A capacity scenario sets up its own processes: it is a group of its own.
@@ -178,6 +178,16 @@ async function measureEvents (client: Peer<ClientApi>, server: Peer<ServerApi>, 
 
 /** One contender, one group of scenarios: a fresh server and load generator, stopped after. */
 async function runGroup (group: readonly Scenario[], contender: ContenderInfo, rep: number, options: Options, context: RunContext): Promise<RunResult[]> {
+  if (group[0].kind === 'capacity-cluster') {
+    // A cluster of its own per run (6 redis-server processes), stopped by PID after it.
+    const cluster = await startRedisCluster()
+    process.stderr.write(`bench: Redis Cluster on ${cluster.nodes} (3 masters, 3 replicas; stopped after the run)\n`)
+    try {
+      return [await runCapacity(group[0], contender, rep, { redisUrl: undefined, redisCluster: cluster.nodes, redisPrefix: context.nextPrefix() })]
+    } finally {
+      await cluster.stop()
+    }
+  }
   if (group[0].capacity !== undefined) {
     return [await runCapacity(group[0], contender, rep, { redisUrl: context.redisUrl, redisPrefix: context.nextPrefix() })]
   }

@@ -79,6 +79,31 @@ export interface EngineChannel {
   close (): Promise<void> | void
 }
 
+/** One slot of a key taken in an {@link AdmissionStore}; given back with `release`. */
+export interface AdmissionLease {
+  /** Where the store counts it (the store's name for the stream key; opaque to the plugin). */
+  readonly key: string
+  /** Unique among the leases of every instance. */
+  readonly id: string
+}
+
+/**
+ * Streams per key counted across every instance that shares the engine's backend, so
+ * `maxStreamsPerKey` holds for the whole deployment. Leases of an instance that
+ * stops (crash, kill -9) expire by themselves.
+ */
+export interface AdmissionStore {
+  /**
+   * Takes a slot of `key` when fewer than `limit` are taken: resolves with the lease,
+   * or `undefined` when the key is at its limit.
+   *
+   * @throws TYPED_SSE_ENGINE_UNAVAILABLE when the count cannot be read (backend away)
+   */
+  acquire (key: string, limit: number): Promise<AdmissionLease | undefined>
+  /** Gives a lease's slot back (once; errors are not reported: the lease expires anyway). */
+  release (lease: AdmissionLease): void
+}
+
 /**
  * A fan-out and history engine, given to the plugin as `engine`.
  *
@@ -105,6 +130,11 @@ export interface SseEngine {
    * register time, so an unreachable backend fails startup with a clear error.
    */
   ready? (): Promise<void>
+  /**
+   * A count of streams per key shared by every instance: when present, the plugin's
+   * `maxStreamsPerKey` is checked against it (after this instance's own count).
+   */
+  readonly admission?: AdmissionStore
   /** Closes what the engine opened (not resources the user passed in). */
   close (): Promise<void>
 }

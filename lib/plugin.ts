@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Admission } from './admission.js'
+import { acceptsEventStream, Admission, type Release } from './admission.js'
 import type { EventCatalog } from './catalog.js'
 import type { Channel, ChannelOptions, ChannelStats } from './channel.js'
 import { ChannelRegistry } from './channels.js'
@@ -77,11 +77,14 @@ const kStream = Symbol('fastify-typed-sse.stream')
 const kRouteCatalog = Symbol('fastify-typed-sse.routeCatalog')
 /** Set once an `onSend` hook ran: the reply is being sent (an async hook may still be running). */
 const kIsSending = Symbol('fastify-typed-sse.isSending')
+/** The slots taken for this request before its handler ran (streams per key counted across instances). */
+const kReserved = Symbol('fastify-typed-sse.reserved')
 
 interface ReplyState {
   [kStream]: SseStream<any> | null
   [kRouteCatalog]: EventCatalog<any> | null
   [kIsSending]: boolean
+  [kReserved]: Release | null
 }
 
 function isCatalog (value: unknown): value is EventCatalog<any> {
@@ -98,7 +101,7 @@ function endsAtMs (endsAt: Date | number | undefined): number | undefined {
 async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promise<void> {
   const options = resolvePluginOptions(given)
   const hub = new StreamHub(options.heartbeatMs)
-  const admission = new Admission(options.admission, (reason) => hub.rejected(reason))
+  const admission = new Admission(options.admission, (reason) => hub.rejected(reason), options.engine?.admission)
   // One context for every stream: a stream keeps a pointer, not a copy.
   const context: StreamContext = Object.freeze({
     hub,
@@ -120,6 +123,7 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   fastify.decorateReply(kStream, null)
   fastify.decorateReply(kRouteCatalog, null)
   fastify.decorateReply(kIsSending, false)
+  fastify.decorateReply(kReserved, null)
   fastify.decorateReply('sse', function sse (this: FastifyReply & ReplyState, first?: EventCatalog<any> | OpenOptions, second?: OpenOptions): SseStream<any> {
     const routeCatalog = this[kRouteCatalog]
     const catalog = isCatalog(first) ? first : routeCatalog
@@ -133,7 +137,9 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     // Last, after everything that can throw, so a refused request is not counted. HEAD
     // and 204 answers hold nothing, so they are not counted at all.
     if (disposition === 'head') admission.negotiate(this.request)
-    const release = disposition === 'stream' ? admission.admit(this.request, this, hub.size) : undefined
+    const reserved = this[kReserved]
+    this[kReserved] = null
+    const release = disposition === 'stream' ? reserved ?? admission.admit(this.request, this, hub.size) : undefined
     let stream: SseStream<any>
     try {
       stream = new SseStream(this, catalog, context, disposition, streamOptions, endsAt)
@@ -175,11 +181,33 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     streamOf: (reply) => (reply as FastifyReply & ReplyState)[kStream] ?? undefined,
     isAnsweredWithoutHandler: (request) => dispositionOf(request) !== 'stream'
   }
+  /**
+   * Takes the slots of a request that will be a stream, before its handler: the count
+   * shared across instances needs a round trip, and a refusal must be an ordinary reply.
+   */
+  async function reserve (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (dispositionOf(request) !== 'stream' || !acceptsEventStream(request.headers.accept)) return
+    // Listening before the round trip: a client may leave while its slot is counted.
+    let release: Release | undefined
+    let isGone = false
+    const onClose = (): void => { isGone = true; release?.() }
+    reply.raw.once('close', onClose)
+    try {
+      release = await admission.reserve(request, reply, hub.size)
+    } catch (err) {
+      reply.raw.off('close', onClose)
+      throw err
+    }
+    // A handler that answers without a stream (JSON, an error) gives the slots back with its response.
+    if (isGone) release()
+    else (reply as FastifyReply & ReplyState)[kReserved] = release
+  }
   fastify.addHook('onRoute', (route) => {
     const catalog = route.sse
     if (catalog === undefined) return
     if (!isCatalog(catalog)) throw new InvalidOptionError('sse', `expected a catalog from defineEvents(), got ${describe(catalog)}`)
     route.handler = wrapHandler(route.handler, catalog, streams)
+    if (admission.isShared) route.preHandler = [route.preHandler ?? []].flat().concat(reserve)
     // Documentation generators (@fastify/swagger) read the schema when asked, from this
     // same route object: the events become its 200 text/event-stream response.
     route.schema = withSseResponse(route.schema, catalog)

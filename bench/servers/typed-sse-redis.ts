@@ -6,6 +6,8 @@
  * instance's. The runner starts the redis-server and passes its URL
  * (`BENCH_REDIS_URL`) and a prefix of its own per process (`BENCH_REDIS_PREFIX`).
  *
+ * With `BENCH_REDIS_CLUSTER` (`host:port,...`) it runs on that Redis Cluster instead.
+ *
  * With `BENCH_PUBLISHER=0` the process only serves streams (the capacity-redis
  * scenario runs several instances, one of which publishes).
  */
@@ -21,9 +23,18 @@ let publish: ((kind: 'score' | 'token', data: Score | Token) => Promise<void>) |
 runContender({
   listen: async (track) => {
     const url = process.env.BENCH_REDIS_URL
-    if (url === undefined || url === '') throw new Error('BENCH_REDIS_URL is not set: the runner starts redis-server and passes its URL')
+    const cluster = process.env.BENCH_REDIS_CLUSTER
+    const prefix = process.env.BENCH_REDIS_PREFIX ?? 'bench:'
+    let engine
+    if (cluster !== undefined && cluster !== '') {
+      const nodes = cluster.split(',').map((node) => ({ host: node.split(':')[0], port: Number(node.split(':')[1]) }))
+      engine = redisEngine({ cluster: { nodes }, prefix })
+    } else {
+      if (url === undefined || url === '') throw new Error('BENCH_REDIS_URL is not set: the runner starts redis-server and passes its URL')
+      engine = redisEngine({ url, prefix })
+    }
     const app = Fastify({ logger: false })
-    await app.register(sse, { heartbeatMs: heartbeatMs(), engine: redisEngine({ url, prefix: process.env.BENCH_REDIS_PREFIX ?? 'bench:' }) })
+    await app.register(sse, { heartbeatMs: heartbeatMs(), engine })
     const channel = app.sse.channel('bench', benchEvents, { history: true })
     app.get('/sse', async (_request, reply) => {
       const stream = reply.sse(benchEvents)

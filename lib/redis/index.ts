@@ -16,6 +16,7 @@
  *   topic.ts        one channel key on this instance: listeners, position, hold
  *   catch-up.ts     reading back what a resubscribed topic missed (lib/merge.ts)
  *   topics.ts       the topics: subscribe, resubscribe, route messages
+ *   admission.ts    streams per key counted across instances (leases with a time to live)
  *   index.ts        redisEngine(): wires the parts into an SseEngine
  *
  * @example
@@ -25,6 +26,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { ChannelListener, EngineChannel, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
 import { EngineError } from '../errors.js'
+import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
 import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
@@ -36,8 +38,8 @@ import { Topics } from './topics.js'
 import type { Topic } from './topic.js'
 
 export {
-  DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_CATCH_UP_MESSAGES, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL,
-  type RedisEngineOptions
+  DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_CATCH_UP_MESSAGES, DEFAULT_REDIS_PREFIX,
+  DEFAULT_REDIS_URL, type RedisAdmissionOptions, type RedisEngineOptions
 } from './options.js'
 
 /** XINFO STREAM's max-deleted-entry-id (how eviction is told apart) came in Redis 7. */
@@ -94,6 +96,11 @@ function replayResult (reply: ReadReply): ReplayResult {
  * published while its subscription was down (channels with history), or, when that
  * cannot be read back, tells the channels of the gap (their streams resync).
  *
+ * Admission: the plugin's `maxStreamsPerKey` is counted across every instance on this
+ * Redis (option `admission`; `false` counts per instance); while Redis is away a new
+ * stream gets 503 with Retry-After, or with `whenUnavailable: 'admit'` this
+ * instance's own count decides.
+ *
  * @throws TYPED_SSE_INVALID_OPTION
  * @example
  * await app.register(sse, { engine: redisEngine({ url: 'redis://127.0.0.1:6379', prefix: 'scores:' }) })
@@ -115,17 +122,22 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     position: async (topic) => await commands.run(async () => await scripts.position(topic.key)),
     sync: async (topic) => await topics.subscriber.sync(topic.key)
   })
+  const admission = resolved.admission === false
+    ? undefined
+    : new RedisAdmission(commands, { prefix, isCluster, ...resolved.admission })
   let isClosed = false
 
   async function close (): Promise<void> {
     if (isClosed) return
     isClosed = true
+    admission?.close()
     topics.close()
     await Promise.all([commands.close(), topics.subscriber.close()])
   }
 
   return {
     compareIds,
+    admission,
 
     channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
       const key = keyOf(name)

@@ -19,6 +19,31 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 /** Live messages one channel holds while its catch-up read runs, before it gives up with a gap. */
 export const DEFAULT_MAX_CATCH_UP_MESSAGES = 10_000
 
+/** Time to live of a stream's lease in the cluster-wide count of streams per key (renewed every third of it). */
+export const DEFAULT_LEASE_TTL_MS = 15_000
+/** A shorter lease time to live would have instances renewing in a tight loop. */
+const MIN_LEASE_TTL_MS = 100
+
+/**
+ * The cluster-wide count of streams per key (the plugin's `maxStreamsPerKey`, for
+ * every instance on this Redis together).
+ */
+export interface RedisAdmissionOptions {
+  /**
+   * A lease not renewed for this long expires: the slots of an instance that died are
+   * free again after at most this time. Each instance renews its leases every third of it.
+   * @default 15000
+   */
+  leaseTtlMs?: number
+  /**
+   * What a new stream gets when Redis cannot count: `'refuse'` answers 503 with
+   * Retry-After (TYPED_SSE_ENGINE_UNAVAILABLE), `'admit'` lets this instance's own
+   * count decide (the stream is counted in Redis once it is back).
+   * @default 'refuse'
+   */
+  whenUnavailable?: 'refuse' | 'admit'
+}
+
 /** Options of `redisEngine()`. Give at most one of `url`, `client` and `cluster`. */
 export interface RedisEngineOptions {
   /**
@@ -65,6 +90,13 @@ export interface RedisEngineOptions {
    * @default 10000
    */
   maxCatchUpMessages?: number
+  /**
+   * The plugin's `maxStreamsPerKey` counted across every instance on this Redis (leases
+   * with a time to live, so a crashed instance's slots are freed). `false` counts per
+   * instance, as the in-memory engine does.
+   * @default { leaseTtlMs: 15000, whenUnavailable: 'refuse' }
+   */
+  admission?: RedisAdmissionOptions | false
 }
 
 /** The options with defaults applied. */
@@ -76,6 +108,7 @@ export interface ResolvedRedisOptions {
   readonly connectTimeoutMs: number
   readonly commandTimeoutMs: number
   readonly maxCatchUpMessages: number
+  readonly admission: Required<RedisAdmissionOptions> | false
 }
 
 /**
@@ -101,6 +134,7 @@ export function resolveRedisOptions (options: RedisEngineOptions): ResolvedRedis
     throw new InvalidOptionError('prefix', `expected a string, got ${describe(options.prefix)}`)
   }
   return {
+    admission: admissionOptions(options.admission),
     url: options.url,
     client: options.client,
     cluster: options.cluster === undefined ? undefined : { nodes: options.cluster.nodes, options: options.cluster.options },
@@ -109,4 +143,22 @@ export function resolveRedisOptions (options: RedisEngineOptions): ResolvedRedis
     commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, MAX_TIMER_MS),
     maxCatchUpMessages: positiveInteger('maxCatchUpMessages', options.maxCatchUpMessages, DEFAULT_MAX_CATCH_UP_MESSAGES)
   }
+}
+
+function admissionOptions (given: RedisAdmissionOptions | false | undefined): Required<RedisAdmissionOptions> | false {
+  if (given === false) return false
+  if (given !== undefined && (given === null || typeof given !== 'object')) {
+    throw new InvalidOptionError('admission', `expected false or { leaseTtlMs, whenUnavailable }, got ${describe(given)}`)
+  }
+  for (const name of Object.keys(given ?? {})) {
+    if (name !== 'leaseTtlMs' && name !== 'whenUnavailable') throw new InvalidOptionError(`admission.${name}`, 'not an option of admission (known: leaseTtlMs, whenUnavailable)')
+  }
+  const whenUnavailable = given?.whenUnavailable ?? 'refuse'
+  if (whenUnavailable !== 'refuse' && whenUnavailable !== 'admit') {
+    throw new InvalidOptionError('admission.whenUnavailable', `expected 'refuse' or 'admit', got ${describe(whenUnavailable)}`)
+  }
+  return Object.freeze({
+    leaseTtlMs: positiveInteger('admission.leaseTtlMs', given?.leaseTtlMs, DEFAULT_LEASE_TTL_MS, MAX_TIMER_MS, MIN_LEASE_TTL_MS),
+    whenUnavailable
+  })
 }

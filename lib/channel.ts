@@ -136,6 +136,12 @@ function heldBytes (message: EngineMessage): number {
 
 function noop (): void {}
 
+/**
+ * Publish calls running now (nested when a delivery publishes): a delivery made inside
+ * one comes from this instance's own publish (the in-memory engine delivers at once).
+ */
+let publishing = 0
+
 function uncorkAll (sockets: CorkableSocket[]): void {
   for (const socket of sockets) socket.uncork()
 }
@@ -230,7 +236,13 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     }
     this.#stats.published++
     this.#armIdle()
-    const published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() })
+    let published: Promise<string | undefined>
+    publishing++
+    try {
+      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() })
+    } finally {
+      publishing--
+    }
     if (!this.#isBackedUp) return published
     this.#isBackedUp = false
     return published.then(afterIo)
@@ -347,7 +359,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     }
     const decoded = this.#decode(message)
     // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
-    // here and uncorked together, the whole publish costs one.
+    // here and uncorked together, the whole publish costs one. A message heard from the
+    // engine (another instance's, or this one's through Redis) is flushed after the
+    // event loop's I/O instead: a publisher awaiting each publish, whose acknowledgement
+    // is read with this message, sends its next one first, so that round trip runs
+    // while these writes do instead of after them; and messages heard meanwhile join
+    // the corked batch, one write per socket for all of them.
     const corked: CorkableSocket[] = []
     try {
       for (const subscriber of this.#subscribers.values()) {
@@ -365,7 +382,10 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
         this.#writeTo(subscriber, decoded)
       }
     } finally {
-      if (corked.length > 0) process.nextTick(uncorkAll, corked)
+      if (corked.length > 0) {
+        if (publishing > 0) process.nextTick(uncorkAll, corked)
+        else setImmediate(uncorkAll, corked)
+      }
     }
     if (message.publishedAt !== undefined) this.#context.delivered?.(message.publishedAt)
   }

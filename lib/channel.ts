@@ -146,6 +146,15 @@ function uncorkAll (sockets: CorkableSocket[]): void {
   for (const socket of sockets) socket.uncork()
 }
 
+/**
+ * Uncorks in the event loop's next check phase: after the immediates queued so far
+ * (a publisher that awaited its acknowledgement and yields a turn before its next
+ * publish) and the I/O between.
+ */
+function uncorkAfterTurn (sockets: CorkableSocket[]): void {
+  setImmediate(uncorkAll, sockets)
+}
+
 function afterIo<T> (value: T): Promise<T> {
   return new Promise((resolve) => setImmediate(resolve, value))
 }
@@ -360,11 +369,11 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     const decoded = this.#decode(message)
     // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
     // here and uncorked together, the whole publish costs one. A message heard from the
-    // engine (another instance's, or this one's through Redis) is flushed after the
-    // event loop's I/O instead: a publisher awaiting each publish, whose acknowledgement
-    // is read with this message, sends its next one first, so that round trip runs
-    // while these writes do instead of after them; and messages heard meanwhile join
-    // the corked batch, one write per socket for all of them.
+    // engine (another instance's, or this one's through Redis) is flushed a turn of the
+    // event loop later instead: a publisher awaiting each publish, whose acknowledgement
+    // arrives with this message, sends its next one first (also when it yields a turn
+    // before it), so that round trip runs while these writes do instead of after them;
+    // and messages heard meanwhile join the corked batch, one write per socket for all.
     const corked: CorkableSocket[] = []
     try {
       for (const subscriber of this.#subscribers.values()) {
@@ -384,7 +393,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     } finally {
       if (corked.length > 0) {
         if (publishing > 0) process.nextTick(uncorkAll, corked)
-        else setImmediate(uncorkAll, corked)
+        else setImmediate(uncorkAfterTurn, corked)
       }
     }
     if (message.publishedAt !== undefined) this.#context.delivered?.(message.publishedAt)

@@ -136,8 +136,23 @@ function heldBytes (message: EngineMessage): number {
 
 function noop (): void {}
 
+/**
+ * Publish calls running now (nested when a delivery publishes): a delivery made inside
+ * one comes from this instance's own publish (the in-memory engine delivers at once).
+ */
+let publishing = 0
+
 function uncorkAll (sockets: CorkableSocket[]): void {
   for (const socket of sockets) socket.uncork()
+}
+
+/**
+ * Uncorks in the event loop's next check phase: after the immediates queued so far
+ * (a publisher that awaited its acknowledgement and yields a turn before its next
+ * publish) and the I/O between.
+ */
+function uncorkAfterTurn (sockets: CorkableSocket[]): void {
+  setImmediate(uncorkAll, sockets)
 }
 
 function afterIo<T> (value: T): Promise<T> {
@@ -230,7 +245,13 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     }
     this.#stats.published++
     this.#armIdle()
-    const published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() })
+    let published: Promise<string | undefined>
+    publishing++
+    try {
+      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() })
+    } finally {
+      publishing--
+    }
     if (!this.#isBackedUp) return published
     this.#isBackedUp = false
     return published.then(afterIo)
@@ -347,7 +368,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     }
     const decoded = this.#decode(message)
     // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
-    // here and uncorked together, the whole publish costs one.
+    // here and uncorked together, the whole publish costs one. A message heard from the
+    // engine (another instance's, or this one's through Redis) is flushed a turn of the
+    // event loop later instead: a publisher awaiting each publish, whose acknowledgement
+    // arrives with this message, sends its next one first (also when it yields a turn
+    // before it), so that round trip runs while these writes do instead of after them;
+    // and messages heard meanwhile join the corked batch, one write per socket for all.
     const corked: CorkableSocket[] = []
     try {
       for (const subscriber of this.#subscribers.values()) {
@@ -365,7 +391,10 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
         this.#writeTo(subscriber, decoded)
       }
     } finally {
-      if (corked.length > 0) process.nextTick(uncorkAll, corked)
+      if (corked.length > 0) {
+        if (publishing > 0) process.nextTick(uncorkAll, corked)
+        else setImmediate(uncorkAfterTurn, corked)
+      }
     }
     if (message.publishedAt !== undefined) this.#context.delivered?.(message.publishedAt)
   }

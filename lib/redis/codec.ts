@@ -1,51 +1,103 @@
 /**
- * What travels through Redis, both ways: a pub/sub message is `${id}\n${event}\n${data}`
- * (id empty on channels without history), a stream entry has fields `e` (event) and
- * `d` (data). Whatever comes back is checked, since anyone with access to Redis can
- * write there: what a channel could not have published is dropped, never delivered.
+ * What travels through Redis, both ways: a pub/sub message is
+ * `${id}\n${publishedAt}\n${event}\n${data}` (id empty on channels without history,
+ * publishedAt the publisher's clock in epoch ms, empty when unknown), a stream entry
+ * has fields `e` (event) and `d` (data). Whatever comes back is checked, since anyone
+ * with access to Redis can write there: what a channel could not have published is
+ * dropped, never delivered, and a timestamp no clock could have written is not believed.
  */
 import type { EngineMessage } from '../engine.js'
 import { ID_PATTERN } from './ids.js'
 
 /**
- * The pub/sub text of a message. The event name has no LF (catalogs refuse it), so
- * the first two LFs split the text; the data may hold more.
+ * How far a timestamp from Redis may be from this instance's clock, either way, to be
+ * believed: a live message is never that old, and two clocks that disagree more are
+ * broken. Past it the message is still delivered, without `publishedAt`, so one
+ * absurd value cannot skew the delivery latency histogram.
+ */
+export const MAX_CLOCK_DISTANCE_MS = 60 * 60 * 1000
+
+/** Digits of a timestamp: 15 reach the year 33658 and stay below 2^53. */
+const MAX_TIMESTAMP_DIGITS = 15
+
+const ZERO = 48
+const NINE = 57
+
+/**
+ * The timestamp field of a message made by {@link encode}: a safe integer of epoch
+ * ms, or '' for none.
  *
  * @example
- * encode('1-0', 'score', '{"seq":1}') // '1-0\nscore\n{"seq":1}'
+ * timestampField(1718000000000) // '1718000000000'
  */
-export function encode (id: string, event: string, data: string): string {
-  return `${id}\n${event}\n${data}`
-}
-
-/** A message read from Redis, or undefined when it is not one a channel could have published. */
-function message (id: string, event: unknown, data: unknown): EngineMessage | undefined {
-  if (typeof event !== 'string' || event.length === 0 || event.includes('\r') || event.includes('\n')) return undefined
-  if (typeof data !== 'string') return undefined
-  if (id !== '' && !ID_PATTERN.test(id)) return undefined
-  return { id: id === '' ? undefined : id, event, data }
+export function timestampField (publishedAt: number | undefined): string {
+  return publishedAt !== undefined && Number.isSafeInteger(publishedAt) && publishedAt >= 0 ? String(publishedAt) : ''
 }
 
 /**
- * Decodes a pub/sub message made by {@link encode}.
+ * The pub/sub text of a message. The event name has no LF (catalogs refuse it), nor
+ * have the id and the timestamp, so the first three LFs split the text; the data may
+ * hold more.
  *
  * @example
- * decode('1-0\nscore\n{"seq":1}') // { id: '1-0', event: 'score', data: '{"seq":1}' }
+ * encode('1-0', 'score', '{"seq":1}', 1718000000000) // '1-0\n1718000000000\nscore\n{"seq":1}'
  */
-export function decode (text: string): EngineMessage | undefined {
+export function encode (id: string, event: string, data: string, publishedAt?: number): string {
+  return `${id}\n${timestampField(publishedAt)}\n${event}\n${data}`
+}
+
+/** A message read from Redis, or undefined when it is not one a channel could have published. */
+function message (id: string, event: unknown, data: unknown, publishedAt: number | undefined): EngineMessage | undefined {
+  if (typeof event !== 'string' || event.length === 0 || event.includes('\r') || event.includes('\n')) return undefined
+  if (typeof data !== 'string') return undefined
+  if (id !== '' && !ID_PATTERN.test(id)) return undefined
+  return { id: id === '' ? undefined : id, event, data, publishedAt }
+}
+
+/**
+ * The timestamp in `text` from `start` to `end`: a number, `undefined` for none or one
+ * too far from `nowMs`, `NaN` for a field {@link encode} cannot write. Read digit by
+ * digit, without a slice: this runs for every message heard.
+ */
+function timestamp (text: string, start: number, end: number, nowMs: number): number | undefined {
+  const length = end - start
+  if (length === 0) return undefined
+  if (length > MAX_TIMESTAMP_DIGITS || (length > 1 && text.charCodeAt(start) === ZERO)) return NaN
+  let ms = 0
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i)
+    if (code < ZERO || code > NINE) return NaN
+    ms = ms * 10 + code - ZERO
+  }
+  return Math.abs(nowMs - ms) <= MAX_CLOCK_DISTANCE_MS ? ms : undefined
+}
+
+/**
+ * Decodes a pub/sub message made by {@link encode}. A timestamp farther than
+ * {@link MAX_CLOCK_DISTANCE_MS} from `nowMs` is left out; a malformed one makes the
+ * message foreign.
+ *
+ * @example
+ * decode('1-0\n1718000000000\nscore\n{"seq":1}', 1718000000002)
+ * // { id: '1-0', event: 'score', data: '{"seq":1}', publishedAt: 1718000000000 }
+ */
+export function decode (text: string, nowMs: number = Date.now()): EngineMessage | undefined {
   const first = text.indexOf('\n')
   const second = first === -1 ? -1 : text.indexOf('\n', first + 1)
-  if (second === -1) return undefined
-  return message(text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1))
+  const third = second === -1 ? -1 : text.indexOf('\n', second + 1)
+  if (third === -1) return undefined
+  const publishedAt = timestamp(text, first + 1, second, nowMs)
+  if (Number.isNaN(publishedAt)) return undefined
+  return message(text.slice(0, first), text.slice(second + 1, third), text.slice(third + 1), publishedAt)
 }
 
 /**
  * Stream entries as XRANGE returns them (`[id, [field, value, ...]]`), as messages.
  * Entries a channel could not have written (no id, other fields, a bad event name)
- * are skipped.
+ * are skipped. They carry no `publishedAt`: a replay is not a delivery's latency.
  *
  * @example
- * entries([['1-0', ['e', 'score', 'd', '{"seq":1}']]]) // [{ id: '1-0', event: 'score', data: '{"seq":1}' }]
+ * entries([['1-0', ['e', 'score', 'd', '{"seq":1}']]]) // [{ id: '1-0', event: 'score', data: '{"seq":1}', publishedAt: undefined }]
  */
 export function entries (reply: unknown): EngineMessage[] {
   const messages: EngineMessage[] = []
@@ -59,7 +111,7 @@ export function entries (reply: unknown): EngineMessage[] {
       if (fields[i] === 'e') event = fields[i + 1]
       else if (fields[i] === 'd') data = fields[i + 1]
     }
-    const parsed = message(entry[0], event, data)
+    const parsed = message(entry[0], event, data, undefined)
     if (parsed?.id !== undefined) messages.push(parsed)
   }
   return messages

@@ -143,15 +143,15 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
       const key = keyOf(name)
       const topic = topics.open(key, history, listener)
       return {
-        async publish ({ event, data }) {
+        async publish ({ event, data, publishedAt }) {
           await topics.whenSubscribed(topic) // so this instance's own subscribers hear it too
           if (topic.history === undefined) {
-            const text = encode('', event, data)
+            const text = encode('', event, data, publishedAt)
             await commands.run(async (redis) => await (isCluster ? redis.spublish(key, text) : redis.publish(key, text)))
             return undefined
           }
           const { maxEvents } = topic.history
-          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic)))
+          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishedAt))
         },
         async readAfter (lastEventId): Promise<ReplayResult> {
           if (topic.history === undefined) return { status: 'unknown' }

@@ -10,6 +10,7 @@
  * hash slot and the step stays atomic on the shard that owns it.
  */
 import type { Cluster, Redis } from 'ioredis'
+import { timestampField } from './codec.js'
 
 /**
  * Lua shared by the scripts. Ids may pass 2^53, so they are compared as decimal
@@ -49,7 +50,9 @@ end
 
 /**
  * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs
- * (0: none). The age limit is measured on Redis's clock, the one that makes the ids.
+ * (0: none), publishedAt (the publisher's clock, '' for none: only in the pub/sub
+ * message, see codec.ts). The age limit is measured on Redis's clock, the one that
+ * makes the ids.
  */
 function appendScript (publish: 'PUBLISH' | 'SPUBLISH'): string {
   return LUA_HELPERS + `
@@ -58,7 +61,7 @@ local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2])
 local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
 if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
 evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))
-redis.call('${publish}', key, id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
+redis.call('${publish}', key, id .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
 return id
 `
 }
@@ -102,8 +105,8 @@ export type ReadReply = ['ok', unknown] | ['evicted'] | ['unknown']
 
 /** The scripts, bound to the connection they were registered on. */
 export interface Scripts {
-  /** Appends to the stream, trims it, publishes; resolves with the new id. */
-  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number): Promise<string>
+  /** Appends to the stream, trims it, publishes (with `publishedAt`, epoch ms); resolves with the new id. */
+  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
@@ -112,7 +115,7 @@ export interface Scripts {
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number): Promise<string>
+  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
 }
@@ -123,16 +126,18 @@ interface Defined {
  * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
  * @example
  * const scripts = defineScripts(commands, false)
- * const id = await scripts.append('sse:scores', 'score', '{"seq":1}', 1000, 0)
+ * const id = await scripts.append('sse:scores', 'score', '{"seq":1}', 1000, 0, Date.now())
  */
 export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
   redis.defineCommand('typedSseAppend', { numberOfKeys: 1, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
   redis.defineCommand('typedSseRead', { numberOfKeys: 1, lua: READ_SCRIPT })
   redis.defineCommand('typedSsePosition', { numberOfKeys: 1, lua: POSITION_SCRIPT, readOnly: true })
   const defined = redis as unknown as Defined
+  // ioredis's promises are returned as they are: an async wrapper would add a promise
+  // and a microtask to every publish.
   return {
-    append: async (key, event, data, maxEvents, maxAgeMs) => await defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs),
-    read: async (key, after, maxAgeMs) => await defined.typedSseRead(key, after, maxAgeMs),
-    position: async (key) => await defined.typedSsePosition(key)
+    append: (key, event, data, maxEvents, maxAgeMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt)),
+    read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs),
+    position: (key) => defined.typedSsePosition(key)
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The open streams of one Fastify instance: one shared heartbeat ticker for all of
- * them (not a timer per stream), the counters behind `app.sse.stats()`, and the
+ * them (not a timer per stream) that also finds stalled clients, the counters behind `app.sse.stats()`, and the
  * shutdown that `fastify.close()` waits for. Streams report what they do through its
  * methods; nothing else writes its counters.
  */
@@ -25,7 +25,7 @@ export interface HubMember {
   readonly request: FastifyRequest
   /** The ticker's count at this stream's last write. */
   [kLastWriteTick]: number
-  /** Writes a heartbeat if the stream is idle, or closes it if it is stalled. */
+  /** Writes a heartbeat if the stream is idle, or closes it if it is stalled (`isStalled`). */
   [kHeartbeat] (): void
   /** Ends the stream for shutdown; resolves when its connection has let go. */
   [kShutdown] (graceMs: number): Promise<void>
@@ -55,6 +55,8 @@ export interface StreamCounters {
 
 /** Ticks per heartbeat period: a heartbeat goes out after 1 to 1.25 periods of silence. */
 export const TICKS_PER_HEARTBEAT = 4
+/** Heartbeat periods without a single socket write after which a backed-up client counts as stalled. */
+const STALLED_PERIODS = 2
 
 function byReason<K extends string> (keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>
@@ -83,8 +85,14 @@ export class StreamHub {
   readonly #openByRoute = new Map<string, number>()
   readonly #members = new Set<HubMember>()
   #timer: NodeJS.Timeout | undefined
+  /**
+   * How long a backed-up client may accept no byte before it counts as stalled: two
+   * heartbeat periods. Without heartbeats, nothing checks.
+   */
+  readonly stalledMs: number | false
 
   constructor (heartbeatMs: number | false) {
+    this.stalledMs = heartbeatMs === false ? false : STALLED_PERIODS * heartbeatMs
     if (heartbeatMs === false) return
     this.#timer = setInterval(() => this.#onTick(), Math.max(1, Math.floor(heartbeatMs / TICKS_PER_HEARTBEAT)))
     // A heartbeat never keeps the process alive on its own.
@@ -151,6 +159,14 @@ export class StreamHub {
   /** Events the `'drop-oldest'` policy dropped. */
   dropped (events: number): void {
     this.#droppedEvents += events
+  }
+
+  /**
+   * True when a backed-up member's socket accepted no byte for `stalledMs`: a half-open
+   * or frozen client, whose memory is better freed (a live client reconnects and replays).
+   */
+  isStalled (member: HubMember): boolean {
+    return this.tick - member[kLastWriteTick] > STALLED_PERIODS * TICKS_PER_HEARTBEAT
   }
 
   #onTick (): void {

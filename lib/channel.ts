@@ -19,7 +19,7 @@ import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
 import type { Events, SseStream } from './stream.js'
-import { kClose, kCork, kEnd, kMissed, kOptions, kWrite } from './symbols.js'
+import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from './symbols.js'
 import type { CorkableSocket } from './transport/index.js'
 
 /** Options of `app.sse.channel()`. */
@@ -113,8 +113,8 @@ interface Subscriber {
   droppedNewest: EngineMessage | undefined
   /** The engine reported a gap while this subscriber was replaying: resync once it is live. */
   isGapped: boolean
-  /** Removes the stream's `onClose` callback that detaches it. */
-  removeOnClose: () => void
+  /** Called by the stream when it closes: the channel's one detach function, not a closure per subscriber. */
+  readonly [kClosed]: (stream: SseStream<any>) => void
   /**
    * After a replay: the last position the client has. An instance whose delivery lags
    * the one the client left (Redis) may still deliver messages up to it; they are
@@ -133,8 +133,6 @@ interface Decoded {
 function heldBytes (message: EngineMessage): number {
   return message.data.length + message.event.length + 64
 }
-
-function noop (): void {}
 
 function uncorkAll (sockets: CorkableSocket[]): void {
   for (const socket of sockets) socket.uncork()
@@ -172,6 +170,10 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
   #isBackedUp = false
   #isDropped = false
   #idleTimer: NodeJS.Timeout | undefined
+  /** Every subscriber's close handler. */
+  readonly #onStreamClosed = (stream: SseStream<any>): void => {
+    this.#detach(stream)
+  }
 
   /** @internal use `app.sse.channel()` */
   constructor (name: string, catalog: C, options: ChannelOptions<C>, context: ChannelContext) {
@@ -284,12 +286,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       droppedCount: 0,
       droppedNewest: undefined,
       isGapped: false,
-      removeOnClose: noop,
-      cursor: undefined
+      cursor: undefined,
+      [kClosed]: this.#onStreamClosed
     }
     this.#subscribers.set(stream, subscriber)
     this.#cancelIdle()
-    subscriber.removeOnClose = stream.onClose(() => this.#detach(stream))
+    stream[kOnClose](subscriber)
     return isReplaying ? this.#replay(subscriber, lastEventId) : Promise.resolve()
   }
 
@@ -545,7 +547,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     const subscriber = this.#subscribers.get(stream)
     if (subscriber === undefined) return
     this.#subscribers.delete(stream)
-    subscriber.removeOnClose()
+    stream[kOffClose](subscriber)
     if (this.#subscribers.size === 0) this.#armIdle()
   }
 

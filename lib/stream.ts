@@ -14,9 +14,9 @@ import type { CloseReason, HubMember, StreamHub } from './hub.js'
 import { decodeLastEventId } from './last-event-id.js'
 import type { ResolvedStreamOptions } from './options.js'
 import { pipe } from './producer.js'
-import { FrameQueue, QUEUE_FULL } from './queue.js'
+import { FrameQueue } from './queue.js'
 import { kCork, kEnd, kFail, kHeartbeat, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from './symbols.js'
-import { closingTime, runAt, type Deadline } from './timers.js'
+import { closingTime, runAt } from './timers.js'
 import { answerWithoutStream, transportFor, type CorkableSocket, type RawResponse } from './transport/index.js'
 
 export type { CloseReason } from './hub.js'
@@ -94,12 +94,9 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   readonly #options: ResolvedStreamOptions
   #closeReason: CloseReason | undefined
   #closeListeners: CloseListeners<SseStream<C>>
-  /** Made the first time the socket refuses a write (most streams never back up). */
+  /** Made the first time the socket refuses a write or the client loses an event (most never do). */
   #queue: FrameQueue | undefined
-  /** Events this client lost, reported by `sse:missed` once it reads again. */
-  #droppedFrames = 0
   #abort: AbortController | undefined
-  #deadline: Deadline | undefined
 
   /**
    * @internal use `reply.sse(catalog)`
@@ -157,7 +154,10 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     }
     if (options.retryMs !== undefined) this.#write(retryFrame(options.retryMs), 0)
     const end = closingTime(options.maxDurationMs, endsAt)
-    if (end !== undefined) this.#deadline = runAt(end, () => this.#onDeadline())
+    if (end !== undefined) {
+      const deadline = runAt(end, () => this.#onDeadline())
+      this.#closeListeners = withListener(this.#closeListeners, () => deadline.cancel())
+    }
   }
 
   /** The request's `Last-Event-ID`, decoded as UTF-8; `undefined` when absent, empty or too long. */
@@ -383,8 +383,11 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
    * queue drains, or now with `flush` when nothing is queued.
    */
   [kMissed] (count: number, flush: boolean): void {
-    this.#missed(count)
-    if (flush && !this.#isBackedUp) this.#flushMissed()
+    // Nothing lost and nothing queued: nothing to report, and no queue to make.
+    if (count === 0 && this.#queue === undefined) return
+    const queue = this.#queue ??= new FrameQueue(this.#context.hub)
+    queue.lost(count)
+    if (flush && !queue.isBackedUp) this.#flushMissed(queue)
   }
 
   /** @internal sent by the hub's ticker after a period of silence */
@@ -429,36 +432,25 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   }
 
   #enqueue (queue: FrameQueue, frame: Buffer, events: number): false {
-    const dropped = queue.push(frame, events, this.#options)
-    if (dropped === QUEUE_FULL) {
+    if (!queue.push(frame, events, this.#options)) {
       this.request.log.warn({ err: new QueueFullError(queue.bytes + frame.length, this.#options.maxQueueBytes) }, 'event stream closed: client not reading')
       this.#end('policy')
-    } else if (dropped > 0) {
-      this.#missed(dropped)
     }
     return false
   }
 
-  #missed (count: number): void {
-    this.#droppedFrames += count
-    this.#context.hub.dropped(count)
-  }
-
-  /** Tells the client how many events it lost (`sse:missed`), once it reads again. */
-  #flushMissed (): void {
-    if (this.#droppedFrames === 0 || !this.isOpen) return
-    const frame = controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames })
-    this.#droppedFrames = 0
-    this.#write(frame, 0)
+  /** Tells the client how many events it lost (`sse:missed`), now that it reads. */
+  #flushMissed (queue: FrameQueue): void {
+    if (!this.isOpen) return
+    const missed = queue.takeMissed()
+    if (missed > 0) this.#write(controlFrame(MISSED_EVENT, { dropped: missed }), 0)
   }
 
   #onDrain (): void {
     const queue = this.#queue as FrameQueue
     const frames = queue.take() as Buffer[]
-    if (this.#droppedFrames > 0) {
-      frames.unshift(controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames }))
-      this.#droppedFrames = 0
-    }
+    const missed = queue.takeMissed()
+    if (missed > 0) frames.unshift(controlFrame(MISSED_EVENT, { dropped: missed }))
     // One write for the whole backlog: one chunk on the wire instead of many (its events
     // were counted when queued).
     if (frames.length > 0 && !this.#write(frames.length === 1 ? frames[0] : Buffer.concat(frames), 0)) return
@@ -502,7 +494,6 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
       queue.take()
       queue.settle(false)
     }
-    this.#deadline?.cancel()
     this.#abort?.abort()
     const listeners = this.#closeListeners
     this.#closeListeners = undefined

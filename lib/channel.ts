@@ -113,8 +113,6 @@ interface Subscriber {
   droppedNewest: EngineMessage | undefined
   /** The engine reported a gap while this subscriber was replaying: resync once it is live. */
   isGapped: boolean
-  /** Called by the stream when it closes: the channel's one detach function, not a closure per subscriber. */
-  readonly [kClosed]: (stream: SseStream<any>) => void
   /**
    * After a replay: the last position the client has. An instance whose delivery lags
    * the one the client left (Redis) may still deliver messages up to it; they are
@@ -170,10 +168,6 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
   #isBackedUp = false
   #isDropped = false
   #idleTimer: NodeJS.Timeout | undefined
-  /** Every subscriber's close handler. */
-  readonly #onStreamClosed = (stream: SseStream<any>): void => {
-    this.#detach(stream)
-  }
 
   /** @internal use `app.sse.channel()` */
   constructor (name: string, catalog: C, options: ChannelOptions<C>, context: ChannelContext) {
@@ -286,12 +280,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       droppedCount: 0,
       droppedNewest: undefined,
       isGapped: false,
-      cursor: undefined,
-      [kClosed]: this.#onStreamClosed
+      cursor: undefined
     }
     this.#subscribers.set(stream, subscriber)
     this.#cancelIdle()
-    stream[kOnClose](subscriber)
+    // The channel itself is told of the close ([kClosed]): no closure per subscriber.
+    stream[kOnClose](this)
     return isReplaying ? this.#replay(subscriber, lastEventId) : Promise.resolve()
   }
 
@@ -322,6 +316,11 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     for (const stream of streams) stream.close()
     this.#context.forget(this)
     await this.#engine.close()
+  }
+
+  /** @internal a subscribed stream closed */
+  [kClosed] (stream: SseStream<any>): void {
+    this.#detach(stream)
   }
 
   /** @internal stops delivery on this instance (plugin close) */
@@ -547,7 +546,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     const subscriber = this.#subscribers.get(stream)
     if (subscriber === undefined) return
     this.#subscribers.delete(stream)
-    stream[kOffClose](subscriber)
+    stream[kOffClose](this)
     if (this.#subscribers.size === 0) this.#armIdle()
   }
 

@@ -15,7 +15,7 @@ import { decodeLastEventId } from './last-event-id.js'
 import type { ResolvedStreamOptions } from './options.js'
 import { pipe } from './producer.js'
 import { FrameQueue } from './queue.js'
-import { kCork, kEnd, kFail, kHeartbeat, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from './symbols.js'
+import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from './symbols.js'
 import { closingTime, runAt } from './timers.js'
 import { answerWithoutStream, transportFor, type CorkableSocket, type RawResponse } from './transport/index.js'
 
@@ -97,6 +97,8 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   /** Made the first time the socket refuses a write or the client loses an event (most never do). */
   #queue: FrameQueue | undefined
   #abort: AbortController | undefined
+  /** @internal where the hub keeps this stream */
+  [kHubIndex] = -1
 
   /**
    * @internal use `reply.sse(catalog)`

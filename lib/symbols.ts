@@ -28,5 +28,7 @@ export const kOffClose = Symbol('fastify-typed-sse.offClose')
 export const kClosed = Symbol('fastify-typed-sse.closed')
 /** `channel[kClose]()`: stops the channel's delivery on this instance (the plugin's close). */
 export const kClose = Symbol('fastify-typed-sse.close')
+/** `stream[kHubIndex]`: where the hub keeps the stream among its members. */
+export const kHubIndex = Symbol('fastify-typed-sse.hubIndex')
 /** `stream[kLastWriteTick]`: the hub's tick at the stream's last socket write. */
 export const kLastWriteTick = Symbol('fastify-typed-sse.lastWriteTick')

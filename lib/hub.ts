@@ -1,8 +1,8 @@
 /**
  * The open streams of one Fastify instance: one shared heartbeat ticker for all of
- * them (not a timer per stream) that also finds stalled clients, the counters behind `app.sse.stats()`, and the
- * shutdown that `fastify.close()` waits for. Streams report what they do through its
- * methods; nothing else writes its counters.
+ * them (not a timer per stream), which also finds stalled clients; the counters behind
+ * `app.sse.stats()`; and the shutdown that `fastify.close()` waits for. Streams report
+ * what they do through its methods; nothing else writes its counters.
  */
 import type { FastifyRequest } from 'fastify'
 import { kHeartbeat, kHubIndex, kLastWriteTick, kShutdown } from './symbols.js'

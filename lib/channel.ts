@@ -19,7 +19,7 @@ import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
 import type { Events, SseStream } from './stream.js'
-import { kClose, kCork, kEnd, kMissed, kOptions, kWrite } from './symbols.js'
+import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from './symbols.js'
 import type { CorkableSocket } from './transport/index.js'
 
 /** Options of `app.sse.channel()`. */
@@ -113,8 +113,6 @@ interface Subscriber {
   droppedNewest: EngineMessage | undefined
   /** The engine reported a gap while this subscriber was replaying: resync once it is live. */
   isGapped: boolean
-  /** Removes the stream's `onClose` callback that detaches it. */
-  removeOnClose: () => void
   /**
    * After a replay: the last position the client has. An instance whose delivery lags
    * the one the client left (Redis) may still deliver messages up to it; they are
@@ -133,8 +131,6 @@ interface Decoded {
 function heldBytes (message: EngineMessage): number {
   return message.data.length + message.event.length + 64
 }
-
-function noop (): void {}
 
 /**
  * Publish calls running now (nested when a delivery publishes): a delivery made inside
@@ -305,12 +301,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
       droppedCount: 0,
       droppedNewest: undefined,
       isGapped: false,
-      removeOnClose: noop,
       cursor: undefined
     }
     this.#subscribers.set(stream, subscriber)
     this.#cancelIdle()
-    subscriber.removeOnClose = stream.onClose(() => this.#detach(stream))
+    // The channel itself is told of the close ([kClosed]): no closure per subscriber.
+    stream[kOnClose](this)
     return isReplaying ? this.#replay(subscriber, lastEventId) : Promise.resolve()
   }
 
@@ -341,6 +337,11 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     for (const stream of streams) stream.close()
     this.#context.forget(this)
     await this.#engine.close()
+  }
+
+  /** @internal a subscribed stream closed */
+  [kClosed] (stream: SseStream<any>): void {
+    this.#detach(stream)
   }
 
   /** @internal stops delivery on this instance (plugin close) */
@@ -574,7 +575,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     const subscriber = this.#subscribers.get(stream)
     if (subscriber === undefined) return
     this.#subscribers.delete(stream)
-    subscriber.removeOnClose()
+    stream[kOffClose](this)
     if (this.#subscribers.size === 0) this.#armIdle()
   }
 

@@ -9,10 +9,14 @@
  * - catalog.ts       defineEvents: schemas -> validator and serializer, compiled once (errors, frame)
  * - frame.ts         every frame on the wire (event, id, retry, data, comment, control): pure (errors)
  * - control.ts       the library's control events: names and schemas (typebox only)
- * - stream.ts        one stream's life: open, write, queue and policy, close (catalog, frame, hub, producer, transport, timers)
- * - transport/       per HTTP version: headers, cork, close (nothing of ours)
+ * - stream.ts        one stream's life: open, typed writes, close (catalog, close-listeners, control, errors, frame, hub,
+ *                    last-event-id, options types, producer, queue, symbols, timers, transport)
+ * - queue.ts         a stream's backlog: frames waiting for drain, the overflow policy, lost-event count (hub, options types)
+ * - close-listeners.ts who a stream tells when it closes: none, one or several, functions or handlers (hub types, symbols)
+ * - last-event-id.ts the Last-Event-ID header decoded as UTF-8, bounded (nothing of ours)
+ * - transport/       per HTTP version: headers, cork, close; the answer without a stream (nothing of ours)
  * - producer.ts      from(iterable): backpressure, return() on disconnect (catalog types)
- * - hub.ts           the shared heartbeat ticker and the counters (symbols)
+ * - hub.ts           the shared heartbeat ticker, stalled clients, the counters (symbols)
  * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, stream types)
  * - channels.ts      the channels of an instance by name (channel, history, options)
  * - merge.ts         replay-then-live by position: pure, property-tested (nothing)
@@ -23,7 +27,8 @@
  * - openapi.ts       OpenAPI response schemas from catalogs (catalog)
  * - metrics.ts       Prometheus collectors over the counters, prom-client loaded on demand (errors)
  * - errors.ts        every coded error (@fastify/error)
- * - symbols.ts       internal keys; timers.ts: far deadlines
+ * - symbols.ts       internal keys (nothing)
+ * - timers.ts        stream deadlines: when a stream closes, and timers however far (nothing)
  * - redis/           the Redis engine, the only place that knows Redis (engine, merge, errors)
  * - client/          the typed browser/Node client: no run-time import of the rest
  *

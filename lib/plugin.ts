@@ -19,7 +19,8 @@ import { loadMetrics } from './metrics.js'
 import { withSseResponse } from './openapi.js'
 import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions } from './options.js'
 import { wrapHandler, type OpenOptions, type RouteStreams } from './route.js'
-import { decodeLastEventId, SseStream, type Disposition, type StreamContext } from './stream.js'
+import { decodeLastEventId } from './last-event-id.js'
+import { SseStream, type Disposition, type StreamContext } from './stream.js'
 
 /** Figures of `app.sse.stats()`: counters, read without touching any stream. */
 export interface SseStats extends StreamCounters {
@@ -105,7 +106,6 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   // One context for every stream: a stream keeps a pointer, not a copy.
   const context: StreamContext = Object.freeze({
     hub,
-    heartbeatMs: options.heartbeatMs,
     closeGraceMs: options.closeGraceMs,
     options: options.stream,
     maxEventBytes: options.maxEventBytes,

@@ -1,57 +1,46 @@
 /**
- * One stream's life: open, typed writes, the bounded queue and its policy, stall
- * detection, deadlines, close. HTTP details are the transport's (transport/), frames
- * are frame.ts's, `from()` is producer.ts's, counters are the hub's.
+ * One stream's life: open, typed writes, close. What an idle stream holds is kept to
+ * what it needs (see the fields). HTTP details are the transport's (transport/), frames
+ * frame.ts's, the backlog and its policy queue.ts's, close listeners close-listeners.ts's,
+ * deadlines timers.ts's, `from()` producer.ts's, heartbeats, stalls and counters the hub's.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { isUtf8 } from 'node:buffer'
 import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from './catalog.js'
+import { tell, withListener, withoutListener, type CloseHandler, type CloseListener, type CloseListeners } from './close-listeners.js'
 import { END_EVENT, MISSED_EVENT } from './control.js'
 import { ClientStalledError, EventTooLargeError, OpenFailedError, ProducerError, QueueFullError } from './errors.js'
 import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from './frame.js'
-import { TICKS_PER_HEARTBEAT, type CloseReason, type HubMember, type StreamHub } from './hub.js'
+import type { CloseReason, HubMember, StreamHub } from './hub.js'
+import { decodeLastEventId } from './last-event-id.js'
 import type { ResolvedStreamOptions } from './options.js'
 import { pipe } from './producer.js'
-import { kCork, kEnd, kFail, kHeartbeat, kLastWriteTick, kMissed, kOptions, kShutdown, kWrite } from './symbols.js'
-import { runAt, type Deadline } from './timers.js'
-import { transportFor, type CorkableSocket, type RawResponse, type Transport } from './transport/index.js'
+import { FrameQueue } from './queue.js'
+import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from './symbols.js'
+import { closingTime, runAt } from './timers.js'
+import { answerWithoutStream, transportFor, type CorkableSocket, type RawResponse } from './transport/index.js'
 
 export type { CloseReason } from './hub.js'
 
 /** The event schemas of a catalog type: `Events<typeof clock>`. */
 export type Events<C extends EventCatalog<any>> = C extends EventCatalog<infer E> ? E : EventSchemas
 
-/** Heartbeat periods without a single socket write after which a backed-up client counts as stalled. */
-const STALLED_PERIODS = 2
 /** Reconnection hint sent before a stream closes for its duration, unless `retryMs` says otherwise. */
 const DURATION_RETRY_MS = 1000
-const NON_ASCII = /[^\x00-\x7f]/
 
 function ignoreError (): void {}
 
 /**
- * Node exposes header values as latin1; browsers send `Last-Event-ID` as UTF-8.
- * Bytes that are not valid UTF-8 keep their latin1 reading: Node's fetch (so the
- * `eventsource` package) sends an id such as 'café' as latin1, one byte per character.
- * Returns undefined for a missing or empty header (browsers never send an empty one)
- * and for one longer than `maxBytes`, so no replay lookup runs on hostile input.
- *
- * @example
- * decodeLastEventId('caf\xc3\xa9', 256) // 'café'
+ * The stream a response belongs to, set on the response itself: the `close` and
+ * `drain` listeners are then one function for all streams, not a closure each.
  */
-export function decodeLastEventId (value: string | string[] | undefined, maxBytes: number): string | undefined {
-  const header = Array.isArray(value) ? value[0] : value
-  // latin1: one character per byte, so the length is the byte count.
-  if (header === undefined || header === '' || header.length > maxBytes) return undefined
-  if (!NON_ASCII.test(header)) return header
-  const bytes = Buffer.from(header, 'latin1')
-  return isUtf8(bytes) ? bytes.toString('utf8') : header
-}
+const kStreamOf = Symbol('fastify-typed-sse.streamOf')
+
+/** A response carrying its stream. */
+type OwnedResponse = RawResponse & { [kStreamOf]: SseStream<any> }
 
 /** What every stream of a plugin instance shares (one object for all: nothing per stream). */
 export interface StreamContext {
   readonly hub: StreamHub
-  readonly heartbeatMs: number | false
   readonly closeGraceMs: number
   /** The plugin's stream options, for streams opened without their own. */
   readonly options: ResolvedStreamOptions
@@ -79,31 +68,37 @@ export type Disposition = 'stream' | 'head' | 'ended'
  * })
  */
 export class SseStream<C extends EventCatalog<any> = EventCatalog> implements HubMember {
+  /** One `close` listener for every response: the client left. */
+  static readonly #onRawClose = function (this: OwnedResponse): void {
+    this[kStreamOf].#finish('client')
+  }
+
+  /** One `drain` listener for every response: the socket takes writes again. */
+  static readonly #onRawDrain = function (this: OwnedResponse): void {
+    this[kStreamOf].#onDrain()
+  }
+
   /** The catalog that types and validates `send()`. */
   readonly catalog: C
   /** The request that opened this stream. */
   readonly request: FastifyRequest
-  /** The request's `Last-Event-ID`, decoded as UTF-8; `undefined` when absent, empty or too long. */
-  readonly lastEventId: string | undefined
   /** @internal the hub's tick at the last socket write */
   [kLastWriteTick] = 0
 
+  // Every field below is held by every open stream, most of them idle: what only some
+  // need (a backlog, a signal, a deadline) is made when first needed, and what can be
+  // read from elsewhere (the transport, the Last-Event-ID) is not kept.
   readonly #raw: RawResponse
-  readonly #transport: Transport
   readonly #context: StreamContext
   /** The context's options, or the stream's own. */
   readonly #options: ResolvedStreamOptions
   #closeReason: CloseReason | undefined
-  /** Frames waiting for `drain`; `undefined` while the socket accepts writes. */
-  #queue: Buffer[] | undefined
-  #queuedBytes = 0
-  #droppedFrames = 0
+  #closeListeners: CloseListeners<SseStream<C>>
+  /** Made the first time the socket refuses a write or the client loses an event (most never do). */
+  #queue: FrameQueue | undefined
   #abort: AbortController | undefined
-  #closeCallbacks: Array<(reason: CloseReason) => void> | undefined
-  #drainWaiters: Array<(drained: boolean) => void> | undefined
-  #deadline: Deadline | undefined
-  /** The `drain` listener, made the first time the stream backs up (most never do). */
-  #drainListener: (() => void) | undefined
+  /** @internal where the hub keeps this stream */
+  [kHubIndex] = -1
 
   /**
    * @internal use `reply.sse(catalog)`
@@ -113,11 +108,10 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   constructor (reply: FastifyReply, catalog: C, context: StreamContext, disposition: Disposition = 'stream', options = context.options, endsAt?: number) {
     this.catalog = catalog
     this.request = reply.request
-    this.lastEventId = decodeLastEventId(reply.request.headers['last-event-id'], context.maxLastEventIdBytes)
     this.#context = context
     this.#options = options
-    this.#transport = transportFor(reply.request)
-    const raw = reply.raw as unknown as RawResponse
+    const transport = transportFor(reply.request)
+    const raw = reply.raw as unknown as OwnedResponse
     this.#raw = raw
     raw.on('error', ignoreError)
 
@@ -127,13 +121,13 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     reply.hijack()
     if (disposition === 'ended') {
       this.#closeReason = 'server'
-      this.#respond(204)
+      answerWithoutStream(raw, 204)
       return
     }
     try {
       // One object given to writeHead(), no setHeader(): Node then keeps no header map
       // for the life of the response (about 0.5 KB per open stream).
-      raw.writeHead(200, this.#transport.headers(given))
+      raw.writeHead(200, transport.headers(given))
       // Send the headers now, so the client's `open` fires before the first event.
       raw.flushHeaders()
     } catch (err) {
@@ -142,7 +136,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
       this.#closeReason = 'error'
       const failure = new OpenFailedError(err instanceof Error ? err.message : describe(err), { cause: err })
       this.request.log.error({ err: failure }, failure.message)
-      this.#respond(500)
+      answerWithoutStream(raw, 500)
       return
     }
     if (disposition === 'head') {
@@ -151,18 +145,28 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
       return
     }
 
-    raw.on('close', this.#onRawClose)
+    raw[kStreamOf] = this
+    raw.on('close', SseStream.#onRawClose)
     context.hub.add(this)
     // The client may have left while the handler awaited (auth, a lookup): its 'close'
     // was emitted before we listened and will not come again.
-    if (this.#transport.isGone(raw)) {
+    if (transport.isGone(raw)) {
       this.#finish('client')
       return
     }
-    const { retryMs, maxDurationMs } = options
-    if (retryMs !== undefined) this.#write(retryFrame(retryMs), 0)
-    const end = Math.min(maxDurationMs === false ? Infinity : Date.now() + maxDurationMs, endsAt ?? Infinity)
-    if (end !== Infinity) this.#deadline = runAt(end, () => this.#onDeadline())
+    if (options.retryMs !== undefined) this.#write(retryFrame(options.retryMs), 0)
+    const end = closingTime(options.maxDurationMs, endsAt)
+    if (end !== undefined) {
+      const deadline = runAt(end, () => this.#onDeadline())
+      this.#closeListeners = withListener(this.#closeListeners, () => deadline.cancel())
+    }
+  }
+
+  /** The request's `Last-Event-ID`, decoded as UTF-8; `undefined` when absent, empty or too long. */
+  get lastEventId (): string | undefined {
+    // Read from the request when asked (once, by a channel or the handler): not a field
+    // every stream carries.
+    return decodeLastEventId(this.request.headers['last-event-id'], this.#context.maxLastEventIdBytes)
   }
 
   /** `true` until the stream closes, for whatever reason. */
@@ -190,7 +194,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
 
   /** Bytes waiting for the client to read. */
   get queuedBytes (): number {
-    return this.#queuedBytes
+    return this.#queue?.bytes ?? 0
   }
 
   /**
@@ -249,8 +253,8 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
    */
   drained (): Promise<boolean> {
     if (!this.isOpen) return Promise.resolve(false)
-    if (this.#queue === undefined) return Promise.resolve(true)
-    return new Promise((resolve) => { (this.#drainWaiters ??= []).push(resolve) })
+    const queue = this.#queue
+    return queue === undefined || !queue.isBackedUp ? Promise.resolve(true) : queue.wait()
   }
 
   /**
@@ -262,17 +266,11 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
    */
   onClose (fn: (reason: CloseReason) => void): () => void {
     if (this.#closeReason !== undefined) {
-      this.#runCallback(fn, this.#closeReason)
+      this.#tell(fn, this.#closeReason)
       return () => {}
     }
-    const callbacks = (this.#closeCallbacks ??= [])
-    callbacks.push(fn)
-    return () => {
-      // Once closing, the callbacks are running: removing one then would skip another.
-      if (this.#closeReason !== undefined) return
-      const index = callbacks.indexOf(fn)
-      if (index !== -1) callbacks.splice(index, 1)
-    }
+    this.#closeListeners = withListener(this.#closeListeners, fn)
+    return () => this[kOffClose](fn)
   }
 
   /**
@@ -335,7 +333,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
    * @returns the socket to uncork at the end of the tick, or `undefined` when there is nothing to cork
    */
   [kCork] (): CorkableSocket | undefined {
-    const socket = this.#transport.socketOf(this.#raw)
+    const socket = transportFor(this.request).socketOf(this.#raw)
     if (socket === undefined || !this.isOpen || socket.writableCorked > 0) return undefined
     socket.cork()
     return socket
@@ -344,6 +342,21 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   /** @internal the stream's resolved options */
   get [kOptions] (): ResolvedStreamOptions {
     return this.#options
+  }
+
+  /**
+   * @internal Tells `handler` when the stream closes (at once if it has): a channel's
+   * subscription, which then needs no closure per stream.
+   */
+  [kOnClose] (handler: CloseHandler<SseStream<C>>): void {
+    if (this.#closeReason !== undefined) this.#tell(handler, this.#closeReason)
+    else this.#closeListeners = withListener(this.#closeListeners, handler)
+  }
+
+  /** @internal removes a close listener; a no-op once closing (the listeners are running then) */
+  [kOffClose] (listener: CloseListener<SseStream<C>>): void {
+    // Once closing, the listeners are running: removing one then would skip another.
+    if (this.#closeReason === undefined) this.#closeListeners = withoutListener(this.#closeListeners, listener)
   }
 
   /**
@@ -372,20 +385,20 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
    * queue drains, or now with `flush` when nothing is queued.
    */
   [kMissed] (count: number, flush: boolean): void {
-    this.#droppedFrames += count
-    this.#context.hub.dropped(count)
-    if (flush && this.#queue === undefined) this.#flushMissed()
+    // Nothing lost and nothing queued: nothing to report, and no queue to make.
+    if (count === 0 && this.#queue === undefined) return
+    const queue = this.#queue ??= new FrameQueue(this.#context.hub)
+    queue.lost(count)
+    if (flush && !queue.isBackedUp) this.#flushMissed(queue)
   }
 
   /** @internal sent by the hub's ticker after a period of silence */
   [kHeartbeat] (): void {
-    if (this.#queue === undefined) {
+    const { hub } = this.#context
+    if (!this.#isBackedUp) {
       this.#write(HEARTBEAT_FRAME, 0)
-    } else if (this.#context.hub.tick - this[kLastWriteTick] > STALLED_PERIODS * TICKS_PER_HEARTBEAT) {
-      // Backed up and no byte accepted by the socket for two periods: a half-open or
-      // frozen client. Free its memory; a live client reconnects and replays.
-      const stalledMs = STALLED_PERIODS * (this.#context.heartbeatMs as number)
-      this.request.log.warn({ err: new ClientStalledError(stalledMs, this.#queuedBytes) }, 'event stream closed: client stalled')
+    } else if (hub.isStalled(this)) {
+      this.request.log.warn({ err: new ClientStalledError(hub.stalledMs as number, this.queuedBytes) }, 'event stream closed: client stalled')
       this.#end('stalled')
     }
   }
@@ -398,93 +411,52 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
       // a request that reaches a closing Fastify gets 503, on which EventSource gives up.
       if (this.isOpen) this.#write(retryFrame(graceMs + Math.floor(Math.random() * graceMs)), 0)
       this.#end('shutdown', graceMs)
-      this.#transport.release(this.#raw)
+      transportFor(this.request).release(this.#raw)
     })
   }
 
-  /** Answers without a stream (204, or 500 when opening failed), or ends what was begun. */
-  #respond (statusCode: number): void {
-    const raw = this.#raw
-    if (raw.headersSent) {
-      raw.destroy()
-      return
-    }
-    try {
-      raw.writeHead(statusCode, statusCode === 204 ? {} : { 'content-type': 'text/plain; charset=utf-8' })
-      raw.end(statusCode === 204 ? undefined : Buffer.from('Internal Server Error'))
-    } catch {
-      raw.destroy()
-    }
+  /** True from a refused write until `drain`. */
+  get #isBackedUp (): boolean {
+    return this.#queue !== undefined && this.#queue.isBackedUp
   }
 
   #write (frame: Buffer, events: number): boolean {
-    if (this.#queue !== undefined) return this.#enqueue(frame, events)
+    const queue = this.#queue
+    if (queue !== undefined && queue.isBackedUp) return this.#enqueue(queue, frame, events)
     const hub = this.#context.hub
     this[kLastWriteTick] = hub.tick
     hub.wrote(frame.length, events)
     if (this.#raw.write(frame)) return true
-    this.#queue = []
-    this.#raw.once('drain', this.#drainListener ??= () => this.#onDrain())
+    const backlog = this.#queue ??= new FrameQueue(hub)
+    backlog.backUp()
+    this.#raw.once('drain', SseStream.#onRawDrain)
     return false
   }
 
-  #enqueue (frame: Buffer, events: number): false {
-    const { maxQueueBytes, queuePolicy } = this.#options
-    const queue = this.#queue as Buffer[]
-    if (this.#queuedBytes + frame.length > maxQueueBytes) {
-      if (queuePolicy === 'close') {
-        this.request.log.warn({ err: new QueueFullError(this.#queuedBytes + frame.length, maxQueueBytes) }, 'event stream closed: client not reading')
-        this.#end('policy')
-        return false
-      }
-      let dropped = 0
-      let freed = 0
-      while (dropped < queue.length && this.#queuedBytes - freed + frame.length > maxQueueBytes) freed += queue[dropped++].length
-      queue.splice(0, dropped)
-      this.#unqueue(freed)
-      const isTooLarge = frame.length > maxQueueBytes
-      this.#droppedFrames += dropped + (isTooLarge ? 1 : 0)
-      this.#context.hub.dropped(dropped + (isTooLarge ? 1 : 0))
-      if (isTooLarge) return false
+  #enqueue (queue: FrameQueue, frame: Buffer, events: number): false {
+    if (!queue.push(frame, events, this.#options)) {
+      this.request.log.warn({ err: new QueueFullError(queue.bytes + frame.length, this.#options.maxQueueBytes) }, 'event stream closed: client not reading')
+      this.#end('policy')
     }
-    queue.push(frame)
-    this.#queuedBytes += frame.length
-    this.#context.hub.queued(frame.length, events)
     return false
   }
 
-  #unqueue (bytes: number): void {
-    this.#queuedBytes -= bytes
-    this.#context.hub.unqueued(bytes)
-  }
-
-  /** Tells the client how many events it lost (`sse:missed`), once it reads again. */
-  #flushMissed (): void {
-    if (this.#droppedFrames === 0 || !this.isOpen) return
-    const frame = controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames })
-    this.#droppedFrames = 0
-    this.#write(frame, 0)
+  /** Tells the client how many events it lost (`sse:missed`), now that it reads. */
+  #flushMissed (queue: FrameQueue): void {
+    if (!this.isOpen) return
+    const missed = queue.takeMissed()
+    if (missed > 0) this.#write(controlFrame(MISSED_EVENT, { dropped: missed }), 0)
   }
 
   #onDrain (): void {
-    const queue = this.#queue as Buffer[]
-    this.#queue = undefined
-    const bytes = this.#queuedBytes
-    this.#unqueue(bytes)
-    if (this.#droppedFrames > 0) {
-      queue.unshift(controlFrame(MISSED_EVENT, { dropped: this.#droppedFrames }))
-      this.#droppedFrames = 0
-    }
+    const queue = this.#queue as FrameQueue
+    const frames = queue.take() as Buffer[]
+    const missed = queue.takeMissed()
+    if (missed > 0) frames.unshift(controlFrame(MISSED_EVENT, { dropped: missed }))
     // One write for the whole backlog: one chunk on the wire instead of many (its events
     // were counted when queued).
-    if (queue.length > 0 && !this.#write(queue.length === 1 ? queue[0] : Buffer.concat(queue), 0)) return
-    const waiters = this.#drainWaiters
-    this.#drainWaiters = undefined
-    if (waiters !== undefined) for (const resolve of waiters) resolve(true)
-  }
-
-  readonly #onRawClose = (): void => {
-    this.#finish('client')
+    if (frames.length > 0 && !this.#write(frames.length === 1 ? frames[0] : Buffer.concat(frames), 0)) return
+    queue.settle(true)
   }
 
   #onDeadline (): void {
@@ -496,7 +468,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   /** Ends the response (flushing the queue) after tearing down the stream's state. */
   #end (reason: CloseReason, graceMs = this.#context.closeGraceMs): void {
     if (!this.isOpen) return
-    const pending = this.#queue
+    const pending = this.#queue?.take()
     this.#finish(reason)
     const raw = this.#raw
     if (reason === 'policy' || reason === 'stalled') {
@@ -516,25 +488,24 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
     if (this.#closeReason !== undefined) return
     this.#closeReason = reason
     this.#context.hub.remove(this, reason)
-    this.#raw.off('close', this.#onRawClose)
-    if (this.#queue !== undefined) {
-      if (this.#drainListener !== undefined) this.#raw.off('drain', this.#drainListener)
-      this.#unqueue(this.#queuedBytes)
-      this.#queue = undefined
+    const raw = this.#raw
+    raw.off('close', SseStream.#onRawClose)
+    const queue = this.#queue
+    if (queue !== undefined) {
+      raw.off('drain', SseStream.#onRawDrain)
+      queue.take()
+      queue.settle(false)
     }
-    this.#deadline?.cancel()
-    const waiters = this.#drainWaiters
-    this.#drainWaiters = undefined
-    if (waiters !== undefined) for (const resolve of waiters) resolve(false)
     this.#abort?.abort()
-    const callbacks = this.#closeCallbacks
-    this.#closeCallbacks = undefined
-    if (callbacks !== undefined) for (const fn of callbacks) this.#runCallback(fn, reason)
+    const listeners = this.#closeListeners
+    this.#closeListeners = undefined
+    if (Array.isArray(listeners)) for (const listener of listeners) this.#tell(listener, reason)
+    else if (listeners !== undefined) this.#tell(listeners, reason)
   }
 
-  #runCallback (fn: (reason: CloseReason) => void, reason: CloseReason): void {
+  #tell (listener: CloseListener<SseStream<C>>, reason: CloseReason): void {
     try {
-      fn(reason)
+      tell(listener, this, reason)
     } catch (err) {
       this.request.log.error({ err }, 'an onClose callback of an event stream threw')
     }

@@ -20,7 +20,15 @@ export const kOptions = Symbol('fastify-typed-sse.options')
 export const kHeartbeat = Symbol('fastify-typed-sse.heartbeat')
 /** `stream[kShutdown](graceMs)`: ends the stream for `fastify.close()`. */
 export const kShutdown = Symbol('fastify-typed-sse.shutdown')
+/** `stream[kOnClose](handler)`: tells `handler[kClosed](stream, reason)` when the stream closes (no closure per listener). */
+export const kOnClose = Symbol('fastify-typed-sse.onClose')
+/** `stream[kOffClose](handler)`: removes a handler added with `kOnClose`. */
+export const kOffClose = Symbol('fastify-typed-sse.offClose')
+/** `handler[kClosed](stream, reason)`: what a closing stream calls on its internal close handlers. */
+export const kClosed = Symbol('fastify-typed-sse.closed')
 /** `channel[kClose]()`: stops the channel's delivery on this instance (the plugin's close). */
 export const kClose = Symbol('fastify-typed-sse.close')
+/** `stream[kHubIndex]`: where the hub keeps the stream among its members. */
+export const kHubIndex = Symbol('fastify-typed-sse.hubIndex')
 /** `stream[kLastWriteTick]`: the hub's tick at the stream's last socket write. */
 export const kLastWriteTick = Symbol('fastify-typed-sse.lastWriteTick')

@@ -1,6 +1,7 @@
 /**
- * Timers for far deadlines. Node fires a timer set past 2^31-1 ms after 1 ms (with a
- * TimeoutOverflowWarning), so a 30-day `endsAt` would close the stream at once. A far
+ * Stream deadlines: when a stream must close (`closingTime`), and a timer that reaches
+ * it however far away (`runAt`). Node fires a timer set past 2^31-1 ms after 1 ms (with
+ * a TimeoutOverflowWarning), so a 30-day `endsAt` would close the stream at once; a far
  * deadline is reached by a chain of shorter timers instead. Every timer is unref'd: a
  * deadline never keeps the process alive on its own.
  */
@@ -33,4 +34,16 @@ export function runAt (at: number, fn: () => void): Deadline {
   }
   arm()
   return { cancel: () => clearTimeout(timer) }
+}
+
+/**
+ * When a stream opened now must close: after `maxDurationMs`, or at `endsAt` (epoch ms,
+ * e.g. a token's expiry), whichever comes first; `undefined` when neither is set.
+ *
+ * @example
+ * closingTime(60_000, undefined) // Date.now() + 60_000
+ */
+export function closingTime (maxDurationMs: number | false, endsAt: number | undefined): number | undefined {
+  const end = Math.min(maxDurationMs === false ? Infinity : Date.now() + maxDurationMs, endsAt ?? Infinity)
+  return end === Infinity ? undefined : end
 }

@@ -9,7 +9,7 @@ import { http1 } from './http1.js'
 import { http2 } from './http2.js'
 import type { Transport } from './transport.js'
 
-export type { CorkableSocket, Headers, RawResponse, Transport } from './transport.js'
+export { answerWithoutStream, type CorkableSocket, type Headers, type RawResponse, type Transport } from './transport.js'
 
 /**
  * The transport of a request's HTTP version.

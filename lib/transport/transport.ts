@@ -1,5 +1,6 @@
 /**
- * The transport interface, and the headers every stream sends whatever its HTTP version.
+ * The transport interface, the headers every stream sends whatever its HTTP version,
+ * and the answer to a request that gets no stream.
  */
 
 /** Header values as `writeHead()` takes them. */
@@ -66,4 +67,25 @@ export function streamHeaders (given: Record<string, unknown>, isAllowed: (name:
   }
   head['content-type'] = CONTENT_TYPE
   return head
+}
+
+/**
+ * Answers a request that gets no stream: `204` (an ended stream's reconnect) or `500`
+ * (opening failed). A response whose head already went out cannot change its status,
+ * so it is cut instead, as is one that cannot be written.
+ *
+ * @example
+ * answerWithoutStream(reply.raw, 204)
+ */
+export function answerWithoutStream (raw: RawResponse, statusCode: 204 | 500): void {
+  if (raw.headersSent) {
+    raw.destroy()
+    return
+  }
+  try {
+    raw.writeHead(statusCode, statusCode === 204 ? {} : { 'content-type': 'text/plain; charset=utf-8' })
+    raw.end(statusCode === 204 ? undefined : Buffer.from('Internal Server Error'))
+  } catch {
+    raw.destroy()
+  }
 }

@@ -275,8 +275,9 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
    * `maxQueueBytes` and its policy, then flushed without duplicates). An id that
    * cannot be replayed gets the `sse:resync` control event and `onResync`.
    *
-   * @returns resolves when the stream is live (replay done). Never rejects: a failed
-   *   replay lookup is logged and closes the stream, so its client reconnects and retries.
+   * @returns resolves when the stream is live (replay done, and the engine subscribed):
+   *   whatever any instance publishes after that reaches it. Never rejects: a failed
+   *   replay lookup or subscription is logged and closes the stream, so its client retries.
    * @throws TYPED_SSE_CATALOG_MISMATCH when the stream's catalog lacks an event of the
    *   channel's; TYPED_SSE_INVALID_OPTION; TYPED_SSE_CHANNEL_DROPPED
    * @example
@@ -307,7 +308,24 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     this.#cancelIdle()
     // The channel itself is told of the close ([kClosed]): no closure per subscriber.
     stream[kOnClose](this)
-    return isReplaying ? this.#replay(subscriber, lastEventId) : Promise.resolve()
+    if (isReplaying) return this.#replay(subscriber, lastEventId)
+    return this.#engine.ready === undefined ? Promise.resolve() : this.#whenLive(subscriber)
+  }
+
+  /**
+   * Waits until the engine hears this channel everywhere (the first stream of a channel
+   * made on demand: its Redis subscription), so what any instance publishes after
+   * subscribe() resolved reaches the stream. Live messages heard meanwhile go out as usual.
+   */
+  async #whenLive (subscriber: Subscriber): Promise<void> {
+    try {
+      await this.#engine.ready?.()
+    } catch (err) {
+      if (this.#subscribers.get(subscriber.stream) !== subscriber) return
+      // Without a subscription, the stream would miss messages without a sign: closed, so its client retries.
+      this.#context.log(err, `subscribing to channel "${this.name}" failed; the stream was closed so its client retries`)
+      subscriber.stream.close()
+    }
   }
 
   /**

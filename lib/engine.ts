@@ -75,6 +75,12 @@ export interface EngineChannel {
    * retained (status `'ok'`). Only called for channels with history.
    */
   readAfter (lastEventId: string | undefined): Promise<ReplayResult> | ReplayResult
+  /**
+   * Resolves once this instance hears every message published from now on, wherever it
+   * is published; rejects when that cannot be had in time. For an engine that has to
+   * subscribe somewhere first (Redis); without it, a channel is live at once.
+   */
+  ready? (): Promise<void>
   /** Stops delivery to this instance and frees what the channel holds here. */
   close (): Promise<void> | void
 }

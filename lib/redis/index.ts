@@ -163,6 +163,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
           await topics.subscriber.sync(key)
           return replayResult(reply)
         },
+        ready: async () => { await topics.whenSubscribed(topic) },
         close () {
           topics.leave(topic, listener, name)
         }

@@ -174,6 +174,7 @@ export const TARGETS: readonly Target[] = [
   { kind: 'single', metric: 'eventsPerSec', bound: 'min', ratio: 0.85, contender: 'typed-sse' },
   // Issue 16 tightened issue 6's 1.25x: an idle stream should cost what Fastify's own socket costs.
   { kind: 'idle', metric: 'heapPerConnection', bound: 'max', ratio: 1.05, contender: 'typed-sse' },
+  { kind: 'idle', metric: 'heapPerConnection', bound: 'max', ratio: 1.05, contender: 'typed-sse-channel' },
   { kind: 'latency', metric: 'p99Ms', bound: 'max', ratio: 1.25, contender: 'typed-sse-channel' },
   // Issue 16: the Redis engine (history on, publishes awaited) within 0.9x of the in-memory channel.
   { kind: 'fanout', metric: 'eventsPerSec', bound: 'min', ratio: 0.9, contender: 'typed-sse-redis', versus: 'typed-sse-channel' },

@@ -132,6 +132,7 @@ export class Admission {
       lease = await store.acquire(local.key, this.#rules.maxStreamsPerKey as number)
     } catch (err) {
       local.release()
+      this.#onReject('admission_unavailable')
       this.#retryAfter(reply)
       throw new EngineError('streams per key could not be counted across instances', { cause: err })
     }

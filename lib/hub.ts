@@ -17,7 +17,7 @@ import { kHeartbeat, kHubIndex, kLastWriteTick, kShutdown } from './symbols.js'
 export type CloseReason = 'client' | 'server' | 'policy' | 'stalled' | 'duration' | 'shutdown' | 'error'
 
 /** Why a request for a stream was refused before it opened. */
-export type RejectReason = 'max_streams' | 'max_streams_per_key' | 'not_acceptable'
+export type RejectReason = 'max_streams' | 'max_streams_per_key' | 'admission_unavailable' | 'not_acceptable'
 
 /** What the hub needs of a stream; implemented by `SseStream`. */
 export interface HubMember {
@@ -65,7 +65,7 @@ function byReason<K extends string> (keys: readonly K[]): Record<K, number> {
 }
 
 const CLOSE_REASONS: readonly CloseReason[] = ['client', 'server', 'policy', 'stalled', 'duration', 'shutdown', 'error']
-const REJECT_REASONS: readonly RejectReason[] = ['max_streams', 'max_streams_per_key', 'not_acceptable']
+const REJECT_REASONS: readonly RejectReason[] = ['max_streams', 'max_streams_per_key', 'admission_unavailable', 'not_acceptable']
 
 /**
  * Open streams, their shared clock and their counters.

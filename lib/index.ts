@@ -60,7 +60,7 @@ export type { CloseReason, RejectReason } from './hub.js'
 export type { Events, SseStream } from './stream.js'
 export type { Channel, ChannelOptions, ChannelStats, StreamFor, SubscribeOptions } from './channel.js'
 export type {
-  ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, ReplayResult, SseEngine
+  AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, ReplayResult, SseEngine
 } from './engine.js'
 export { memoryEngine } from './memory-engine.js'
 export { EVENT_STREAM_MEDIA_TYPE, sseItemSchemas, sseResponseSchema, type SseResponseOptions } from './openapi.js'

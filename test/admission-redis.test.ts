@@ -164,6 +164,7 @@ t.test('Redis unreachable at admission: refused with 503 + Retry-After and TYPED
   t.equal(await codeOf(refused), 'TYPED_SSE_ENGINE_UNAVAILABLE')
   t.equal(strict.app.sse.stats().streamKeys, 1, 'the refused request left no local slot behind')
   t.equal(strict.app.sse.stats().rejected.max_streams_per_key, 0, 'not counted as a limit reached')
+  t.equal(strict.app.sse.stats().rejected.admission_unavailable, 1, 'counted as admission_unavailable')
 
   t.equal((await open(t, lenient.origin, 'u1')).statusCode, 200, "whenUnavailable: 'admit': admitted by the local count")
   t.equal((await open(t, lenient.origin, 'u1')).statusCode, 200)

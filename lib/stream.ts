@@ -330,7 +330,8 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> implements Hu
   /**
    * @internal Corks the connection for a batch of writes (a channel publish), so Node
    * schedules one flush for the batch instead of one `nextTick` per socket.
-   * @returns the socket to uncork at the end of the tick, or `undefined` when there is nothing to cork
+   * @returns the socket for the caller to uncork (a local publish: at the end of the tick; a
+   *   message from the engine: a loop turn later), or `undefined` when there is nothing to cork
    */
   [kCork] (): CorkableSocket | undefined {
     const socket = transportFor(this.request).socketOf(this.#raw)

@@ -150,6 +150,22 @@ export class Admission {
     }
   }
 
+  /**
+   * Checks `maxStreams` when a reserved request opens its stream: reservations made
+   * while others were still asking the shared count each saw fewer open streams.
+   * A refused reservation is given back.
+   *
+   * @throws TYPED_SSE_TOO_MANY_STREAMS (503, with Retry-After)
+   * @example
+   * admission.checkTotal(reply, hub.size, reserved)
+   */
+  checkTotal (reply: FastifyReply, openStreams: number, reserved: Release): void {
+    const { maxStreams } = this.#rules
+    if (maxStreams === false || openStreams < maxStreams) return
+    reserved()
+    this.#refuse(reply, 'max_streams', `limit ${maxStreams}`)
+  }
+
   #admitLocally (request: FastifyRequest, reply: FastifyReply, openStreams: number): { key: string, release: Release } | undefined {
     const rules = this.#rules
     this.negotiate(request)

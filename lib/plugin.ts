@@ -21,6 +21,7 @@ import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions } fro
 import { wrapHandler, type OpenOptions, type RouteStreams } from './route.js'
 import { decodeLastEventId } from './last-event-id.js'
 import { SseStream, type Disposition, type StreamContext } from './stream.js'
+import { transportFor, type RawResponse } from './transport/index.js'
 
 /** Figures of `app.sse.stats()`: counters, read without touching any stream. */
 export interface SseStats extends StreamCounters {
@@ -139,6 +140,8 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     if (disposition === 'head') admission.negotiate(this.request)
     const reserved = this[kReserved]
     this[kReserved] = null
+    // Reserved before the handler, while other reservations were pending: the total is checked again now.
+    if (reserved !== null) admission.checkTotal(this, hub.size, reserved)
     const release = disposition === 'stream' ? reserved ?? admission.admit(this.request, this, hub.size) : undefined
     let stream: SseStream<any>
     try {
@@ -186,7 +189,11 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
    * shared across instances needs a round trip, and a refusal must be an ordinary reply.
    */
   async function reserve (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (dispositionOf(request) !== 'stream' || !acceptsEventStream(request.headers.accept)) return
+    // Without negotiation, any Accept becomes a stream: counted like one.
+    if (dispositionOf(request) !== 'stream' || (options.admission.negotiate && !acceptsEventStream(request.headers.accept))) return
+    // A client gone already (during an earlier hook) would never send the close event awaited below.
+    const isClientGone = (): boolean => transportFor(request).isGone(reply.raw as unknown as RawResponse)
+    if (isClientGone()) return
     // Listening before the round trip: a client may leave while its slot is counted.
     let release: Release | undefined
     let isGone = false
@@ -199,7 +206,7 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
       throw err
     }
     // A handler that answers without a stream (JSON, an error) gives the slots back with its response.
-    if (isGone) release()
+    if (isGone || isClientGone()) release()
     else (reply as FastifyReply & ReplyState)[kReserved] = release
   }
   fastify.addHook('onRoute', (route) => {

@@ -8,6 +8,7 @@
  * the local count, when asked).
  */
 import { spawn } from 'node:child_process'
+import { get } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { fileURLToPath } from 'node:url'
 import { Registry } from 'prom-client'
@@ -16,6 +17,7 @@ import { defineEvents, Type, type SsePluginOptions } from '../lib/index.js'
 import { redisEngine, type RedisAdmissionOptions } from '../lib/redis.js'
 import { buildApp, sleep, thrown, waitUntil, withTimeout, type Teardown } from './helpers/app.js'
 import { openStream, rawConnect, type StreamClient } from './helpers/client.js'
+import { delayProxy } from './helpers/delay-proxy.js'
 import { rawCommand, REDIS_MISSING, startRedis, type RedisServer } from './helpers/redis.js'
 
 const events = defineEvents({ ready: Type.Boolean() })
@@ -259,4 +261,49 @@ t.test('bad admission options are refused with a coded error before anything con
     t.equal(err?.code, 'TYPED_SSE_INVALID_OPTION', JSON.stringify(admission))
     t.ok(err instanceof kind, `${JSON.stringify(admission)}: a ${kind.name}`)
   }
+})
+
+t.test('a client that left before the shared count was asked (a slow preHandler) leaves no slot behind', { skip: REDIS_MISSING }, async (t) => {
+  const redis = await startRedis(t)
+  const a = await instance(t, redis.url, { leaseTtlMs: 1000 }, (app) => {
+    app.get('/slow', {
+      sse: events,
+      preHandler: async () => { await sleep(300) }
+    }, async () => {
+      throw Object.assign(new Error('not signed in'), { statusCode: 401 })
+    })
+  })
+  for (let i = 0; i < LIMIT + 1; i++) {
+    const request = get(`${a.origin}/slow`, { agent: false, headers: { accept: 'text/event-stream', 'x-user': 'u1' } })
+    request.on('error', () => {})
+    await sleep(50)
+    request.destroy()
+  }
+  await sleep(600) // every preHandler and handler has run by now
+  t.equal(a.app.sse.stats().streamKeys, 0, 'no slot kept on this instance')
+  t.equal(await leases(redis, 'u1'), 0, 'no lease kept in Redis')
+  t.equal((await open(t, a.origin, 'u1')).statusCode, 200, 'the key is not locked out')
+})
+
+t.test('maxStreams holds on { sse } routes while the shared count is asked: a burst does not pass it', { skip: REDIS_MISSING }, async (t) => {
+  const redis = await startRedis(t)
+  // Every round trip to Redis takes 200 ms more, so the burst's reservations all overlap.
+  const slowLink = await delayProxy(t, redis.port, 100)
+  const a = await instance(t, `redis://127.0.0.1:${slowLink}`, { leaseTtlMs: 5000 }, undefined, { maxStreams: 2, maxStreamsPerKey: 10 })
+  const clients = await Promise.all(Array.from({ length: 6 }, async (_, i) => await openStream(t, `${a.origin}/s`, { 'x-user': `u${i}` })))
+  const statuses = clients.map((client) => client.statusCode).sort()
+  t.same(statuses, [200, 200, 503, 503, 503, 503], 'two streams, four refused')
+  t.equal(a.app.sse.stats().openStreams, 2)
+  await waitUntil(() => a.app.sse.stats().streamKeys === 2, 5000, 'refused requests keep no slot')
+  t.pass('only the two open streams hold a slot')
+})
+
+t.test('with negotiate: false, a request that does not ask for text/event-stream is still counted across instances', { skip: REDIS_MISSING }, async (t) => {
+  const redis = await startRedis(t)
+  const a = await instance(t, redis.url, { leaseTtlMs: 1000 }, undefined, { negotiate: false })
+  const b = await instance(t, redis.url, { leaseTtlMs: 1000 }, undefined, { negotiate: false })
+  t.equal((await open(t, a.origin, 'u1')).statusCode, 200)
+  t.equal((await open(t, a.origin, 'u1')).statusCode, 200)
+  const other = await openStream(t, `${b.origin}/s`, { 'x-user': 'u1', accept: 'application/json' })
+  t.equal(other.statusCode, 503, 'the key is full across instances, whatever Accept says')
 })

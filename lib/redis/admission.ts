@@ -12,6 +12,9 @@
  * missing (Redis restarted empty, or was away past the lease's time to live), so the
  * count is whole again one renewal after Redis is back.
  *
+ * The key itself expires with its longest lease (a shorter `leaseTtlMs` on another
+ * instance never cuts it short).
+ *
  * The key is `<prefix>admission:{<stream key>}`: the stream key is the hash tag, so on a
  * cluster the keys spread over the shards, and no key can be a channel's
  * (`{<prefix><channel>}` there).
@@ -43,7 +46,7 @@ local nowMs = now[1] * 1000 + math.floor(now[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', key, '-inf', nowMs)
 if redis.call('ZCARD', key) >= limit then return 0 end
 redis.call('ZADD', key, nowMs + ttl, ARGV[3])
-redis.call('PEXPIRE', key, ttl)
+if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 return 1
 `
 
@@ -65,7 +68,7 @@ for i = 2, #ARGV do
     batch = {}
   end
 end
-redis.call('PEXPIRE', key, ttl)
+if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 return #ARGV - 1
 `
 

@@ -38,6 +38,7 @@ export const CONTENDERS: readonly ContenderInfo[] = [
   { name: 'typed-sse', module: 'typed-sse', description: 'this plugin: reply.sse(catalog) per client, stream.send() to each' },
   { name: 'typed-sse-channel', module: 'typed-sse-channel', description: 'this plugin: app.sse.channel(), publish() once', kinds: [...DEFAULT_KINDS, 'capacity'] },
   { name: 'typed-sse-metrics', module: 'typed-sse-metrics', description: 'typed-sse-channel with Prometheus metrics on (scraped every second)', kinds: ['fanout'] },
+  { name: 'typed-sse-metrics-unscraped', module: 'typed-sse-metrics-unscraped', description: 'typed-sse-channel with Prometheus metrics on, never scraped', kinds: ['fanout'] },
   {
     name: 'typed-sse-redis',
     module: 'typed-sse-redis',

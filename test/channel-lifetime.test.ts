@@ -2,6 +2,7 @@
  * Channels named from request input (`room:${id}`) must not live forever: a channel
  * can be dropped, or dropped when idle, and its history costs what it holds.
  */
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { defineEvents, Type } from '../lib/index.js'
 import { RingHistory } from '../lib/history.js'
@@ -10,13 +11,18 @@ import { openStream } from './helpers/client.js'
 
 const room = defineEvents({ line: Type.Object({ text: Type.String() }) })
 
-t.test('drop(): subscribers are closed, the channel is forgotten, the name makes a new one', async (t) => {
-  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+/** `GET /rooms/:id?last=<id>`: a stream on the channel `room:<id>` (with history), resuming after `last`. */
+function roomsRoute (app: FastifyInstance): void {
   app.get('/rooms/:id', (request, reply) => {
     const { id } = request.params as { id: string }
     const { last } = request.query as { last?: string }
     void app.sse.channel(`room:${id}`, room, { history: true }).subscribe(reply.sse(room), { lastEventId: last })
   })
+}
+
+t.test('drop(): subscribers are closed, the channel is forgotten, the name makes a new one', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  roomsRoute(app)
   const origin = await start()
   const channel = app.sse.channel('room:7', room, { history: true })
   const client = await openStream(t, `${origin}/rooms/7`)
@@ -42,11 +48,7 @@ t.test('drop(): subscribers are closed, the channel is forgotten, the name makes
 
 t.test('an id from before a channel existed replays its whole history; an id from before a drop of that name resyncs', async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
-  app.get('/rooms/:id', (request, reply) => {
-    const { id } = request.params as { id: string }
-    const { last } = request.query as { last?: string }
-    void app.sse.channel(`room:${id}`, room, { history: true }).subscribe(reply.sse(room), { lastEventId: last })
-  })
+  roomsRoute(app)
   const origin = await start()
   // A client reading room:1 holds its id, then moves to room:2, made later (ids share one order).
   const first = await app.sse.channel('room:1', room, { history: true }).publish('line', { text: 'one' }) as string

@@ -16,97 +16,19 @@ import { buildExample } from '../example/app.js'
 import { defineEvents, memoryEngine, Text, type EngineHealth, type SseEngine, type SsePluginOptions, type SseStream } from '../lib/index.js'
 import { buildApp, sleep, streamRoute, waitUntil, withTimeout, type Teardown } from './helpers/app.js'
 import { dechunk, openStream, rawConnect, splitHead } from './helpers/client.js'
+import { labelValues, parseExposition, scrape as scrapeAt, valueOf, type Exposition } from './helpers/exposition.js'
 import { parseAll } from './helpers/parser.js'
 
 const events = defineEvents({ token: Text() })
 const DATA = 'y'.repeat(4 * 1024)
 const MAX_QUEUE_BYTES = 64 * 1024
 
-// --- the exposition format -------------------------------------------------------
-
-interface Sample {
-  name: string
-  labels: Record<string, string>
-  value: number
-}
-
-interface Exposition {
-  /** `# TYPE` of every metric family. */
-  types: Map<string, string>
-  samples: Sample[]
-}
-
-const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/y
-
-function parseValue (text: string): number {
-  if (text === '+Inf') return Infinity
-  if (text === '-Inf') return -Infinity
-  const value = Number(text)
-  if (text === '' || (Number.isNaN(value) && text !== 'NaN')) throw new Error(`bad sample value ${JSON.stringify(text)}`)
-  return value
-}
-
-function parseLabels (text: string): Record<string, string> {
-  const labels: Record<string, string> = {}
-  LABEL.lastIndex = 0
-  while (LABEL.lastIndex < text.length) {
-    const match = LABEL.exec(text)
-    if (match === null) throw new Error(`bad labels {${text}}`)
-    labels[match[1]] = match[2].replace(/\\(.)/g, (_all, c: string) => c === 'n' ? '\n' : c)
-  }
-  return labels
-}
-
-/** The family a sample belongs to: a histogram's samples carry a suffix. */
-function familyOf (name: string, types: Map<string, string>): string | undefined {
-  if (types.has(name)) return name
-  const base = name.replace(/_(bucket|sum|count)$/, '')
-  return types.get(base) === 'histogram' ? base : undefined
-}
-
-/** Parses the Prometheus text format (0.0.4); throws on a line it does not allow. */
-function parseExposition (text: string): Exposition {
-  const types = new Map<string, string>()
-  const samples: Sample[] = []
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('# HELP ')) continue
-    const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line)
-    if (type !== null) {
-      if (types.has(type[1])) throw new Error(`second TYPE line for ${type[1]}`)
-      types.set(type[1], type[2])
-      continue
-    }
-    const sample = SAMPLE_LINE.exec(line)
-    if (sample === null) throw new Error(`bad line ${JSON.stringify(line)}`)
-    if (familyOf(sample[1], types) === undefined) throw new Error(`sample ${sample[1]} before (or without) its TYPE line`)
-    samples.push({ name: sample[1], labels: parseLabels(sample[2] ?? ''), value: parseValue(sample[3]) })
-  }
-  return { types, samples }
-}
-
-/** The value of the one sample `name{labels}` (exactly those labels); throws if there is none. */
-function valueOf (exposition: Exposition, name: string, labels: Record<string, string> = {}): number {
-  const matches = exposition.samples.filter((sample) => sample.name === name &&
-    Object.keys(sample.labels).length === Object.keys(labels).length &&
-    Object.entries(labels).every(([key, value]) => sample.labels[key] === value))
-  if (matches.length !== 1) throw new Error(`${matches.length} samples ${name}${JSON.stringify(labels)}`)
-  return matches[0].value
-}
-
-/** Label values of `name`'s samples for `label`. */
-function labelValues (exposition: Exposition, name: string, label: string): string[] {
-  return exposition.samples.filter((sample) => sample.name === name).map((sample) => sample.labels[label]).sort()
-}
 
 // --- the app under test ------------------------------------------------------------
 
-/** GETs `/metrics` over HTTP, checks the content type and parses the body. */
+/** GETs `/metrics` over HTTP and parses it (the registry's content type checked). */
 async function scrape (origin: string, registry: Registry): Promise<Exposition> {
-  const response = await fetch(`${origin}/metrics`, { signal: AbortSignal.timeout(5000) })
-  if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`)
-  if (response.headers.get('content-type') !== registry.contentType) throw new Error(`content type ${response.headers.get('content-type')}`)
-  return parseExposition(await response.text())
+  return await scrapeAt(origin, registry.contentType)
 }
 
 /** An app with metrics in a registry of its own, served on `GET /metrics`. */

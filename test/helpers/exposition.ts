@@ -88,6 +88,16 @@ export function valueOf (exposition: Exposition, name: string, labels: Record<st
 }
 
 /**
+ * Label values of `name`'s samples for `label`, sorted.
+ *
+ * @example
+ * labelValues(scraped, 'sse_streams_closed_total', 'reason') // ['client', 'error', ...]
+ */
+export function labelValues (exposition: Exposition, name: string, label: string): string[] {
+  return exposition.samples.filter((sample) => sample.name === name).map((sample) => sample.labels[label]).sort()
+}
+
+/**
  * GETs `${origin}/metrics` over HTTP (5 s deadline), checks the status and content
  * type, and parses the body.
  *

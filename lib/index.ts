@@ -58,7 +58,7 @@ export type { MetricsOptions, MetricsRegistry } from './metrics.js'
 export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './route.js'
 export type { CloseReason, RejectReason } from './hub.js'
 export type { Events, SseStream } from './stream.js'
-export type { Channel, ChannelOptions, ChannelStats, StreamFor, SubscribeOptions } from './channel.js'
+export type { Channel, ChannelOptions, ChannelStats, PublishResult, StreamFor, SubscribeOptions } from './channel.js'
 export type {
   AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, ReplayResult, SseEngine
 } from './engine.js'

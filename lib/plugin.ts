@@ -10,7 +10,7 @@ import type { EventCatalog } from './catalog.js'
 import type { Channel, ChannelOptions, ChannelStats } from './channel.js'
 import { ChannelRegistry } from './channels.js'
 import { END_EVENT } from './control.js'
-import type { EngineHealth } from './engine.js'
+import type { EngineHealth, HistoryOptions } from './engine.js'
 import { AlreadySentError, CatalogMismatchError, InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
 import { StreamHub, type StreamCounters } from './hub.js'
@@ -63,6 +63,8 @@ export interface SseNamespace {
    * @example
    * const scores = app.sse.channel('scores', scoreEvents, { history: true })
    */
+  channel<C extends EventCatalog<any>> (name: string, catalog: C, options: ChannelOptions<C> & { history: true | HistoryOptions }): Channel<C, true>
+  channel<C extends EventCatalog<any>> (name: string, catalog: C, options?: ChannelOptions<C> & { history?: false | undefined }): Channel<C, false>
   channel<C extends EventCatalog<any>> (name: string, catalog: C, options?: ChannelOptions<C>): Channel<C>
 }
 
@@ -174,7 +176,8 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   const namespace: SseNamespace = {
     stats: () => ({ openStreams: hub.size, ...hub.counters, ...channels.stats(), streamKeys: admission.size }),
     health: () => engine.health?.() ?? 'connected',
-    channel: (name, catalog, channelOptions) => channels.get(name, catalog, channelOptions)
+    // One implementation for the overloads: `history` decides what publish() resolves with.
+    channel: ((name: string, catalog: EventCatalog<any>, channelOptions?: ChannelOptions<any>) => channels.get(name, catalog, channelOptions)) as SseNamespace['channel']
   }
   fastify.decorate('sse', namespace)
   metrics?.register(fastify, namespace)

@@ -125,7 +125,8 @@ export async function packOnce (): Promise<Packed> {
   const result = join(dir, 'pack.json')
   return await withLock(join(scratch, 'pack.lock'), async () => {
     if (!existsSync(result)) {
-      await rm(dir, { recursive: true, force: true })
+      // Tarballs of earlier sources are of no more use.
+      for (const old of await readdir(scratch)) if (old.startsWith('pack-')) await rm(join(scratch, old), { recursive: true, force: true })
       await mkdir(dir, { recursive: true })
       const stdout = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, timeoutMs: PACK_TIMEOUT_MS })
       // The JSON follows what the prepack build prints.

@@ -17,6 +17,7 @@ import {
 } from './errors.js'
 import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
+import { refuseUnknownOptions } from './options.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
 import type { Events, SseStream } from './stream.js'
 import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from './symbols.js'
@@ -44,6 +45,11 @@ export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
    */
   idleMs?: number | false
 }
+
+/** The keys of {@link ChannelOptions}: any other is refused (`{ histroy: true }` is never ignored). */
+export const CHANNEL_OPTION_NAMES = ['history', 'onResync', 'idleMs']
+/** The keys of {@link SubscribeOptions}. */
+const SUBSCRIBE_OPTION_NAMES = ['filter', 'lastEventId', 'replayAll']
 
 /**
  * A stream that can subscribe to a channel of catalog `C`: its own catalog declares
@@ -293,6 +299,8 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
    */
   subscribe (stream: StreamFor<C>, options: SubscribeOptions<C> = {}): Promise<void> {
     if (this.#isDropped) throw new ChannelDroppedError(this.name)
+    if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', `subscribe() takes an options object, got ${describe(options)}`)
+    refuseUnknownOptions('subscribe()', options, SUBSCRIBE_OPTION_NAMES)
     const filter = options.filter as Subscriber['filter']
     if (filter !== undefined && typeof filter !== 'function') throw new InvalidOptionError('filter', `expected a function, got ${describe(filter)}`)
     if (options.lastEventId != null && typeof options.lastEventId !== 'string') {

@@ -92,6 +92,13 @@ export const OptionRangeError = createError<'TYPED_SSE_INVALID_OPTION', [string,
   RangeError
 )
 
+/** The plugin registered a second time where a first registration is visible (fastify-plugin shares its decorators). */
+export const AlreadyRegisteredError = createError<'TYPED_SSE_ALREADY_REGISTERED', []>(
+  'TYPED_SSE_ALREADY_REGISTERED',
+  'fastify-typed-sse is already registered on this Fastify instance (or on the parent it shares decorators with). Register it once, at the root: its reply.sse(), { sse } routes and app.sse work in every plugin below it.',
+  500
+)
+
 /** `reply.sse()` on a reply that was already sent or already opened as a stream. */
 export const AlreadySentError = createError<'TYPED_SSE_ALREADY_SENT', []>(
   'TYPED_SSE_ALREADY_SENT',

@@ -17,7 +17,7 @@
  * - transport/       per HTTP version: headers, cork, close; the answer without a stream (nothing of ours)
  * - producer.ts      from(iterable): backpressure, return() on disconnect (catalog types)
  * - hub.ts           the shared heartbeat ticker, stalled clients, the counters (symbols)
- * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, stream types)
+ * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, options, stream types)
  * - channels.ts      the channels of an instance by name (channel, history, options)
  * - merge.ts         replay-then-live by position: pure, property-tested (nothing)
  * - engine.ts        the engine interface: types only (nothing)

@@ -217,10 +217,14 @@ export function refuseUnknownOptions (where: string, given: object, known: reado
   }
 }
 
+/** The keys of {@link StreamOptions}. */
+const STREAM_OPTION_NAMES = ['maxQueueBytes', 'queuePolicy', 'retryMs', 'maxDurationMs']
+/** The keys of `reply.sse()`'s options: a stream's, and its own deadline. */
+export const OPEN_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'endsAt']
 /** What `app.register(plugin, options)` passes through to every plugin. */
 const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 const PLUGIN_OPTION_NAMES = new Set([
-  'heartbeatMs', 'closeGraceMs', 'maxQueueBytes', 'queuePolicy', 'retryMs', 'maxDurationMs', 'engine', 'maxStreams',
+  ...STREAM_OPTION_NAMES, 'heartbeatMs', 'closeGraceMs', 'engine', 'maxStreams',
   'maxStreamsPerKey', 'streamKey', 'retryAfterMs', 'maxEventBytes', 'maxLastEventIdBytes', 'negotiate', 'metrics',
   ...FASTIFY_REGISTER_OPTIONS
 ])

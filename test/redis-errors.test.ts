@@ -6,9 +6,12 @@
  * misspelt key) are refused when the engine is created.
  */
 import Fastify from 'fastify'
+import { Redis } from 'ioredis'
 import t from 'tap'
 import sse from '../lib/index.js'
 import { redisEngine } from '../lib/redis.js'
+import { connectionFailure } from '../lib/redis/connections.js'
+import { redact, resolveRedisOptions } from '../lib/redis/options.js'
 import { freePort, REDIS_MISSING, RedisServer } from './helpers/redis.js'
 
 if (REDIS_MISSING !== undefined) t.comment(REDIS_MISSING)
@@ -117,3 +120,35 @@ function thrown (fn: () => unknown): (Error & { code?: string }) | undefined {
   }
   return undefined
 }
+
+t.test('the address in messages: URL without its password, a cluster by its nodes, a client by its host', async (t) => {
+  t.equal(resolveRedisOptions({ url: 'redis://app:secret@cache.internal:6380/2' }).address, 'redis://app@cache.internal:6380/2')
+  t.equal(resolveRedisOptions({}).address, 'redis://127.0.0.1:6379', 'the default')
+  t.equal(resolveRedisOptions({ url: '/run/redis.sock' }).address, '/run/redis.sock', 'a Unix socket')
+  t.equal(resolveRedisOptions({ cluster: { nodes: [{ host: '10.0.0.1', port: 7000 }, 7001, 'redis://:secret@10.0.0.3:7002'] } }).address,
+    'cluster 10.0.0.1:7000, 127.0.0.1:7001, redis://10.0.0.3:7002')
+  const client = new Redis({ host: '10.0.0.9', port: 6390, password: 'secret', lazyConnect: true })
+  t.teardown(() => client.disconnect())
+  t.equal(resolveRedisOptions({ client }).address, 'redis://10.0.0.9:6390')
+  t.equal(redact('not a url //user:secret@host'), 'not a url //host', 'text that is no URL loses its credentials too')
+})
+
+t.test('causes: which end the wait at once, and what each message says', async (t) => {
+  const address = 'redis://cache:6379'
+  const cases: Array<[unknown, boolean, RegExp]> = [
+    [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), true, /refused the connection \(ECONNREFUSED\)/],
+    [Object.assign(new Error('getaddrinfo ENOTFOUND cache'), { code: 'ENOTFOUND', hostname: 'cache' }), true, /host name cache .* does not resolve/],
+    // A DNS server that did not answer may answer the next time: wait for the deadline.
+    [Object.assign(new Error('getaddrinfo EAI_AGAIN cache'), { code: 'EAI_AGAIN', hostname: 'cache' }), false, /EAI_AGAIN/],
+    [new Error('WRONGPASS invalid username-password pair or user is disabled.'), true, /refused the credentials \(WRONGPASS/],
+    // A cluster's error carries its last node's.
+    [Object.assign(new Error('Failed to refresh slots cache.'), { lastNodeError: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }), true, /ECONNREFUSED/],
+    [Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), false, /failed: ECONNRESET/]
+  ]
+  for (const [err, isFinal, message] of cases) {
+    const failure = connectionFailure(address, err)
+    t.equal(failure.isFinal, isFinal, (err as Error).message)
+    t.match(failure.message, message)
+    t.match(failure.message, address, 'names the address')
+  }
+})

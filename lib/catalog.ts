@@ -86,9 +86,41 @@ export interface EventCatalog<E extends EventSchemas = EventSchemas> {
   readonly [kEvents]: ReadonlyMap<string, CompiledEvent>
 }
 
+/** Names an event may not have: `sse:` is the library's prefix; EventSource dispatches `error` and `open` itself. */
+type ReservedEventName = `sse:${string}` | 'error' | 'open'
+
+/** Values no JSON text can carry, as the compiler sees a schema's static type. */
+type NotJson = Date | Uint8Array | bigint | symbol | ((...args: any[]) => unknown)
+
+/**
+ * `true` when a value of type `T` may hold something JSON cannot carry, looked for a few
+ * levels deep (recursive schemas stop there; the run-time check sees everything).
+ */
+type HoldsNotJson<T, Depth extends unknown[] = []> =
+  0 extends (1 & T) ? false // any: the schema leaves it open (Type.Any())
+    : Depth['length'] extends 6 ? false
+      : T extends NotJson ? true
+        : T extends readonly unknown[] ? HoldsNotJson<T[number], [...Depth, unknown]>
+          : T extends object ? true extends { [P in keyof T]-?: HoldsNotJson<T[P], [...Depth, unknown]> }[keyof T] ? true : false
+            : false
+
+/**
+ * The schemas as `defineEvents` accepts them: an event with a reserved name, or whose
+ * schema holds a type JSON cannot carry, is replaced by a message that the compiler
+ * shows ("Type 'TObject<...>' is not assignable to type '"Event name ...'").
+ */
+export type CheckedSchemas<E extends EventSchemas> = {
+  [K in keyof E]: K extends ReservedEventName
+    ? `Event name "${K & string}" is reserved: "sse:" names are the library's, and EventSource dispatches "error" and "open" itself. Rename the event.`
+    : true extends HoldsNotJson<Static<E[K]>>
+      ? `Event "${K & string}" has a schema JSON cannot carry (a Date, Uint8Array, bigint, symbol or function): use Type.String() and date.toISOString(), or Type.Integer() for epoch ms.`
+      : E[K]
+}
+
 /**
  * Declares a catalog of events, each with a TypeBox schema, and compiles every
- * schema once. The result types `stream.send()`, `channel.publish()` and the client.
+ * schema once. A reserved name or a schema JSON cannot carry is a compile error where
+ * the compiler can see it, and a coded error at run time always. The result types `stream.send()`, `channel.publish()` and the client.
  *
  * @throws TYPED_SSE_INVALID_EVENT_NAME for a name that is empty, holds CR or LF, or
  *   starts with the reserved `sse:` prefix; TYPED_SSE_UNKNOWN_FORMAT for a string
@@ -100,7 +132,7 @@ export interface EventCatalog<E extends EventSchemas = EventSchemas> {
  *   tick: Type.Object({ now: Type.String(), epochMs: Type.Integer() }),
  * })
  */
-export function defineEvents<const E extends EventSchemas> (schemas: E): EventCatalog<E> {
+export function defineEvents<const E extends EventSchemas> (schemas: E & CheckedSchemas<E>): EventCatalog<E> {
   const events = new Map<string, CompiledEvent>()
   for (const [name, schema] of Object.entries(schemas)) {
     eventField(name) // throws for a name that cannot be written

@@ -17,6 +17,7 @@ import {
 } from './errors.js'
 import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
+import { refuseUnknownOptions } from './options.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
 import type { Events, SseStream } from './stream.js'
 import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from './symbols.js'
@@ -44,6 +45,11 @@ export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
    */
   idleMs?: number | false
 }
+
+/** The keys of {@link ChannelOptions}: any other is refused (`{ histroy: true }` is never ignored). */
+export const CHANNEL_OPTION_NAMES = ['history', 'onResync', 'idleMs']
+/** The keys of {@link SubscribeOptions}. */
+const SUBSCRIBE_OPTION_NAMES = ['filter', 'lastEventId', 'replayAll']
 
 /**
  * A stream that can subscribe to a channel of catalog `C`: its own catalog declares
@@ -156,14 +162,21 @@ function afterIo<T> (value: T): Promise<T> {
 }
 
 /**
+ * What `publish()` resolves with: the event's id on a channel with history (`H` true),
+ * `undefined` without (`H` false), either when the options were not known to the compiler.
+ */
+export type PublishResult<H extends boolean> = H extends true ? string : H extends false ? undefined : string | undefined
+
+/**
  * A typed broadcast channel. Get one with `app.sse.channel(name, catalog, options)`.
+ * `H` is whether it keeps history, as far as the compiler knows (it types `publish()`).
  *
  * @example
  * const scores = app.sse.channel('scores', scoreEvents, { history: { maxEvents: 500 } })
  * app.get('/scores', (request, reply) => { scores.subscribe(reply.sse(scoreEvents)) })
  * app.post('/score', async (request) => scores.publish('score', request.body))
  */
-export class Channel<C extends EventCatalog<any> = EventCatalog> {
+export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boolean = boolean> {
   readonly name: string
   readonly catalog: C
   /** @internal the resolved history bounds, compared when the name is requested again */
@@ -230,7 +243,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
    * @example
    * await scores.publish('score', { match: 'AUS-NZL', home: 2, away: 1 })
    */
-  publish<K extends EventName<Events<C>>> (event: K, data: EventData<Events<C>, K>): Promise<string | undefined> {
+  publish<K extends EventName<Events<C>>> (event: K, data: EventData<Events<C>, K>): Promise<PublishResult<H>> {
     if (this.#isDropped) throw new ChannelDroppedError(this.name)
     const text = serializePayload(compiledEvent(this.catalog, event), data)
     const { maxEventBytes } = this.#context
@@ -241,10 +254,11 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
     }
     this.#stats.published++
     this.#armIdle()
-    let published: Promise<string | undefined>
+    // The engine gives an id exactly when the channel has history, which is what H says.
+    let published: Promise<PublishResult<H>>
     publishing++
     try {
-      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() })
+      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() }) as Promise<PublishResult<H>>
     } finally {
       publishing--
     }
@@ -285,6 +299,8 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
    */
   subscribe (stream: StreamFor<C>, options: SubscribeOptions<C> = {}): Promise<void> {
     if (this.#isDropped) throw new ChannelDroppedError(this.name)
+    if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', `subscribe() takes an options object, got ${describe(options)}`)
+    refuseUnknownOptions('subscribe()', options, SUBSCRIBE_OPTION_NAMES)
     const filter = options.filter as Subscriber['filter']
     if (filter !== undefined && typeof filter !== 'function') throw new InvalidOptionError('filter', `expected a function, got ${describe(filter)}`)
     if (options.lastEventId != null && typeof options.lastEventId !== 'string') {

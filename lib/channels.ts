@@ -3,12 +3,12 @@
  * for the same definition, forgotten when dropped.
  */
 import type { EventCatalog } from './catalog.js'
-import { Channel, type ChannelOptions, type ChannelStats } from './channel.js'
+import { Channel, CHANNEL_OPTION_NAMES, type ChannelOptions, type ChannelStats } from './channel.js'
 import type { SseEngine } from './engine.js'
 import { ChannelConflictError, InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
 import { resolveHistory } from './history.js'
-import { positiveIntegerOrFalse } from './options.js'
+import { positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
 import { kClose } from './symbols.js'
 import { MAX_TIMER_MS } from './timers.js'
 
@@ -59,6 +59,7 @@ export class ChannelRegistry {
   get<C extends EventCatalog<any>> (name: string, catalog: C, options: ChannelOptions<C> = {}): Channel<C> {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError('name', `a channel name is a non-empty string, got ${describe(name)}`)
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', `expected an object, got ${describe(options)}`)
+    refuseUnknownOptions(`channel("${name}")`, options, CHANNEL_OPTION_NAMES)
     const history = resolveHistory(options.history)
     const idleMs = positiveIntegerOrFalse('idleMs', options.idleMs, false, MAX_TIMER_MS)
     const existing = this.#channels.get(name)

@@ -41,7 +41,7 @@ export const UnserializableSchemaError = createError<'TYPED_SSE_UNSERIALIZABLE_S
  */
 export const InvalidEventNameError = createError<'TYPED_SSE_INVALID_EVENT_NAME', [string]>(
   'TYPED_SSE_INVALID_EVENT_NAME',
-  'Event name %s is not allowed: it must be non-empty, well-formed, contain no CR or LF, not start with "sse:" (reserved), and not be "error" or "open" (EventSource\'s own events).',
+  'Event name %s is not allowed: it must be non-empty, well-formed, contain no CR or LF, not start with "sse:" (reserved), and not be "error" or "open" (EventSource\'s own events). Rename the event in defineEvents().',
   500
 )
 
@@ -92,6 +92,13 @@ export const OptionRangeError = createError<'TYPED_SSE_INVALID_OPTION', [string,
   RangeError
 )
 
+/** The plugin registered a second time where a first registration is visible (fastify-plugin shares its decorators). */
+export const AlreadyRegisteredError = createError<'TYPED_SSE_ALREADY_REGISTERED', []>(
+  'TYPED_SSE_ALREADY_REGISTERED',
+  'fastify-typed-sse is already registered on this Fastify instance (or on the parent it shares decorators with). Register it once, at the root: its reply.sse(), { sse } routes and app.sse work in every plugin below it.',
+  500
+)
+
 /** `reply.sse()` on a reply that was already sent or already opened as a stream. */
 export const AlreadySentError = createError<'TYPED_SSE_ALREADY_SENT', []>(
   'TYPED_SSE_ALREADY_SENT',
@@ -133,14 +140,14 @@ export const EventTooLargeError = createError<'TYPED_SSE_EVENT_TOO_LARGE', [stri
 /** A request refused because `maxStreams` or `maxStreamsPerKey` is reached. Sent with Retry-After. */
 export const TooManyStreamsError = createError<'TYPED_SSE_TOO_MANY_STREAMS', [string]>(
   'TYPED_SSE_TOO_MANY_STREAMS',
-  'Too many open event streams (%s). Retry later.',
+  'Too many open event streams (%s). Retry after the Retry-After delay.',
   503
 )
 
 /** A request whose Accept header refuses text/event-stream (when negotiation is on). */
 export const NotAcceptableError = createError<'TYPED_SSE_NOT_ACCEPTABLE', [string]>(
   'TYPED_SSE_NOT_ACCEPTABLE',
-  'This route answers text/event-stream only, and the request accepts "%s".',
+  'This route answers text/event-stream only, and the request accepts "%s". Send Accept: text/event-stream (EventSource does).',
   406
 )
 
@@ -182,7 +189,7 @@ export const ForeignEventError = createError<'TYPED_SSE_FOREIGN_EVENT', [string,
 /** Opening a stream failed after it was admitted (e.g. an invalid header value set by the application). */
 export const OpenFailedError = createError<'TYPED_SSE_OPEN_FAILED', [string, Cause?]>(
   'TYPED_SSE_OPEN_FAILED',
-  'The event stream could not be opened: %s',
+  'The event stream could not be opened (check the headers set before reply.sse()): %s',
   500
 )
 

@@ -4,7 +4,7 @@
 import type { EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory } from './engine.js'
 import { InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
-import { positiveInteger, positiveIntegerOrFalse } from './options.js'
+import { positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
 
 /** Messages a channel's history keeps unless told otherwise. */
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000
@@ -22,6 +22,9 @@ export interface HistoryStore<Position> {
   trim (): void | Promise<void>
 }
 
+/** The keys of {@link HistoryOptions}. */
+const HISTORY_OPTION_NAMES = ['maxEvents', 'maxAgeMs']
+
 /**
  * Applies defaults to a channel's `history` option; `undefined` or `false` means no history.
  *
@@ -35,6 +38,7 @@ export function resolveHistory (given: boolean | HistoryOptions | undefined): Re
     throw new InvalidOptionError('history', `expected a boolean or { maxEvents, maxAgeMs }, got ${describe(given)}`)
   }
   const options = given === true ? {} : given
+  refuseUnknownOptions('history', options, HISTORY_OPTION_NAMES, 'history.')
   return Object.freeze({
     maxEvents: positiveInteger('history.maxEvents', options.maxEvents, DEFAULT_HISTORY_MAX_EVENTS),
     maxAgeMs: positiveIntegerOrFalse('history.maxAgeMs', options.maxAgeMs, false)

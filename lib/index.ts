@@ -17,7 +17,7 @@
  * - transport/       per HTTP version: headers, cork, close; the answer without a stream (nothing of ours)
  * - producer.ts      from(iterable): backpressure, return() on disconnect (catalog types)
  * - hub.ts           the shared heartbeat ticker, stalled clients, the counters (symbols)
- * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, stream types)
+ * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, options, stream types)
  * - channels.ts      the channels of an instance by name (channel, history, options)
  * - merge.ts         replay-then-live by position: pure, property-tested (nothing)
  * - engine.ts        the engine interface: types only (nothing)
@@ -58,7 +58,7 @@ export type { MetricsOptions, MetricsRegistry } from './metrics.js'
 export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './route.js'
 export type { CloseReason, RejectReason } from './hub.js'
 export type { Events, SseStream } from './stream.js'
-export type { Channel, ChannelOptions, ChannelStats, StreamFor, SubscribeOptions } from './channel.js'
+export type { Channel, ChannelOptions, ChannelStats, PublishResult, StreamFor, SubscribeOptions } from './channel.js'
 export type {
   AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, ReplayResult, SseEngine
 } from './engine.js'

@@ -202,10 +202,29 @@ function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): Res
   })
 }
 
+/**
+ * Refuses a key that is not in `known`: a misspelt option (`{ histroy: true }`) would
+ * otherwise be ignored without a word, from untyped code or through a cast. Each options
+ * object keeps its list of keys in one place, next to its checks.
+ *
+ * @throws TYPED_SSE_INVALID_OPTION naming the key, where it was given and the known ones
+ * @example
+ * refuseUnknownOptions('channel()', { histroy: true }, ['history', 'onResync', 'idleMs'])
+ */
+export function refuseUnknownOptions (where: string, given: object, known: readonly string[], keyPrefix = ''): void {
+  for (const name of Object.keys(given)) {
+    if (!known.includes(name)) throw new InvalidOptionError(`${keyPrefix}${name}`, `not an option of ${where} (known: ${known.join(', ')})`)
+  }
+}
+
+/** The keys of {@link StreamOptions}. */
+const STREAM_OPTION_NAMES = ['maxQueueBytes', 'queuePolicy', 'retryMs', 'maxDurationMs']
+/** The keys of `reply.sse()`'s options: a stream's, and its own deadline. */
+export const OPEN_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'endsAt']
 /** What `app.register(plugin, options)` passes through to every plugin. */
 const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 const PLUGIN_OPTION_NAMES = new Set([
-  'heartbeatMs', 'closeGraceMs', 'maxQueueBytes', 'queuePolicy', 'retryMs', 'maxDurationMs', 'engine', 'maxStreams',
+  ...STREAM_OPTION_NAMES, 'heartbeatMs', 'closeGraceMs', 'engine', 'maxStreams',
   'maxStreamsPerKey', 'streamKey', 'retryAfterMs', 'maxEventBytes', 'maxLastEventIdBytes', 'negotiate', 'metrics',
   ...FASTIFY_REGISTER_OPTIONS
 ])

@@ -10,14 +10,14 @@ import type { EventCatalog } from './catalog.js'
 import type { Channel, ChannelOptions, ChannelStats } from './channel.js'
 import { ChannelRegistry } from './channels.js'
 import { END_EVENT } from './control.js'
-import type { EngineHealth } from './engine.js'
-import { AlreadySentError, CatalogMismatchError, InvalidOptionError } from './errors.js'
+import type { EngineHealth, HistoryOptions } from './engine.js'
+import { AlreadyRegisteredError, AlreadySentError, CatalogMismatchError, InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
 import { StreamHub, type StreamCounters } from './hub.js'
 import { memoryEngine } from './memory-engine.js'
 import { loadMetrics } from './metrics.js'
 import { withSseResponse } from './openapi.js'
-import { resolvePluginOptions, resolveStreamOptions, type SsePluginOptions } from './options.js'
+import { OPEN_OPTION_NAMES, refuseUnknownOptions, resolvePluginOptions, resolveStreamOptions, type SsePluginOptions } from './options.js'
 import { wrapHandler, type OpenOptions, type RouteStreams } from './route.js'
 import { decodeLastEventId } from './last-event-id.js'
 import { SseStream, type Disposition, type StreamContext } from './stream.js'
@@ -63,6 +63,8 @@ export interface SseNamespace {
    * @example
    * const scores = app.sse.channel('scores', scoreEvents, { history: true })
    */
+  channel<C extends EventCatalog<any>> (name: string, catalog: C, options: ChannelOptions<C> & { history: true | HistoryOptions }): Channel<C, true>
+  channel<C extends EventCatalog<any>> (name: string, catalog: C, options?: ChannelOptions<C> & { history?: false | undefined }): Channel<C, false>
   channel<C extends EventCatalog<any>> (name: string, catalog: C, options?: ChannelOptions<C>): Channel<C>
 }
 
@@ -101,6 +103,8 @@ function endsAtMs (endsAt: Date | number | undefined): number | undefined {
 }
 
 async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promise<void> {
+  // Before anything is decorated: a second registration would otherwise fail on a symbol's name.
+  if (fastify.hasDecorator('sse') || fastify.hasReplyDecorator('sse')) throw new AlreadyRegisteredError()
   const options = resolvePluginOptions(given)
   const hub = new StreamHub(options.heartbeatMs)
   const admission = new Admission(options.admission, (reason) => hub.rejected(reason), options.engine?.admission)
@@ -132,6 +136,7 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     if (catalog === null) throw new InvalidOptionError('catalog', 'reply.sse() needs a catalog outside routes declared { sse: catalog }')
     if (routeCatalog !== null && catalog !== routeCatalog) throw new CatalogMismatchError(this.request.url, 'the catalog of its { sse } route option (reply.sse() there takes none)')
     if (this.sent || this[kStream] !== null || this[kIsSending]) throw new AlreadySentError()
+    if (open !== null && typeof open === 'object') refuseUnknownOptions('reply.sse()', open, OPEN_OPTION_NAMES)
     const streamOptions = resolveStreamOptions(options.stream, open)
     const endsAt = endsAtMs(open?.endsAt)
     const disposition = dispositionOf(this.request)
@@ -174,7 +179,8 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
   const namespace: SseNamespace = {
     stats: () => ({ openStreams: hub.size, ...hub.counters, ...channels.stats(), streamKeys: admission.size }),
     health: () => engine.health?.() ?? 'connected',
-    channel: (name, catalog, channelOptions) => channels.get(name, catalog, channelOptions)
+    // One implementation for the overloads: `history` decides what publish() resolves with.
+    channel: ((name: string, catalog: EventCatalog<any>, channelOptions?: ChannelOptions<any>) => channels.get(name, catalog, channelOptions)) as SseNamespace['channel']
   }
   fastify.decorate('sse', namespace)
   metrics?.register(fastify, namespace)

@@ -10,7 +10,7 @@ import { tell, withListener, withoutListener, type CloseHandler, type CloseListe
 import { END_EVENT, MISSED_EVENT } from './control.js'
 import { ClientStalledError, EventTooLargeError, OpenFailedError, ProducerError, QueueFullError } from './errors.js'
 import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from './frame.js'
-import type { CloseReason, HubMember, StreamHub } from './hub.js'
+import type { CloseReason, StreamHub } from './hub.js'
 import { decodeLastEventId } from './last-event-id.js'
 import type { ResolvedStreamOptions } from './options.js'
 import { pipe } from './producer.js'
@@ -67,7 +67,12 @@ export type Disposition = 'stream' | 'head' | 'ended'
  *   stream.onClose(() => clearInterval(timer))
  * })
  */
-export class SseStream<C extends EventCatalog<any> = EventCatalog> implements HubMember {
+/*
+ * No `implements HubMember`: the members the hub uses are internal, stripped from the
+ * published .d.ts (stripInternal), where the clause would then fail (TS2420) in every
+ * project that checks library types (skipLibCheck: false). hub.add() checks the shape.
+ */
+export class SseStream<C extends EventCatalog<any> = EventCatalog> {
   /** One `close` listener for every response: the client left. */
   static readonly #onRawClose = function (this: OwnedResponse): void {
     this[kStreamOf].#finish('client')

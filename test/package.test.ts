@@ -4,23 +4,16 @@
  * imported by a project that installed them, under the Node version running the test.
  * The entry points come from package.json's `exports`, the one place that names them.
  */
-import { spawn } from 'node:child_process'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { publint } from 'publint'
 import { formatMessage } from 'publint/utils'
 import t from 'tap'
+import { installPacked, PACK_TIMEOUT_MS, packOnce, ROOT, run } from './helpers/packed.js'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ATTW = join(ROOT, 'node_modules/@arethetypeswrong/cli/dist/index.js')
 
-/**
- * `npm pack` builds first (tsc over lib, example and bench): 15-20 s on an idle
- * 2-core machine, up to 2 minutes on a busy one. The file gets more than tap's
- * default 180 s so that a slow build fails here, with the command named.
- */
-const PACK_TIMEOUT_MS = 200_000
+/** The pack (shared with the other tests of the packed package: test/helpers/packed.ts), then the checks. */
 const CHECK_TIMEOUT_MS = 60_000
 t.setTimeout(PACK_TIMEOUT_MS + 3 * CHECK_TIMEOUT_MS)
 
@@ -30,11 +23,10 @@ const ENTRY_POINTS = ['.', './redis', './client']
 /**
  * TypeScript resolutions an ESM-only package must serve: node16/nodenext importing
  * from ESM, and bundlers. Left out: `node10` (no `exports` support, so no subpaths)
- * and `node16-cjs` (attw predates require(esm)); the README says so.
+ * and `node16-cjs` (attw predates require(esm)); docs/development.md says so.
  */
 const RESOLUTIONS = ['node16-esm', 'bundler']
 
-interface PackResult { filename: string, files: Array<{ path: string }> }
 type ExportTarget = string | { types?: string, default?: string }
 interface AttwResolution { resolution?: { fileName: string, isTypeScript: boolean } }
 interface AttwReport {
@@ -44,57 +36,15 @@ interface AttwReport {
   }
 }
 
-/** Process groups still running; killed if this test process exits first (tap's timeout). */
-const running = new Set<number>()
-process.on('exit', () => { for (const pid of running) killGroup(pid) })
-
-function killGroup (pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
-
-/**
- * Runs a command in a process group of its own and resolves with its stdout once it
- * exits 0. Past `timeoutMs` the whole group is killed (`npm pack` runs the build in
- * grandchildren, which killing npm alone would leave running) and the promise rejects.
- */
-function run (command: string, args: string[], options: { cwd?: string, timeoutMs: number }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    const pid = child.pid
-    if (pid !== undefined) running.add(pid)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-    const timer = setTimeout(() => {
-      if (pid !== undefined) killGroup(pid)
-      reject(new Error(`${command} ${args.join(' ')}: killed after ${options.timeoutMs} ms\n${stderr}`))
-    }, options.timeoutMs)
-    child.once('error', reject)
-    child.once('close', (code, signal) => {
-      if (pid !== undefined) running.delete(pid)
-      clearTimeout(timer)
-      if (code === 0) resolve(stdout)
-      else reject(Object.assign(new Error(`${command} ${args.join(' ')}: exit ${code ?? signal}\n${stderr}`), { stdout }))
-    })
-  })
-}
-
 const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
   name: string, exports: Record<string, ExportTarget>
 }
 
 t.test('the packed tarball passes publint and Are the Types Wrong, and its entry points load', async (t) => {
   const dir = t.testdir({ consumer: {} })
-  const stdout = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, timeoutMs: PACK_TIMEOUT_MS })
-  // The JSON follows what the prepack build prints.
-  const [packed] = JSON.parse(stdout.slice(stdout.search(/^\[/m))) as PackResult[]
-  const tarball = join(dir, packed.filename)
-  const files = new Set(packed.files.map((file) => file.path))
+  const packed = await packOnce()
+  const tarball = packed.tarball
+  const files = new Set(packed.files)
 
   t.same(Object.keys(manifest.exports).filter((path) => path !== './package.json'), ENTRY_POINTS, 'exports names the three entry points')
   for (const [path, target] of Object.entries(manifest.exports)) {
@@ -134,12 +84,7 @@ t.test('the packed tarball passes publint and Are the Types Wrong, and its entry
 
   // Installed as a user would have it: unpacked into node_modules; its dependencies
   // resolve from the repository's node_modules above the test directory.
-  const installed = join(dir, 'consumer/node_modules', manifest.name)
-  await mkdir(installed, { recursive: true })
-  // A package.json of its own: otherwise the repository's, two levels up, would let
-  // Node resolve the package name to the working tree itself (self-reference).
-  await writeFile(join(dir, 'consumer/package.json'), '{ "name": "consumer", "private": true }\n')
-  await run('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1'], { timeoutMs: CHECK_TIMEOUT_MS })
+  const installed = await installPacked(join(dir, 'consumer'), packed)
   const specifiers = ENTRY_POINTS.map((entry) => manifest.name + entry.slice(1))
   await writeFile(join(dir, 'consumer/esm.mjs'), `for (const name of ${JSON.stringify(specifiers)}) {
   const module = await import(name)

@@ -1,19 +1,33 @@
 /**
- * The README compiles: every ```ts block of README.md is type-checked under the
- * project's compiler options (strict) against lib/, as a user's code would be. Each
- * block becomes a module of its own, importing from test/readme/prelude.ts only the
- * names it uses and does not declare (an `app`, a catalog from an earlier block, an
- * SDK); all blocks are checked by one TypeScript program. An error names the
- * README line it is on.
+ * The docs compile: every ```ts block of README.md and docs/*.md is type-checked under the
+ * project's compiler options (strict) against the package as installed from its packed
+ * tarball (test/helpers/packed.ts), as a user's code would be. Each block becomes a module
+ * of its own, importing from a copy of test/readme/prelude.ts only the names it uses and
+ * does not declare: an application's own parts (an `app`, a catalog of an earlier block, an
+ * SDK), never the package's or a library's exports, which a block imports itself so that
+ * it runs as pasted. A block whose first line is `// name.ts` is that file of its page
+ * (the README's quick start: events.ts, server.ts, client.ts). All blocks are checked by
+ * one TypeScript program. An error names the file and line it is on.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { basename, join, relative, resolve } from 'node:path'
 import t from 'tap'
 import ts from 'typescript'
+import { installPacked, PACK_TIMEOUT_MS, packOnce, ROOT } from './helpers/packed.js'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const PRELUDE = join(ROOT, 'test', 'readme', 'prelude.ts')
+/** The Markdown files whose blocks are checked, relative to the repository. */
+const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)]
+/** The prelude imports the sources (so `tsc -p tsconfig.json` checks it); its copy imports the package. */
+const PACKAGE_SPECIFIERS: Record<string, string> = {
+  '../../lib/index.js': 'fastify-typed-sse',
+  '../../lib/client.js': 'fastify-typed-sse/client',
+  '../../lib/redis.js': 'fastify-typed-sse/redis'
+}
+/** `// events.ts` on a block's first line: the block is that file. */
+const FILE_MARKER = /^\/\/ ([\w.-]+\.ts)$/
+
+t.setTimeout(PACK_TIMEOUT_MS + 120_000)
 
 /** One ```ts block: its code (indentation of a list item removed) and the README line of its first code line. */
 interface Block {
@@ -32,7 +46,7 @@ function tsBlocks (markdown: string): Block[] {
     const start = i + 1
     let end = start
     while (end < lines.length && !/^\s*```\s*$/.test(lines[end])) end++
-    if (end === lines.length) throw new Error(`README.md:${i + 1}: a \`\`\`ts block that never closes`)
+    if (end === lines.length) throw new Error(`line ${i + 1}: a \`\`\`ts block that never closes`)
     blocks.push({ code: lines.slice(start, end).map((line) => line.slice(indent)).join('\n'), line: start + 1 })
     i = end
   }
@@ -91,21 +105,14 @@ function namesOf (code: string): { declared: Set<string>, used: Set<string> } {
 
 /** The project's compiler options, as a user's strict app would have them, for the folder `dir`. */
 function compilerOptions (dir: string): ts.CompilerOptions {
-  const toRoot = relative(dir, ROOT)
   const config = {
-    extends: join(toRoot, 'tsconfig.json'),
+    extends: join(relative(dir, ROOT), 'tsconfig.json'),
     compilerOptions: {
       noEmit: true,
       // Blocks show a handler's full signature and declare names for the reader: unused is fine.
       noUnusedLocals: false,
       noUnusedParameters: false,
-      rootDir: toRoot,
-      // What `npm install fastify-typed-sse` resolves to, pointed at the sources.
-      paths: {
-        'fastify-typed-sse': [join(toRoot, 'lib', 'index.ts')],
-        'fastify-typed-sse/client': [join(toRoot, 'lib', 'client.ts')],
-        'fastify-typed-sse/redis': [join(toRoot, 'lib', 'redis.ts')]
-      }
+      rootDir: '.'
     },
     include: []
   }
@@ -122,36 +129,46 @@ const formatHost: ts.FormatDiagnosticsHost = {
   getNewLine: () => '\n'
 }
 
-t.test('every ```ts block of the README type-checks under strict', async (t) => {
-  const blocks = tsBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'))
-  t.ok(blocks.length >= 10, `${blocks.length} blocks found`)
-
-  // Inside the repository, so node_modules resolves; .scratch/ is git-ignored.
+t.test('every ```ts block of the README and docs/ type-checks under strict against the packed package', async (t) => {
+  const packed = await packOnce()
+  // Inside the repository, so the package's dependencies resolve; .scratch/ is git-ignored.
   mkdirSync(join(ROOT, '.scratch'), { recursive: true })
   const dir = mkdtempSync(join(ROOT, '.scratch', 'readme-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  await installPacked(dir, packed)
   const options = compilerOptions(dir)
   const preludeNames = exportedNames(PRELUDE)
-  const preludeImport = `${relative(dir, PRELUDE).replace(/\.ts$/, '.js')}`
+  let prelude = readFileSync(PRELUDE, 'utf8')
+  for (const [source, name] of Object.entries(PACKAGE_SPECIFIERS)) prelude = prelude.replaceAll(`'${source}'`, `'${name}'`)
+  writeFileSync(join(dir, 'prelude.ts'), prelude)
 
-  // The typed client block imports its catalog from './events.js', as an app would.
-  writeFileSync(join(dir, 'events.ts'), `export { clock, llm } from '${preludeImport}'\n`)
-  const files = new Map<string, Block & { preludeLines: number }>()
-  for (const block of blocks) {
-    const { declared, used } = namesOf(block.code)
-    const needed = [...used].filter((name) => preludeNames.has(name) && !declared.has(name)).sort()
-      .map((name) => preludeNames.get(name) === 'type' ? `type ${name}` : name)
-    const header = needed.length > 0 ? `import { ${needed.join(', ')} } from '${preludeImport}'\n` : ''
-    // `export {}` makes a block without imports a module too, so blocks never share a scope.
-    const preamble = `${header}export {}\n`
-    const file = join(dir, `block-${block.line}.ts`)
-    writeFileSync(file, `${preamble}${block.code}\n`)
-    files.set(file, { ...block, preludeLines: preamble.split('\n').length - 1 })
+  const files = new Map<string, Block & { page: string, preludeLines: number }>()
+  let count = 0
+  for (const page of PAGES) {
+    const pageDir = join(dir, page.replace(/\.md$/, '').replace('/', '-'))
+    mkdirSync(pageDir)
+    const blocks = tsBlocks(readFileSync(join(ROOT, page), 'utf8'))
+    count += blocks.length
+    const named = new Set(blocks.map((block) => FILE_MARKER.exec(block.code.split('\n')[0])?.[1]).filter((name) => name !== undefined))
+    // Client blocks import their catalog from './events.js', as an app would; unless the page writes its own.
+    if (!named.has('events.ts')) writeFileSync(join(pageDir, 'events.ts'), "export { clock, llm } from '../prelude.js'\n")
+    for (const block of blocks) {
+      const { declared, used } = namesOf(block.code)
+      const needed = [...used].filter((name) => preludeNames.has(name) && !declared.has(name)).sort()
+        .map((name) => preludeNames.get(name) === 'type' ? `type ${name}` : name)
+      const header = needed.length > 0 ? `import { ${needed.join(', ')} } from '../prelude.js'\n` : ''
+      // `export {}` makes a block without imports a module too, so blocks never share a scope.
+      const preamble = `${header}export {}\n`
+      const name = FILE_MARKER.exec(block.code.split('\n')[0])?.[1] ?? `block-${block.line}.ts`
+      const file = join(pageDir, name)
+      writeFileSync(file, `${preamble}${block.code}\n`)
+      files.set(file, { ...block, page, preludeLines: preamble.split('\n').length - 1 })
+    }
   }
+  t.ok(count >= 25, `${count} blocks found in ${PAGES.length} pages`)
 
   const program = ts.createProgram([...files.keys()], options)
-  // Only the blocks' own diagnostics: lib/ is checked by `tsc -p tsconfig.json`, and
-  // asking for it here would check all of it again (most of this test's time).
+  // Only the blocks' own diagnostics: the package is checked by test/consumer.test.ts.
   const diagnostics = [
     ...program.getOptionsDiagnostics(),
     ...program.getGlobalDiagnostics(),
@@ -164,10 +181,10 @@ t.test('every ```ts block of the README type-checks under strict', async (t) => 
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
     const block = diagnostic.file === undefined ? undefined : files.get(resolve(diagnostic.file.fileName))
     if (diagnostic.file === undefined || diagnostic.start === undefined || block === undefined) {
-      return `${diagnostic.file?.fileName ?? '(program)'}: TS${diagnostic.code}: ${message}`
+      return `${diagnostic.file === undefined ? '(program)' : basename(diagnostic.file.fileName)}: TS${diagnostic.code}: ${message}`
     }
     const { line } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start)
-    return `README.md:${block.line + line - block.preludeLines}: TS${diagnostic.code}: ${message}`
+    return `${block.page}:${block.line + line - block.preludeLines}: TS${diagnostic.code}: ${message}`
   })
   t.same(problems, [], 'no compile error in any block')
 })

@@ -89,6 +89,69 @@ export function unavailable (reason: string, cause?: unknown): Error {
   return err
 }
 
+/** Error codes of a connection that waiting will not cure: `ready()` fails on the first. */
+const REFUSED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_NONAME', 'EHOSTUNREACH', 'ENETUNREACH', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'ERR_TLS_CERT_ALTNAME_INVALID'])
+/** Redis's replies to credentials it refuses (AUTH, HELLO ... AUTH). */
+const AUTH_REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid (username-)?password/i
+
+/**
+ * Why a connection failed, in words, with what to do: from the error ioredis emitted
+ * (a Cluster's carries its last node's as `lastNodeError`). `isFinal` when retrying
+ * cannot help (refused, unresolvable host, refused credentials, a bad certificate).
+ */
+export function connectionFailure (address: string, err: unknown): { message: string, isFinal: boolean } {
+  const cause = (err as { lastNodeError?: unknown } | undefined)?.lastNodeError ?? err
+  const { code, message, hostname } = (cause ?? {}) as { code?: string, message?: string, hostname?: string }
+  if (code === 'ECONNREFUSED') return { isFinal: true, message: `Redis at ${address} refused the connection (ECONNREFUSED): is redis-server running there, and are the host and port right?` }
+  if (code === 'ENOTFOUND' || code === 'EAI_NONAME' || code === 'EAI_AGAIN') {
+    // EAI_AGAIN is a DNS server that did not answer: worth the wait until the deadline.
+    return { isFinal: code !== 'EAI_AGAIN', message: `the host name ${hostname ?? ''} of ${address} does not resolve (${code}): check the host in the URL` }
+  }
+  if (typeof message === 'string' && AUTH_REFUSED.test(message)) {
+    return { isFinal: true, message: `Redis at ${address} refused the credentials (${message.split('.')[0]}): check the user and password (redis://user:password@host:port)` }
+  }
+  const detail = code ?? message ?? String(cause)
+  return { isFinal: code !== undefined && REFUSED_CODES.has(code), message: `Redis at ${address} failed: ${detail}` }
+}
+
+/**
+ * Resolves when `connection` is ready; rejects with TYPED_SSE_ENGINE_UNAVAILABLE naming
+ * `address` (never a password) and the cause: at once when the cause is final (a
+ * refused connection, a host that does not resolve, refused credentials), else after
+ * `timeoutMs` with the last error seen.
+ *
+ * @example
+ * await whenConnected(commands, 5000, 'redis://127.0.0.1:6379')
+ */
+export async function whenConnected (connection: Connection, timeoutMs: number, address: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  let fail: ((err: Error) => void) | undefined
+  const failed = new Promise<never>((_resolve, reject) => { fail = reject })
+  failed.catch(() => {})
+  const onError = (err: unknown): void => {
+    lastError = err
+    const failure = connectionFailure(address, err)
+    if (failure.isFinal) fail?.(withCause(new EngineError(failure.message), err))
+  }
+  connection.on('error', onError)
+  try {
+    const isReady = await Promise.race([whenReady(connection, deadline), failed])
+    if (isReady) return
+    const waited = `Redis at ${address} did not answer within ${timeoutMs} ms`
+    throw lastError === undefined
+      ? new EngineError(`${waited}: is the address right, and does a firewall let it through?`)
+      : withCause(new EngineError(`${waited}; last error: ${connectionFailure(address, lastError).message}`), lastError)
+  } finally {
+    connection.off('error', onError)
+  }
+}
+
+function withCause (err: Error, cause: unknown): Error {
+  err.cause = cause
+  return err
+}
+
 /** True for ioredis's error when a command passed `commandTimeout`. */
 export function isTimeout (err: unknown): boolean {
   return err instanceof Error && err.message === 'Command timed out'

@@ -28,7 +28,7 @@ import type { ChannelListener, EngineChannel, ReplayResult, ResolvedHistory, Sse
 import { EngineError } from '../errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
-import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenReady, type Connection } from './connections.js'
+import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
 import { DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
 import { defineScripts, type ReadReply } from './scripts.js'
@@ -178,12 +178,13 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     async ready () {
       try {
         const deadline = Date.now() + connectTimeoutMs
-        const isUp = await Promise.all([whenReady(connection, deadline), topics.subscriber.whenReady(deadline)])
-        if (!isUp.every(Boolean)) throw unavailable(`Redis did not answer within ${connectTimeoutMs} ms`)
+        // Fails at once, naming the address and the cause, when waiting cannot help.
+        await whenConnected(connection, connectTimeoutMs, resolved.address)
+        if (!await topics.subscriber.whenReady(deadline)) throw unavailable(`the subscriber connection to Redis at ${resolved.address} did not answer within ${connectTimeoutMs} ms`)
         const info = await commands.run(async (redis) => await redis.info('server'))
         const version = /redis_version:([0-9.]+)/.exec(info)?.[1] ?? 'unknown'
         if (!(Number.parseInt(version, 10) >= MIN_REDIS_MAJOR)) {
-          throw new EngineError(`Redis ${MIN_REDIS_MAJOR}.0 or later is required, this server is ${version}`)
+          throw new EngineError(`Redis ${MIN_REDIS_MAJOR}.0 or later is required, the server at ${resolved.address} is ${version}`)
         }
       } catch (err) {
         // Nothing will close an engine whose registration failed: stop reconnecting now.

@@ -5,7 +5,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis } from 'ioredis'
 import { InvalidOptionError } from '../errors.js'
 import { describe } from '../frame.js'
-import { positiveInteger } from '../options.js'
+import { positiveInteger, refuseUnknownOptions } from '../options.js'
 import { MAX_TIMER_MS } from '../timers.js'
 
 /** Where the engine connects when given neither `url`, `client` nor `cluster`. */
@@ -99,8 +99,17 @@ export interface RedisEngineOptions {
   admission?: RedisAdmissionOptions | false
 }
 
+/** The keys of {@link RedisEngineOptions}: any other is refused (a misspelt option is never ignored). */
+const REDIS_OPTION_NAMES = ['url', 'client', 'cluster', 'prefix', 'connectTimeoutMs', 'commandTimeoutMs', 'maxCatchUpMessages', 'admission'] as const
+/** The keys of {@link RedisAdmissionOptions}. */
+const ADMISSION_OPTION_NAMES = ['leaseTtlMs', 'whenUnavailable'] as const
+/** URL schemes ioredis speaks: plain and TLS. */
+const REDIS_SCHEMES = new Set(['redis:', 'rediss:'])
+
 /** The options with defaults applied. */
 export interface ResolvedRedisOptions {
+  /** Where the engine connects, for messages: a URL without its password, or a cluster's nodes. */
+  readonly address: string
   readonly url: string | undefined
   readonly client: Redis | Cluster | undefined
   readonly cluster: { readonly nodes: ClusterNode[], readonly options: ClusterOptions | undefined } | undefined
@@ -119,11 +128,15 @@ export interface ResolvedRedisOptions {
  * resolveRedisOptions({ url: 'redis://127.0.0.1:6379' }).prefix // 'sse:'
  */
 export function resolveRedisOptions (options: RedisEngineOptions): ResolvedRedisOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('redisEngine', `expected an options object, got ${describe(options)}`)
+  refuseUnknownOptions('redisEngine()', options, REDIS_OPTION_NAMES)
   const sources = [options.url, options.client, options.cluster].filter((source) => source !== undefined)
   if (sources.length > 1) throw new InvalidOptionError('url', 'give one of url, client and cluster, not several')
-  if (options.url !== undefined && typeof options.url !== 'string') {
-    throw new InvalidOptionError('url', `expected a redis:// or rediss:// URL, got ${describe(options.url)}`)
+  if ('url' in options && options.url === undefined) {
+    // `url: process.env.REDIS_URL` with the variable unset: not a silent 127.0.0.1:6379.
+    throw new InvalidOptionError('url', 'it is undefined (an unset environment variable?); give a redis:// or rediss:// URL, or leave url out to connect to redis://127.0.0.1:6379')
   }
+  if (options.url !== undefined) checkUrl(options.url)
   if (options.client !== undefined && typeof options.client?.duplicate !== 'function') {
     throw new InvalidOptionError('client', 'expected an ioredis Redis or Cluster instance')
   }
@@ -134,6 +147,7 @@ export function resolveRedisOptions (options: RedisEngineOptions): ResolvedRedis
     throw new InvalidOptionError('prefix', `expected a string, got ${describe(options.prefix)}`)
   }
   return {
+    address: addressOf(options),
     admission: admissionOptions(options.admission),
     url: options.url,
     client: options.client,
@@ -150,9 +164,7 @@ function admissionOptions (given: RedisAdmissionOptions | false | undefined): Re
   if (given !== undefined && (given === null || typeof given !== 'object')) {
     throw new InvalidOptionError('admission', `expected false or { leaseTtlMs, whenUnavailable }, got ${describe(given)}`)
   }
-  for (const name of Object.keys(given ?? {})) {
-    if (name !== 'leaseTtlMs' && name !== 'whenUnavailable') throw new InvalidOptionError(`admission.${name}`, 'not an option of admission (known: leaseTtlMs, whenUnavailable)')
-  }
+  refuseUnknownOptions('admission', given ?? {}, ADMISSION_OPTION_NAMES, 'admission.')
   const whenUnavailable = given?.whenUnavailable ?? 'refuse'
   if (whenUnavailable !== 'refuse' && whenUnavailable !== 'admit') {
     throw new InvalidOptionError('admission.whenUnavailable', `expected 'refuse' or 'admit', got ${describe(whenUnavailable)}`)
@@ -161,4 +173,55 @@ function admissionOptions (given: RedisAdmissionOptions | false | undefined): Re
     leaseTtlMs: positiveInteger('admission.leaseTtlMs', given?.leaseTtlMs, DEFAULT_LEASE_TTL_MS, MAX_TIMER_MS, MIN_LEASE_TTL_MS),
     whenUnavailable
   })
+}
+
+/** A URL ioredis can use: redis:// or rediss://, or a Unix socket's path (an http:// URL would be sent Redis commands). */
+function checkUrl (url: unknown): void {
+  if (typeof url !== 'string') throw new InvalidOptionError('url', `expected a redis:// or rediss:// URL, got ${describe(url)}`)
+  // A Unix socket's path, which ioredis takes as is.
+  if (url.startsWith('/')) return
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new InvalidOptionError('url', `${JSON.stringify(redact(url))} is not a URL; expected redis://host:port or rediss://host:port`)
+  }
+  if (!REDIS_SCHEMES.has(parsed.protocol)) {
+    throw new InvalidOptionError('url', `${redact(url)} has the scheme "${parsed.protocol}//"; expected redis:// (or rediss:// for TLS)`)
+  }
+}
+
+/**
+ * A URL without its password, for messages and logs (`redis://user@host:6379/0`);
+ * text that is no URL loses everything between `//` and `@`.
+ *
+ * @example
+ * redact('redis://app:secret@cache:6379') // 'redis://app@cache:6379'
+ */
+export function redact (url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.password = ''
+    return parsed.href.replace(/\/$/, '')
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//')
+  }
+}
+
+/** Where the engine connects, in words for messages (never a password). */
+function addressOf (options: RedisEngineOptions): string {
+  if (options.cluster !== undefined) return `cluster ${options.cluster.nodes.map(nodeAddress).join(', ')}`
+  const client = options.client
+  if (client !== undefined) {
+    if (client.isCluster) return 'the cluster of the ioredis Cluster given as client'
+    const { host, port, path } = (client as Redis).options
+    return path ?? `redis://${host ?? '127.0.0.1'}:${port ?? 6379}`
+  }
+  return redact(options.url ?? DEFAULT_REDIS_URL)
+}
+
+function nodeAddress (node: ClusterNode): string {
+  if (typeof node === 'number') return `127.0.0.1:${node}`
+  if (typeof node === 'string') return redact(node)
+  return `${node.host ?? '127.0.0.1'}:${node.port ?? 6379}`
 }

@@ -96,7 +96,8 @@ export class RedisServer {
     const deadline = Date.now() + START_TIMEOUT_MS
     for (;;) {
       try {
-        if ((await rawCommand(this.port, 'PING')).startsWith('+PONG')) return
+        // -NOAUTH: up, with a password (requirepass).
+        if (/^(\+PONG|-NOAUTH)/.test(await rawCommand(this.port, 'PING'))) return
       } catch {}
       if (this.#process !== child) throw new Error(`redis-server exited at start (port ${this.port})`)
       if (Date.now() > deadline) {

@@ -1,18 +1,14 @@
 /**
- * The names README blocks assume without declaring them: an app with the plugin
+ * The names README and docs blocks assume without declaring them: an app with the plugin
  * registered, the catalogs of earlier blocks, and stand-ins for an application's own
  * parts (an LLM SDK, a session store, page elements). test/readme.test.ts imports into
- * each block only the names it uses and does not declare itself.
+ * each block only the names it uses and does not declare itself. Never the package's or a
+ * library's exports: a block imports those itself, so that it runs as pasted.
  */
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
 import sse, { defineEvents, Text, Type, type SseStream } from '../../lib/index.js'
 
-export { default as cors } from '@fastify/cors'
-export { default as swagger } from '@fastify/swagger'
-export { default as sse, defineEvents, sseResponseSchema, Text, Type } from '../../lib/index.js'
-export { createClient } from '../../lib/client.js'
-export { redisEngine } from '../../lib/redis.js'
 
 /** A prom-client registry, as an application that already exposes metrics has one. */
 export const registry = new Registry()

@@ -41,6 +41,7 @@ const PAGE = `<!doctype html>
     client.on('tick', (tick, meta) => window.log.ticks.push([tick.n, tick.user, meta.id ?? null]))
     return client.status
   }
+  window.createClient = createClient
   window.ready = true
 </script>`
 
@@ -263,6 +264,47 @@ t.test('Chromium: a silent connection is dropped after heartbeatTimeoutMs and re
   await waitTicks(page, 2)
   t.same(lastEventIds.slice(0, 2), [undefined, 's1'], 'reconnected with the last id')
   t.same((await readLog(page)).errors.slice(0, 1), ['TYPED_SSE_CLIENT_TIMEOUT'])
+})
+
+t.test('Chromium: a flood of tiny events does not hold the page: the client yields between batches', { skip }, async (t) => {
+  const COUNT = 100_000
+  const origin = await serve(t, (server) => {
+    server.get('/flood', (_request, reply) => {
+      reply.hijack()
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
+      reply.raw.write('data:1\n\n'.repeat(COUNT))
+    })
+  })
+  const page = await newPage(t, browser as BrowserContext, origin, [])
+  // Turns of the page's event loop are counted by a message bouncing between two ports (a
+  // task each time, as input or painting would need); events within one turn ran without a break.
+  const result = await page.evaluate(async (count) => {
+    const page = globalThis as Global & { createClient: (url: string, options: unknown) => { on: (event: string, handler: () => void) => void, close: () => void } }
+    let turn = 0
+    let isFlooding = true
+    const channel = new MessageChannel()
+    channel.port1.onmessage = () => {
+      turn++
+      if (isFlooding) channel.port2.postMessage(null)
+    }
+    channel.port2.postMessage(null)
+    const perTurn = new Map<number, number>()
+    let received = 0
+    await new Promise<void>((resolve) => {
+      const client = page.createClient('/flood', { transport: 'fetch', text: { message: true } })
+      client.on('message', () => {
+        perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1)
+        if (++received === count) {
+          client.close()
+          resolve()
+        }
+      })
+    })
+    isFlooding = false
+    return { received, longest: Math.max(...perTurn.values()), turns: perTurn.size }
+  }, COUNT)
+  t.equal(result.received, COUNT)
+  t.ok(result.longest <= 2000, `at most 2000 events between two turns of the page's event loop (${result.longest}, over ${result.turns} turns)`)
 })
 
 t.test('Chromium: a 200 whose gzip body is garbage is reported to onError, and the client reconnects', { skip }, async (t) => {

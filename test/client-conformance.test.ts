@@ -217,3 +217,12 @@ t.test('redirect: 301, 302, 303, 307 and 308 to the same origin are followed', a
     client.close()
   }
 })
+
+t.test('redirect: an endless redirect is refused after 20 hops (Fetch §4.4), with no reconnect', async (t) => {
+  const server = await serve(t, { '/loop': (response) => { response.writeHead(302, { location: '/loop' }).end() } })
+  const { errors, client } = follow(t, `${server.origin}/loop`)
+  t.equal((await errors.next(5000)).code, 'TYPED_SSE_CLIENT_REDIRECT')
+  t.equal(client.status, 'closed')
+  await sleep(200)
+  t.equal(server.requests.length, 21, 'the request and 20 redirects, once')
+})

@@ -265,6 +265,8 @@ export class FetchTransport implements Transport {
     }
     this.#refusalsInRow = 0
     this.#sink.status('open')
+    /** Events dispatched from the slice being parsed: the body reader yields to the page after enough of them. */
+    let dispatched = 0
     const parser = new EventStreamParser({
       lastEventId: this.#lastEventId,
       maxEventBytes: this.#options.maxEventBytes,
@@ -277,7 +279,6 @@ export class FetchTransport implements Transport {
         this.#sink.event(event)
       }
     })
-    let dispatched = 0
     let isSilent = false
     const silenceMs = this.#options.heartbeatTimeoutMs
     try {

@@ -248,7 +248,7 @@ t.test('a flood of tiny events does not hold the event loop: the client yields b
 })
 
 t.test('options: an unknown key is refused with TYPED_SSE_CLIENT_BAD_OPTION, as the plugin refuses its own', async (t) => {
-  const misspelt = [{ reconectDelayMs: 5 }, { heartbeatTimeout: 5 }, { Shared: true }, { crossOriginRedirect: 'sometimes' }, { minReconnectDelayMs: -1 }, { heartbeatTimeoutMs: 'never' }]
+  const misspelt = [{ reconectDelayMs: 5 }, { heartbeatTimeout: 5 }, { Shared: true }, { crossOriginRedirect: 'sometimes' }, { minReconnectDelayMs: -1 }, { minReconnectDelayMs: 500, maxReconnectDelayMs: 100 }, { heartbeatTimeoutMs: 'never' }]
   for (const options of misspelt) {
     t.equal(thrown(() => createClient('http://127.0.0.1:1/x', options as never))?.code, 'TYPED_SSE_CLIENT_BAD_OPTION', JSON.stringify(options))
   }

@@ -47,10 +47,10 @@ export interface BackoffBounds {
  * The delay before reconnect `streak` (0 for the first since an event arrived).
  *
  * @example
- * reconnectDelayMs(0, 3000, { minMs: 250, maxMs: 30_000 }) // in [3000, 3750)
- * reconnectDelayMs(2, 0, { minMs: 250, maxMs: 30_000 })    // in [1000, 1250)
+ * backoffDelayMs(0, 3000, { minMs: 250, maxMs: 30_000 }) // in [3000, 3750)
+ * backoffDelayMs(2, 0, { minMs: 250, maxMs: 30_000 })    // in [1000, 1250)
  */
-export function reconnectDelayMs (streak: number, retryMs: number, bounds: BackoffBounds, random: () => number = Math.random): number {
+export function backoffDelayMs (streak: number, retryMs: number, bounds: BackoffBounds, random: () => number = Math.random): number {
   const base = Math.max(retryMs, bounds.minMs)
   // 2 ** 31 is already past any cap: keeps the product finite for endless retries.
   const wait = Math.max(base, Math.min(bounds.maxMs, base * 2 ** Math.min(streak, 31)))

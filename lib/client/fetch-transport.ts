@@ -6,7 +6,7 @@
  * a liveness deadline for the body, a bound on an event's size, redirects to another
  * origin refused (lib/client/redirects.ts), and `Last-Event-ID` on every reconnect.
  */
-import { reconnectDelayMs, retryAfterMs } from './backoff.js'
+import { backoffDelayMs, retryAfterMs } from './backoff.js'
 import { readBody } from './body-reader.js'
 import { SseClientError } from './errors.js'
 import { EventStreamParser } from './parser.js'
@@ -327,7 +327,7 @@ export class FetchTransport implements Transport {
   }
 
   #backoff (): number {
-    return reconnectDelayMs(this.#retries++, this.#retryMs, { minMs: this.#options.minReconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs })
+    return backoffDelayMs(this.#retries++, this.#retryMs, { minMs: this.#options.minReconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs })
   }
 
   /** Waits `ms` (Infinity: until woken); `close` and visibility changes end it early. */

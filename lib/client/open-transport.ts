@@ -61,7 +61,7 @@ function badOption (message: string): SseClientError {
  * @example
  * checkOptionNames({ reconectDelayMs: 5 }) // throws: not an option
  */
-export function checkOptionNames (options: unknown): asserts options is ClientInit {
+function checkOptionNames (options: unknown): asserts options is ClientInit {
   if (options === null || typeof options !== 'object') throw badOption(`options must be an object, got ${String(options)}.`)
   for (const name of Object.keys(options)) {
     if (!Object.hasOwn(OPTION_NAMES, name)) {
@@ -107,6 +107,11 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
     const value = options[name]
     if (value !== undefined && !(typeof value === 'number' && value >= 0)) throw badOption(`${name} must be a number >= 0, got ${String(value)}.`)
   }
+  const minReconnectDelayMs = options.minReconnectDelayMs ?? DEFAULT_MIN_RECONNECT_DELAY_MS
+  const maxReconnectDelayMs = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS
+  if (minReconnectDelayMs > maxReconnectDelayMs) {
+    throw badOption(`minReconnectDelayMs (${minReconnectDelayMs}) is above maxReconnectDelayMs (${maxReconnectDelayMs}): lower the floor or raise the cap.`)
+  }
   const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS
   if (heartbeatTimeoutMs !== false && !(typeof heartbeatTimeoutMs === 'number' && heartbeatTimeoutMs > 0)) {
     throw badOption(`heartbeatTimeoutMs must be a number > 0 or false, got ${String(heartbeatTimeoutMs)}.`)
@@ -123,8 +128,8 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
     body: options.body,
     credentials: options.credentials ?? (options.withCredentials === true ? 'include' : 'same-origin'),
     reconnectDelayMs: options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS,
-    minReconnectDelayMs: options.minReconnectDelayMs ?? DEFAULT_MIN_RECONNECT_DELAY_MS,
-    maxReconnectDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS,
+    minReconnectDelayMs,
+    maxReconnectDelayMs,
     responseTimeoutMs: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
     heartbeatTimeoutMs: heartbeatTimeoutMs === Infinity ? false : heartbeatTimeoutMs,
     crossOriginRedirect,

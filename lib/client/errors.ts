@@ -67,3 +67,13 @@ export class SseClientError extends Error {
     this.statusCode = details.statusCode
   }
 }
+
+/**
+ * The error for an option that cannot work, thrown by `createClient`.
+ *
+ * @example
+ * throw badOption('maxEventBytes must be a number >= 0, got -1.')
+ */
+export function badOption (message: string): SseClientError {
+  return new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', message)
+}

@@ -4,7 +4,7 @@
  * fetch. Options that cannot work are refused here, once, with a coded error.
  */
 import { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_MIN_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './backoff.js'
-import { SseClientError } from './errors.js'
+import { badOption, SseClientError } from './errors.js'
 import { EventSourceTransport, type EventSourceConstructor } from './eventsource-transport.js'
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, FetchTransport, type FetchFunction, type FetchTransportOptions } from './fetch-transport.js'
 import { DEFAULT_MAX_EVENT_BYTES } from './parser.js'
@@ -50,10 +50,6 @@ const FETCH_ONLY_OPTIONS = [
   'headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared', 'heartbeatTimeoutMs', 'crossOriginRedirect'
 ] as const
 
-function badOption (message: string): SseClientError {
-  return new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', message)
-}
-
 /**
  * Refuses what is not an option, by name.
  *
@@ -85,8 +81,7 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
   const kind = options.transport ?? (needsFetch.length > 0 || Source === undefined ? 'fetch' : 'eventsource')
   if (kind === 'eventsource') {
     if (needsFetch.length > 0) {
-      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
-        `${needsFetch.join(', ')} need the fetch transport: remove transport: 'eventsource'.`)
+      throw badOption(`${needsFetch.join(', ')} need the fetch transport: remove transport: 'eventsource'.`)
     }
     if (Source === undefined) {
       throw new SseClientError('TYPED_SSE_CLIENT_NO_EVENTSOURCE',
@@ -100,8 +95,7 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
     throw new SseClientError('TYPED_SSE_CLIENT_NO_FETCH', 'No fetch in this runtime: pass one as the fetch option.')
   }
   if (typeof (options.body as { getReader?: unknown } | undefined)?.getReader === 'function') {
-    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
-      'body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
+    throw badOption('body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
   }
   for (const name of NUMERIC_OPTIONS) {
     const value = options[name]

@@ -13,7 +13,7 @@
  * checked for shape before use (another version of this library, or any script of the
  * origin, may post there); a tab ignores what it cannot read.
  */
-import { SseClientError, type ClientErrorCode } from './errors.js'
+import { badOption, SseClientError, type ClientErrorCode } from './errors.js'
 import type { FetchTransportOptions } from './fetch-transport.js'
 import type { StreamEvent } from './parser.js'
 import type { ClientStatus, Transport, TransportSink } from './transport.js'
@@ -56,10 +56,6 @@ type SharedMessage =
 const NAME_PREFIX = 'fastify-typed-sse/2 '
 
 const STATUSES: ReadonlySet<unknown> = new Set(['connecting', 'open', 'paused'])
-
-function badOption (message: string): SseClientError {
-  return new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', message)
-}
 
 /**
  * What tabs must have in common to share a connection: the method, URL, body and
@@ -168,8 +164,7 @@ export class SharedTransport implements Transport {
     const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
     const Channel = (globalThis as { BroadcastChannel?: new (name: string) => BroadcastChannelLike }).BroadcastChannel
     if (locks === undefined || Channel === undefined) {
-      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
-        'shared: true needs Web Locks and BroadcastChannel (browsers, in a secure context or on localhost); leave it out here.')
+      throw badOption('shared: true needs Web Locks and BroadcastChannel (browsers, in a secure context or on localhost); leave it out here.')
     }
     this.#sink = sink
     this.#start = start

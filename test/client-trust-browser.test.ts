@@ -2,7 +2,7 @@
  * The typed client against hostile and odd servers in real Chromium, loaded as the
  * example page loads it (plain ES modules): sharing never crosses identities while one
  * identity's tabs still share one connection, forged or malformed messages on the
- * shared channel are ignored, `retry: 0` cannot make it storm, a Unicode id round-trips,
+ * shared channel are ignored, `retry:` is honoured and `retry: 0` cannot make it storm, a Unicode id round-trips,
  * a redirect to another origin carries nothing there, and a silent connection is
  * dropped and resumed.
  */
@@ -192,6 +192,24 @@ t.test('Chromium: a server that answers retry: 0 and ends every time gets at mos
   await page.evaluate(() => { (globalThis as Global).client.close() })
   const count = at.filter((time) => time - started <= 3000).length
   t.ok(count >= 2 && count <= 20, `${count} requests in 3 s (at most 20, and it does reconnect)`)
+})
+
+t.test("Chromium: retry: is the first wait: a server asking for 1000 ms gets each reconnect 1000 to 1250 ms later", { skip }, async (t) => {
+  const at: number[] = []
+  const origin = await serve(t, (server) => {
+    server.get('/retry', (_request, reply) => {
+      at.push(Date.now())
+      return reply.type('text/event-stream').send('retry: 1000\ndata: 1\n\n')
+    })
+  })
+  const page = await newPage(t, browser as BrowserContext, origin, [])
+  await page.evaluate(() => (globalThis as Global).open('/retry', { transport: 'fetch' }))
+  await waitUntil(() => at.length >= 4, 15_000, '4 connections', 20)
+  await page.evaluate(() => { (globalThis as Global).client.close() })
+  // From one request to the next: the wait plus the (loopback) response; timers never fire early.
+  const gaps = at.slice(1, 4).map((time, i) => time - at[i])
+  t.ok(gaps.every((gap) => gap >= 1000 - 5), `never before retry: ${gaps.join(', ')} ms`)
+  t.ok(gaps.every((gap) => gap <= 1250 + 1500), `within retry + a quarter (+ slack): ${gaps.join(', ')} ms`)
 })
 
 t.test('Chromium: an id outside Latin-1 (€1 🎉) goes back as Last-Event-ID in UTF-8', { skip }, async (t) => {

@@ -85,30 +85,36 @@ const waitTicks = (page: Page, count: number): Promise<unknown> =>
   page.waitForFunction((count) => (globalThis as Global).log.ticks.length >= count, count, { timeout: 10_000 })
 
 t.test('Chromium: alice and bob never see each other\'s events; 8 tabs of one identity share 1 connection', { skip }, async (t) => {
+  type User = 'alice' | 'bob' | 'carol' | 'dave'
+  const USERS: readonly User[] = ['alice', 'bob', 'carol', 'dave']
   const connections: string[] = []
-  let channels: Record<'alice' | 'bob', Channel<typeof feed>> | undefined
+  const channels = new Map<User, Channel<typeof feed>>()
   const origin = await serve(t, (server) => {
-    channels = { alice: server.sse.channel('inbox:alice', feed, { history: true }), bob: server.sse.channel('inbox:bob', feed, { history: true }) }
+    for (const user of USERS) channels.set(user, server.sse.channel(`inbox:${user}`, feed, { history: true }))
     server.get('/inbox', async (request, reply) => {
-      const user = request.headers['x-user'] as 'alice' | 'bob'
+      const user = request.headers['x-user'] as User
       connections.push(user)
-      await (channels as Record<'alice' | 'bob', Channel<typeof feed>>)[user].subscribe(reply.sse(feed))
+      await channels.get(user)?.subscribe(reply.sse(feed))
     })
   })
-  const { alice, bob } = channels as Record<'alice' | 'bob', Channel<typeof feed>>
   const pageErrors: string[] = []
-  const tabs: Array<{ user: 'alice' | 'bob', page: Page }> = []
-  for (const user of ['alice', 'bob', 'alice', 'alice', 'bob', 'alice', 'alice', 'alice', 'alice', 'alice'] as const) {
+  const tabs: Array<{ user: User, page: Page }> = []
+  for (const user of ['alice', 'bob', 'alice', 'carol', 'alice', 'bob', 'dave', 'alice', 'alice', 'carol', 'alice', 'alice', 'alice'] as const) {
     const page = await newPage(t, browser as BrowserContext, origin, pageErrors)
-    // Each tab's headers carry its own user; the key says whose stream it is.
-    await page.evaluate((user) => (globalThis as Global).open('/inbox', { shared: { key: user }, headers: () => ({ 'x-user': user }) }), user)
+    await page.evaluate((user) => {
+      // alice and bob: a headers function (a token that could be refreshed), and the key says
+      // whose stream it is; carol and dave: headers as an object, compared by value.
+      const options = user === 'alice' || user === 'bob'
+        ? { shared: { key: user }, headers: () => ({ 'x-user': user }) }
+        : { shared: true, headers: { 'x-user': user } }
+      return (globalThis as Global).open('/inbox', options)
+    }, user)
     tabs.push({ user, page })
   }
   t.equal(tabs.filter((tab) => tab.user === 'alice').length, 8)
-  await waitUntil(() => alice.size === 1 && bob.size === 1, 15_000, 'one leader per identity subscribed')
+  await waitUntil(() => USERS.every((user) => channels.get(user)?.size === 1), 15_000, 'one leader per identity subscribed')
   for (let n = 1; n <= 3; n++) {
-    await alice.publish('tick', { n, user: 'alice' })
-    await bob.publish('tick', { n, user: 'bob' })
+    for (const user of USERS) await channels.get(user)?.publish('tick', { n, user })
   }
   for (const { user, page } of tabs) {
     await waitTicks(page, 3)
@@ -116,7 +122,7 @@ t.test('Chromium: alice and bob never see each other\'s events; 8 tabs of one id
     const log = await readLog(page)
     t.same(log.ticks.map(([n, owner]) => [n, owner]), [[1, user], [2, user], [3, user]], `a tab of ${user} sees ${user}'s events only`)
   }
-  t.same(connections.sort(), ['alice', 'bob'], 'one connection per identity: 8 alice tabs share one')
+  t.same(connections.sort(), USERS, 'one connection per identity: 8 alice tabs share one')
   t.same(pageErrors, [])
 
   // A headers function without a key cannot be shared: nothing could tell the identities apart.

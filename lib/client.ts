@@ -3,7 +3,7 @@
  * server's catalog, over one of two transports: `fetch` (headers, POST bodies, our
  * own reconnects with backoff, finite streams, limits; lib/client/fetch-transport.ts)
  * or the runtime's `EventSource` (lib/client/eventsource-transport.ts). With
- * `shared: true` the tabs of one origin share one connection (lib/client/shared.ts).
+ * `shared` the tabs of one origin share one connection (lib/client/shared.ts).
  *
  * This module and lib/client/ are loaded by browsers as they are, with no bundler,
  * so they import nothing at run time but each other: only `import type` from the
@@ -22,12 +22,14 @@ import { openTransport } from './client/open-transport.js'
 import { TypedEventClient } from './client/typed-client.js'
 import type { CatalogClientOptions, CatalogLike, ClientInit, SseClient, StreamUrl, TypeOnlyClientArgs } from './client/types.js'
 
-export { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './client/backoff.js'
+export { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_MIN_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './client/backoff.js'
 export { END_EVENT } from './client/names.js'
 export { SseClientError, type ClientErrorCode } from './client/errors.js'
 export type { EventSourceConstructor } from './client/eventsource-transport.js'
-export { DEFAULT_RESPONSE_TIMEOUT_MS, type FetchFunction, type HeadersOption, type RequestBody, type UnauthorizedInfo } from './client/fetch-transport.js'
+export { DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, type FetchFunction, type HeadersOption, type RequestBody, type UnauthorizedInfo } from './client/fetch-transport.js'
 export { DEFAULT_MAX_EVENT_BYTES } from './client/parser.js'
+export type { CrossOriginRedirect } from './client/redirects.js'
+export type { SharedOptions } from './client/shared.js'
 export type { ClientStatus } from './client/transport.js'
 export type {
   CatalogClientOptions, CatalogLike, ClientEventData, ClientEventName, ClientValidator, EventHandler, EventMeta,

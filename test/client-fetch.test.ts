@@ -292,10 +292,12 @@ t.test('the AbortSignal closes the client and the connection', async (t) => {
   t.equal(early.status, 'closed', 'an already aborted signal: closed from the start')
 })
 
-t.test('backoff: full jitter under a doubling ceiling, capped; Retry-After as seconds or a date', async (t) => {
-  t.same([0, 1, 2, 3, 10].map((attempt) => backoffDelayMs(attempt, 100, 1000, () => 0.999999)), [99, 199, 399, 799, 999])
-  t.equal(backoffDelayMs(5, 100, 1000, () => 0), 0, 'the floor of full jitter is zero')
-  t.equal(backoffDelayMs(1e9, 100, 30_000, () => 0.5), 15_000, 'endless retries stay finite')
+t.test('backoff: retry first, doubling from the floor, capped, jitter on top at most a quarter; Retry-After as seconds or a date', async (t) => {
+  const bounds = { minMs: 250, maxMs: 1000 }
+  t.same([0, 1, 2, 3, 10].map((streak) => backoffDelayMs(streak, 100, bounds, () => 0)), [250, 500, 1000, 1000, 1000], 'retry below the floor: growth from the floor')
+  t.same([0, 1, 2].map((streak) => backoffDelayMs(streak, 0, bounds, () => 0.999999)), [312, 624, 1249], 'jitter adds less than a quarter')
+  t.same([0, 1].map((streak) => backoffDelayMs(streak, 3000, bounds, () => 0)), [3000, 3000], 'a retry: above the cap is still waited')
+  t.equal(backoffDelayMs(1e9, 100, { minMs: 250, maxMs: 30_000 }, () => 0.5), 33_750, 'endless retries stay finite')
   t.equal(retryAfterMs('3'), 3000)
   t.equal(retryAfterMs(new Date(10_000).toUTCString(), 4000), 6000)
   t.equal(retryAfterMs('soon'), undefined)
@@ -310,10 +312,10 @@ t.test('reconnects keep coming under a server that fails every time, each wait w
     return reply.code(502).send()
   })
   const origin = await start()
-  open(t, createClient(`${origin}/down`, { transport: 'fetch', reconnectDelayMs: 10, maxReconnectDelayMs: 100 }))
+  open(t, createClient(`${origin}/down`, { transport: 'fetch', reconnectDelayMs: 10, minReconnectDelayMs: 10, maxReconnectDelayMs: 100 }))
   await waitUntil(() => at.length >= 12, 10_000, '12 attempts')
   const gaps = at.slice(1).map((time, i) => time - at[i])
-  t.ok(gaps.every((gap) => gap < 100 + 500), `every gap is the capped delay plus request time: ${gaps.join(', ')} ms`)
+  t.ok(gaps.every((gap) => gap < 125 + 500), `every gap is the capped delay (plus a quarter) plus request time: ${gaps.join(', ')} ms`)
 })
 
 t.test('pauseWhenHidden: hidden drops the connection (paused), shown resumes with Last-Event-ID', async (t) => {

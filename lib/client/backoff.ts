@@ -1,8 +1,15 @@
 /**
- * Reconnection delays: exponential backoff with full jitter ("Exponential Backoff And
- * Jitter", AWS Architecture Blog, 2015): attempt n waits a uniformly random time in
- * [0, min(cap, base * 2^n)], so clients dropped together by a restart do not come
- * back together. `base` starts as the option and becomes the server's `retry:`.
+ * Reconnection delays. The server's `retry:` is honoured as the first wait (WHATWG HTML
+ * §9.2.3), never shortened; repeated failures double it from a floor, so a `retry: 0`
+ * or a `Retry-After: 0` cannot make a client storm; jitter is added on top, at most a
+ * quarter of the wait, so clients dropped together by a restart do not all come back
+ * in the same millisecond:
+ *
+ *   wait(n)  = max(base, min(max, base × 2ⁿ)),  base = max(retry, min)
+ *   delay(n) = wait(n) + random × wait(n) / 4
+ *
+ * n is the number of reconnects since an event last arrived. `retry` starts as the
+ * `reconnectDelayMs` option and becomes the server's `retry:`.
  */
 
 /**
@@ -14,23 +21,40 @@
 export const DEFAULT_RECONNECT_DELAY_MS = 1000
 
 /**
- * The default cap on any reconnection delay (not on `Retry-After`, which the server sets).
+ * The default floor of every reconnection delay, whatever `retry:` or `Retry-After` say.
+ * @default 250
+ * @example
+ * createClient(url, { minReconnectDelayMs: DEFAULT_MIN_RECONNECT_DELAY_MS * 4 })
+ */
+export const DEFAULT_MIN_RECONNECT_DELAY_MS = 250
+
+/**
+ * The default cap on the growth of reconnection delays (a larger `retry:` or
+ * `Retry-After` from the server is still honoured).
  * @default 30000
  * @example
  * createClient(url, { maxReconnectDelayMs: DEFAULT_MAX_RECONNECT_DELAY_MS / 3 })
  */
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 30_000
 
+/** The bounds of the formula above. */
+export interface BackoffBounds {
+  readonly minMs: number
+  readonly maxMs: number
+}
+
 /**
- * The delay before reconnection attempt `attempt` (0 for the first).
+ * The delay before reconnect `streak` (0 for the first since an event arrived).
  *
  * @example
- * backoffDelayMs(3, 1000, 30_000) // somewhere in [0, 8000]
+ * backoffDelayMs(0, 3000, { minMs: 250, maxMs: 30_000 }) // in [3000, 3750)
+ * backoffDelayMs(2, 0, { minMs: 250, maxMs: 30_000 })    // in [1000, 1250)
  */
-export function backoffDelayMs (attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelayMs (streak: number, retryMs: number, bounds: BackoffBounds, random: () => number = Math.random): number {
+  const base = Math.max(retryMs, bounds.minMs)
   // 2 ** 31 is already past any cap: keeps the product finite for endless retries.
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 31))
-  return Math.floor(random() * ceiling)
+  const wait = Math.max(base, Math.min(bounds.maxMs, base * 2 ** Math.min(streak, 31)))
+  return wait + Math.floor(random() * wait / 4)
 }
 
 /**

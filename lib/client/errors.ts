@@ -11,7 +11,7 @@
  * |---|---|
  * | `TYPED_SSE_CLIENT_NO_EVENTSOURCE` | thrown by `createClient`: `transport: 'eventsource'` and no `EventSource` given or global (Node 20) |
  * | `TYPED_SSE_CLIENT_NO_FETCH` | thrown by `createClient`: the fetch transport is needed and there is no `fetch` |
- * | `TYPED_SSE_CLIENT_BAD_OPTION` | thrown by `createClient`: an option that cannot work (a stream body that cannot be sent twice, a shared client without Web Locks...) |
+ * | `TYPED_SSE_CLIENT_BAD_OPTION` | thrown by `createClient`: an unknown option (a typo), or one that cannot work (a stream body that cannot be sent twice, a shared client without Web Locks, headers shared without a key...) |
  * | `TYPED_SSE_CLIENT_UNKNOWN_EVENT` | thrown by `on`: the catalog given does not declare the event |
  * | `TYPED_SSE_CLIENT_INVALID_JSON` | data of a JSON event is not JSON (a `Text()` event not listed in `text`?) |
  * | `TYPED_SSE_CLIENT_INVALID_DATA` | `validate` refused the data; the event was not delivered |
@@ -19,7 +19,9 @@
  * | `TYPED_SSE_CLIENT_CONNECTION_FAILED` | the response was not a 200 event stream (nor a status worth retrying); no reconnect |
  * | `TYPED_SSE_CLIENT_UNAUTHORIZED` | 401/403 and no `onUnauthorized`, or it said not to retry; no reconnect |
  * | `TYPED_SSE_CLIENT_EVENT_TOO_LARGE` | a line or event passed `maxEventBytes`; the connection was dropped and the client reconnects |
- * | `TYPED_SSE_CLIENT_TIMEOUT` | no response head within `responseTimeoutMs`; the client reconnects |
+ * | `TYPED_SSE_CLIENT_TIMEOUT` | no response head within `responseTimeoutMs`, or nothing at all for `heartbeatTimeoutMs` on an open stream; the client reconnects |
+ * | `TYPED_SSE_CLIENT_READ_FAILED` | the response body failed mid-stream (a reset connection, a body that cannot be decoded); the client reconnects |
+ * | `TYPED_SSE_CLIENT_REDIRECT` | a redirect to another origin (with `crossOriginRedirect: 'refuse'`, the default), or more than 20; no reconnect |
  *
  * @example
  * const ignored: ClientErrorCode[] = ['TYPED_SSE_CLIENT_HANDLER_FAILED']
@@ -36,6 +38,8 @@ export type ClientErrorCode =
   | 'TYPED_SSE_CLIENT_UNAUTHORIZED'
   | 'TYPED_SSE_CLIENT_EVENT_TOO_LARGE'
   | 'TYPED_SSE_CLIENT_TIMEOUT'
+  | 'TYPED_SSE_CLIENT_READ_FAILED'
+  | 'TYPED_SSE_CLIENT_REDIRECT'
 
 /**
  * An error of the typed client: thrown by `createClient` and `on` for misuse, else
@@ -62,4 +66,14 @@ export class SseClientError extends Error {
     this.data = details.data
     this.statusCode = details.statusCode
   }
+}
+
+/**
+ * The error for an option that cannot work, thrown by `createClient`.
+ *
+ * @example
+ * throw badOption('maxEventBytes must be a number >= 0, got -1.')
+ */
+export function badOption (message: string): SseClientError {
+  return new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', message)
 }

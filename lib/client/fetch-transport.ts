@@ -1,13 +1,16 @@
 /**
  * The fetch transport: the stream read with `fetch`, so requests can carry headers,
- * any method and a body, and reconnects are ours: exponential backoff with full
- * jitter from the server's `retry:`, `Retry-After` honoured on 429 and 5xx, a hook
- * to refresh credentials on 401/403, a deadline for the response head, a bound on
- * an event's size, and `Last-Event-ID` on every reconnect.
+ * any method and a body, and reconnects are ours: the server's `retry:` first, then
+ * doubling from a floor (lib/client/backoff.ts), `Retry-After` honoured on 429 and
+ * 5xx, a hook to refresh credentials on 401/403, a deadline for the response head,
+ * a liveness deadline for the body, a bound on an event's size, redirects to another
+ * origin refused (lib/client/redirects.ts), and `Last-Event-ID` on every reconnect.
  */
 import { backoffDelayMs, retryAfterMs } from './backoff.js'
+import { readBody } from './body-reader.js'
 import { SseClientError } from './errors.js'
 import { EventStreamParser } from './parser.js'
+import { fetchFollowing, type CrossOriginRedirect } from './redirects.js'
 import type { Transport, TransportSink } from './transport.js'
 
 /**
@@ -62,8 +65,11 @@ export interface FetchTransportOptions {
   readonly body: RequestBody | undefined
   readonly credentials: RequestCredentials
   readonly reconnectDelayMs: number
+  readonly minReconnectDelayMs: number
   readonly maxReconnectDelayMs: number
   readonly responseTimeoutMs: number
+  readonly heartbeatTimeoutMs: number | false
+  readonly crossOriginRedirect: CrossOriginRedirect
   readonly maxEventBytes: number
   readonly onUnauthorized: ((info: UnauthorizedInfo) => boolean | Promise<boolean>) | undefined
   readonly pauseWhenHidden: boolean
@@ -86,6 +92,15 @@ interface VisibilityDocument {
  */
 export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000
 
+/**
+ * The default silence after which an open stream is dropped and resumed: three times
+ * the server's default heartbeat (15 s), so one late heartbeat is not a drop.
+ * @default 45000
+ * @example
+ * createClient(url, { heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS * 2 })
+ */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 45_000
+
 /** The longest delay `setTimeout` takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -105,7 +120,8 @@ export class FetchTransport implements Transport {
   #isClosed = false
   #isHidden = false
   #lastEventId: string
-  #baseDelayMs: number
+  /** `reconnectDelayMs`, until the server sends `retry:`. */
+  #retryMs: number
   /** Reconnects since the last event: the backoff exponent. */
   #retries = 0
   #refusalsInRow = 0
@@ -117,7 +133,7 @@ export class FetchTransport implements Transport {
     this.#options = options
     this.#sink = sink
     this.#lastEventId = options.lastEventId
-    this.#baseDelayMs = options.reconnectDelayMs
+    this.#retryMs = options.reconnectDelayMs
     const doc = (globalThis as { document?: VisibilityDocument }).document
     this.#document = options.pauseWhenHidden ? doc : undefined
     if (this.#document !== undefined) {
@@ -152,10 +168,13 @@ export class FetchTransport implements Transport {
         continue
       }
       this.#sink.status('connecting')
+      // A status listener may have closed the client: check before every await.
+      if (this.#isClosed) return
       const delayMs = await this.#connect()
       if (delayMs === undefined || this.#isClosed) return
       if (this.#isHidden) continue
       this.#sink.status('connecting')
+      if (this.#isClosed) return
       await this.#sleep(delayMs)
     }
   }
@@ -182,9 +201,13 @@ export class FetchTransport implements Transport {
         this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', 'The headers function threw; retrying with backoff.', { cause }))
         return this.#backoff()
       }
-      response = await this.#options.fetch(this.#options.url, request)
+      response = await fetchFollowing(this.#options.fetch, this.#options.url, request, this.#bareHeaders(), this.#options.crossOriginRedirect)
     } catch (cause) {
       if (this.#isClosed || this.#isHidden) return 0
+      if (cause instanceof SseClientError) {
+        this.#sink.stop(cause)
+        return undefined
+      }
       if (isTimedOut) {
         this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_TIMEOUT',
           `No response head within responseTimeoutMs (${this.#options.responseTimeoutMs} ms); reconnecting.`, { cause }))
@@ -199,9 +222,7 @@ export class FetchTransport implements Transport {
   async #request (signal: AbortSignal): Promise<RequestInit> {
     const given = this.#options.headers
     const headers = new Headers(typeof given === 'function' ? await given() : given)
-    headers.set('accept', 'text/event-stream')
-    // §9.2.3 sends it only when non-empty; an empty header would reset the server's position anyway.
-    if (this.#lastEventId !== '') headers.set('last-event-id', this.#lastEventId)
+    this.#bareHeaders().forEach((value, name) => { headers.set(name, value) })
     return {
       method: this.#options.method,
       headers,
@@ -210,6 +231,14 @@ export class FetchTransport implements Transport {
       cache: 'no-store',
       signal
     }
+  }
+
+  /** The headers every request carries, and the only ones sent past another origin. */
+  #bareHeaders (): Headers {
+    const headers = new Headers({ accept: 'text/event-stream' })
+    // §9.2.3 sends it only when non-empty; an empty header would reset the server's position anyway.
+    if (this.#lastEventId !== '') headers.set('last-event-id', utf8AsByteString(this.#lastEventId))
+    return headers
   }
 
   async #read (response: Response, attempt: AbortController): Promise<number | undefined> {
@@ -236,26 +265,39 @@ export class FetchTransport implements Transport {
     }
     this.#refusalsInRow = 0
     this.#sink.status('open')
+    /** Events dispatched from the slice being parsed: the body reader yields to the page after enough of them. */
+    let dispatched = 0
     const parser = new EventStreamParser({
       lastEventId: this.#lastEventId,
       maxEventBytes: this.#options.maxEventBytes,
-      onRetry: (ms) => { this.#baseDelayMs = ms },
+      onRetry: (ms) => { this.#retryMs = ms },
       onEvent: (event) => {
         if (this.#isClosed) return
+        dispatched++
         this.#retries = 0
         this.#lastEventId = event.lastEventId
         this.#sink.event(event)
       }
     })
-    const reader = response.body.getReader()
+    let isSilent = false
+    const silenceMs = this.#options.heartbeatTimeoutMs
     try {
-      for (let chunk = await reader.read(); !chunk.done && !this.#isClosed; chunk = await reader.read()) {
-        parser.push(chunk.value)
+      await readBody(response.body, (bytes) => {
+        dispatched = 0
+        parser.push(bytes)
         this.#lastEventId = parser.lastEventId
-      }
-    } catch (err) {
+        return dispatched
+      }, {
+        silenceMs,
+        onSilence: () => {
+          isSilent = true
+          attempt.abort()
+        },
+        isStopped: () => this.#isClosed || this.#isHidden
+      })
+    } catch (cause) {
       attempt.abort()
-      if (err instanceof SseClientError && !this.#isClosed) this.#sink.warn(err)
+      if (!this.#isClosed && !this.#isHidden) this.#sink.warn(readFailure(cause, isSilent, silenceMs))
     }
     if (this.#isClosed) return undefined
     // The body ended without the end event: a drop, so reconnect and resume.
@@ -285,12 +327,16 @@ export class FetchTransport implements Transport {
   }
 
   #backoff (): number {
-    return backoffDelayMs(this.#retries++, this.#baseDelayMs, this.#options.maxReconnectDelayMs)
+    return backoffDelayMs(this.#retries++, this.#retryMs, { minMs: this.#options.minReconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs })
   }
 
   /** Waits `ms` (Infinity: until woken); `close` and visibility changes end it early. */
   #sleep (ms: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.#isClosed) {
+        resolve()
+        return
+      }
       // Not unref'd: an open client waiting to reconnect is work the process is doing.
       const timer = Number.isFinite(ms) ? setTimeout(done, Math.min(ms, MAX_TIMER_MS)) : undefined
       const wake = (): void => { done() }
@@ -313,6 +359,29 @@ export class FetchTransport implements Transport {
     }
     this.#wake?.()
   }
+}
+
+/**
+ * An id as a header value: `Headers` takes byte strings only (a character above U+00FF
+ * throws), so the UTF-8 bytes go one per character, which is what browsers'
+ * EventSource puts on the wire (§9.2.3: "UTF-8 encode").
+ */
+function utf8AsByteString (id: string): string {
+  if (!/[^\x00-\x7f]/.test(id)) return id
+  let value = ''
+  for (const byte of new TextEncoder().encode(id)) value += String.fromCharCode(byte)
+  return value
+}
+
+/** What a body that failed mid-stream is reported as: the liveness deadline, a bound, or the read itself. */
+function readFailure (cause: unknown, isSilent: boolean, silenceMs: number | false): SseClientError {
+  if (isSilent) {
+    return new SseClientError('TYPED_SSE_CLIENT_TIMEOUT',
+      `Nothing arrived for heartbeatTimeoutMs (${String(silenceMs)} ms); dropped the connection, reconnecting with Last-Event-ID.`, { cause })
+  }
+  if (cause instanceof SseClientError) return cause
+  return new SseClientError('TYPED_SSE_CLIENT_READ_FAILED',
+    'The response body failed mid-stream (connection reset, or a body that cannot be decoded); reconnecting.', { cause })
 }
 
 /** Frees a response we will not read, whatever state its body is in. */

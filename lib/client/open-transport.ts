@@ -3,20 +3,68 @@
  * or when an option needs it, else the runtime's EventSource; shared tabs on top of
  * fetch. Options that cannot work are refused here, once, with a coded error.
  */
-import { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './backoff.js'
-import { SseClientError } from './errors.js'
+import { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_MIN_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './backoff.js'
+import { badOption, SseClientError } from './errors.js'
 import { EventSourceTransport, type EventSourceConstructor } from './eventsource-transport.js'
-import { DEFAULT_RESPONSE_TIMEOUT_MS, FetchTransport, type FetchFunction, type FetchTransportOptions } from './fetch-transport.js'
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, FetchTransport, type FetchFunction, type FetchTransportOptions } from './fetch-transport.js'
 import { DEFAULT_MAX_EVENT_BYTES } from './parser.js'
-import { SharedTransport } from './shared.js'
+import { SharedTransport, sharingKey } from './shared.js'
 import type { Transport, TransportSink } from './transport.js'
 import type { ClientInit } from './types.js'
 
+/**
+ * Every option `createClient` knows; a record so the compiler says when one is added
+ * to the types and not here. Any other key is a typo, refused rather than ignored.
+ */
+const OPTION_NAMES: Readonly<Record<keyof ClientInit, true>> = {
+  transport: true,
+  EventSource: true,
+  fetch: true,
+  withCredentials: true,
+  headers: true,
+  method: true,
+  body: true,
+  credentials: true,
+  signal: true,
+  reconnectDelayMs: true,
+  minReconnectDelayMs: true,
+  maxReconnectDelayMs: true,
+  responseTimeoutMs: true,
+  heartbeatTimeoutMs: true,
+  maxEventBytes: true,
+  crossOriginRedirect: true,
+  onUnauthorized: true,
+  pauseWhenHidden: true,
+  shared: true,
+  validate: true,
+  onError: true,
+  catalog: true,
+  text: true
+}
+
 /** The durations and sizes of the fetch transport: numbers >= 0 (Infinity allowed, NaN not). */
-const NUMERIC_OPTIONS = ['reconnectDelayMs', 'maxReconnectDelayMs', 'responseTimeoutMs', 'maxEventBytes'] as const
+const NUMERIC_OPTIONS = ['reconnectDelayMs', 'minReconnectDelayMs', 'maxReconnectDelayMs', 'responseTimeoutMs', 'maxEventBytes'] as const
 
 /** The options that only the fetch transport can honour. */
-const FETCH_ONLY_OPTIONS = ['headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared'] as const
+const FETCH_ONLY_OPTIONS = [
+  'headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared', 'heartbeatTimeoutMs', 'crossOriginRedirect'
+] as const
+
+/**
+ * Refuses what is not an option, by name.
+ *
+ * @throws SseClientError TYPED_SSE_CLIENT_BAD_OPTION
+ * @example
+ * checkOptionNames({ reconectDelayMs: 5 }) // throws: not an option
+ */
+function checkOptionNames (options: unknown): asserts options is ClientInit {
+  if (options === null || typeof options !== 'object') throw badOption(`options must be an object, got ${String(options)}.`)
+  for (const name of Object.keys(options)) {
+    if (!Object.hasOwn(OPTION_NAMES, name)) {
+      throw badOption(`"${name}" is not an option of createClient (known: ${Object.keys(OPTION_NAMES).join(', ')}).`)
+    }
+  }
+}
 
 /**
  * The transport the options ask for, with the defaults applied.
@@ -26,14 +74,14 @@ const FETCH_ONLY_OPTIONS = ['headers', 'method', 'body', 'credentials', 'signal'
  * const transport = openTransport('http://127.0.0.1:3000/chat', { body: '{}' }, sink)
  */
 export function openTransport (url: string, options: ClientInit, sink: TransportSink): Transport {
+  checkOptionNames(options)
   const globals = globalThis as { EventSource?: EventSourceConstructor, fetch?: FetchFunction }
   const Source = options.EventSource ?? globals.EventSource
   const needsFetch = FETCH_ONLY_OPTIONS.filter((name) => options[name] !== undefined && options[name] !== false)
   const kind = options.transport ?? (needsFetch.length > 0 || Source === undefined ? 'fetch' : 'eventsource')
   if (kind === 'eventsource') {
     if (needsFetch.length > 0) {
-      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
-        `${needsFetch.join(', ')} need the fetch transport: remove transport: 'eventsource'.`)
+      throw badOption(`${needsFetch.join(', ')} need the fetch transport: remove transport: 'eventsource'.`)
     }
     if (Source === undefined) {
       throw new SseClientError('TYPED_SSE_CLIENT_NO_EVENTSOURCE',
@@ -47,14 +95,24 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
     throw new SseClientError('TYPED_SSE_CLIENT_NO_FETCH', 'No fetch in this runtime: pass one as the fetch option.')
   }
   if (typeof (options.body as { getReader?: unknown } | undefined)?.getReader === 'function') {
-    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
-      'body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
+    throw badOption('body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
   }
   for (const name of NUMERIC_OPTIONS) {
     const value = options[name]
-    if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
-      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', `${name} must be a number >= 0, got ${String(value)}.`)
-    }
+    if (value !== undefined && !(typeof value === 'number' && value >= 0)) throw badOption(`${name} must be a number >= 0, got ${String(value)}.`)
+  }
+  const minReconnectDelayMs = options.minReconnectDelayMs ?? DEFAULT_MIN_RECONNECT_DELAY_MS
+  const maxReconnectDelayMs = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS
+  if (minReconnectDelayMs > maxReconnectDelayMs) {
+    throw badOption(`minReconnectDelayMs (${minReconnectDelayMs}) is above maxReconnectDelayMs (${maxReconnectDelayMs}): lower the floor or raise the cap.`)
+  }
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS
+  if (heartbeatTimeoutMs !== false && !(typeof heartbeatTimeoutMs === 'number' && heartbeatTimeoutMs > 0)) {
+    throw badOption(`heartbeatTimeoutMs must be a number > 0 or false, got ${String(heartbeatTimeoutMs)}.`)
+  }
+  const crossOriginRedirect = options.crossOriginRedirect ?? 'refuse'
+  if (crossOriginRedirect !== 'refuse' && crossOriginRedirect !== 'follow') {
+    throw badOption(`crossOriginRedirect must be 'refuse' or 'follow', got ${String(crossOriginRedirect)}.`)
   }
   const settings: FetchTransportOptions = Object.freeze({
     url,
@@ -64,19 +122,18 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
     body: options.body,
     credentials: options.credentials ?? (options.withCredentials === true ? 'include' : 'same-origin'),
     reconnectDelayMs: options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS,
-    maxReconnectDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS,
+    minReconnectDelayMs,
+    maxReconnectDelayMs,
     responseTimeoutMs: options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+    heartbeatTimeoutMs: heartbeatTimeoutMs === Infinity ? false : heartbeatTimeoutMs,
+    crossOriginRedirect,
     maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
     onUnauthorized: options.onUnauthorized,
     pauseWhenHidden: options.pauseWhenHidden ?? false,
     lastEventId: ''
   })
-  if (options.shared !== true) return new FetchTransport(settings, sink)
-  if (options.body !== undefined && typeof options.body !== 'string') {
-    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
-      'shared: true with a body needs a string body: tabs share a stream only when method, URL and body are the same.')
-  }
-  return new SharedTransport(`${settings.method} ${url} ${options.body ?? ''}`, sink,
+  if (options.shared === undefined || options.shared === false) return new FetchTransport(settings, sink)
+  return new SharedTransport(sharingKey(settings, options.shared), sink,
     // The connection serves every tab, some of which may be showing: it does not pause with the leader's.
     (lastEventId, leaderSink) => new FetchTransport({ ...settings, lastEventId, pauseWhenHidden: false }, leaderSink))
 }

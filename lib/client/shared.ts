@@ -7,10 +7,28 @@
  * its lock, the next tab gets it and connects with that id as `Last-Event-ID`: a
  * stream that replays by id (a channel with history) then sends exactly what
  * followed, with no gap and no duplicate.
+ *
+ * Tabs share only when their requests would be the same, identity included: the lock
+ * and channel are named after {@link sharingKey}. Anything arriving on the channel is
+ * checked for shape before use (another version of this library, or any script of the
+ * origin, may post there); a tab ignores what it cannot read.
  */
-import { SseClientError, type ClientErrorCode } from './errors.js'
+import { badOption, SseClientError, type ClientErrorCode } from './errors.js'
+import type { FetchTransportOptions } from './fetch-transport.js'
 import type { StreamEvent } from './parser.js'
 import type { ClientStatus, Transport, TransportSink } from './transport.js'
+
+/**
+ * `shared` as an object: `key` names whose stream it is (a user or account id). Tabs
+ * share a connection only when their keys are equal, so a stream opened with one
+ * user's token never serves another user's tab. Required when `headers` is a function.
+ *
+ * @example
+ * createClient('/inbox', { shared: { key: userId }, headers: () => ({ authorization: `Bearer ${token}` }) })
+ */
+export interface SharedOptions {
+  readonly key: string
+}
 
 /** The part of `navigator.locks` (Web Locks API) used here. */
 interface LockManagerLike {
@@ -19,20 +37,100 @@ interface LockManagerLike {
 
 /** The part of `BroadcastChannel` used here. */
 interface BroadcastChannelLike {
-  onmessage: ((message: { data: SharedMessage }) => void) | null
+  onmessage: ((message: { data: unknown }) => void) | null
   postMessage (message: SharedMessage): void
   close (): void
 }
 
-/** What tabs tell each other. Errors travel as plain fields: structured clone drops their class. */
+/** What tabs tell each other. */
 type SharedMessage =
   | { readonly kind: 'hello' }
   | { readonly kind: 'status', readonly status: Exclude<ClientStatus, 'closed'> }
   | { readonly kind: 'event', readonly event: StreamEvent }
   | { readonly kind: 'stop', readonly error?: { code: ClientErrorCode, message: string, statusCode: number | undefined } }
 
-/** The prefix of the lock and channel names, so they cannot clash with the page's own. */
-const NAME_PREFIX = 'fastify-typed-sse '
+/**
+ * The prefix of the lock and channel names, so they cannot clash with the page's own;
+ * the number is the message format's, so tabs running another version never meet.
+ */
+const NAME_PREFIX = 'fastify-typed-sse/2 '
+
+const STATUSES: ReadonlySet<unknown> = new Set(['connecting', 'open', 'paused'])
+
+/**
+ * What tabs must have in common to share a connection: the method, URL, body and
+ * credentials mode, headers given as an object, and the page's `key`. A headers
+ * function can return anything at any time (a refreshed token, another user's), so it
+ * cannot be compared: it needs a `key`.
+ *
+ * @throws SseClientError TYPED_SSE_CLIENT_BAD_OPTION for a malformed `shared`, a body that is not a string, or a headers function without a key
+ * @example
+ * sharingKey(settings, { key: 'alice' }) // '["GET","https://app.example/inbox","","same-origin",null,"alice"]'
+ */
+export function sharingKey (request: Pick<FetchTransportOptions, 'method' | 'url' | 'body' | 'credentials' | 'headers'>, shared: unknown): string {
+  let key: string | undefined
+  if (shared !== true) {
+    const given = shared as Partial<SharedOptions> | null
+    const extra = given !== null && typeof given === 'object' ? Object.keys(given).filter((name) => name !== 'key') : []
+    if (given === null || typeof given !== 'object' || typeof given.key !== 'string' || given.key === '' || extra.length > 0) {
+      throw badOption(`shared must be true, false or { key: string } (a non-empty key, nothing else), got ${describe(shared)}.`)
+    }
+    key = given.key
+  }
+  if (request.body !== undefined && typeof request.body !== 'string') {
+    throw badOption('shared with a body needs a string body: tabs share a stream only when method, URL and body are the same.')
+  }
+  if (typeof request.headers === 'function' && key === undefined) {
+    throw badOption('shared with a headers function needs shared: { key } naming whose stream it is (the user id): ' +
+      "tabs share a connection only with the same key, so one user's events never reach another user's tab.")
+  }
+  const headers = typeof request.headers === 'object'
+    ? Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]).sort(([a], [b]) => a < b ? -1 : 1)
+    : null
+  return JSON.stringify([request.method.toUpperCase(), request.url, request.body ?? '', request.credentials, headers, key ?? null])
+}
+
+function describe (value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/**
+ * The message as this format defines it, or `undefined` for anything else. Errors
+ * travel as plain fields: structured clone drops their class.
+ */
+function readMessage (data: unknown): SharedMessage | undefined {
+  if (data === null || typeof data !== 'object') return undefined
+  const message = data as Record<string, unknown>
+  switch (message.kind) {
+    case 'hello':
+      return { kind: 'hello' }
+    case 'status':
+      return STATUSES.has(message.status) ? { kind: 'status', status: message.status as Exclude<ClientStatus, 'closed'> } : undefined
+    case 'event': {
+      const event = message.event as Record<string, unknown> | null
+      if (event === null || typeof event !== 'object') return undefined
+      const { type, data, lastEventId } = event
+      return typeof type === 'string' && typeof data === 'string' && typeof lastEventId === 'string'
+        ? { kind: 'event', event: { type, data, lastEventId } }
+        : undefined
+    }
+    case 'stop': {
+      const error = message.error as Record<string, unknown> | null | undefined
+      if (error === undefined) return { kind: 'stop' }
+      if (error === null || typeof error !== 'object') return undefined
+      const { code, message: text, statusCode } = error
+      if (typeof code !== 'string' || !code.startsWith('TYPED_SSE_CLIENT_') || typeof text !== 'string') return undefined
+      if (statusCode !== undefined && typeof statusCode !== 'number') return undefined
+      return { kind: 'stop', error: { code: code as ClientErrorCode, message: text, statusCode } }
+    }
+    default:
+      return undefined
+  }
+}
 
 /**
  * Starts the real transport in the leader tab, resuming after `lastEventId`.
@@ -66,8 +164,7 @@ export class SharedTransport implements Transport {
     const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
     const Channel = (globalThis as { BroadcastChannel?: new (name: string) => BroadcastChannelLike }).BroadcastChannel
     if (locks === undefined || Channel === undefined) {
-      throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION',
-        'shared: true needs Web Locks and BroadcastChannel (browsers, in a secure context or on localhost); leave it out here.')
+      throw badOption('shared: true needs Web Locks and BroadcastChannel (browsers, in a secure context or on localhost); leave it out here.')
     }
     this.#sink = sink
     this.#start = start
@@ -133,8 +230,9 @@ export class SharedTransport implements Transport {
     if (!this.#isClosed) this.#channel.postMessage(message)
   }
 
-  readonly #onMessage = ({ data: message }: { data: SharedMessage }): void => {
-    if (this.#isClosed) return
+  readonly #onMessage = ({ data }: { data: unknown }): void => {
+    const message = readMessage(data)
+    if (this.#isClosed || message === undefined) return
     if (this.#isLeader) {
       if (message.kind === 'hello') this.#post({ kind: 'status', status: this.#status })
       // Anything else is a late message of the previous leader, already replayed to this one.

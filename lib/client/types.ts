@@ -9,6 +9,8 @@ import type { Missed, Resync } from '../control.js'
 import type { SseClientError } from './errors.js'
 import type { EventSourceConstructor } from './eventsource-transport.js'
 import type { FetchFunction, HeadersOption, RequestBody, UnauthorizedInfo } from './fetch-transport.js'
+import type { CrossOriginRedirect } from './redirects.js'
+import type { SharedOptions } from './shared.js'
 import type { ClientStatus } from './transport.js'
 
 /**
@@ -151,14 +153,21 @@ export interface BaseClientOptions<C extends CatalogLike> {
   /** Aborting it closes the client, as `close()` does. */
   signal?: AbortSignal
   /**
-   * The first reconnection delay until the server sends `retry:`, which then sets it;
-   * each reconnect waits a random time in [0, delay * 2^n], n the reconnects since the
-   * last event (fetch transport).
+   * The first reconnection delay until the server sends `retry:`, which then replaces
+   * it. Reconnect n (n: reconnects since the last event) waits
+   * `max(base, min(maxReconnectDelayMs, base * 2^n))` plus up to a quarter of that at
+   * random, `base` being `max(retry, minReconnectDelayMs)` (fetch transport).
    * @default 1000
    */
   reconnectDelayMs?: number
   /**
-   * The cap on one reconnection delay; a `Retry-After` header may ask for longer (fetch transport).
+   * The floor of every reconnection delay, even when the server says `retry: 0` or
+   * `Retry-After: 0`: the growth starts from it, so no server can make the client storm (fetch transport).
+   * @default 250
+   */
+  minReconnectDelayMs?: number
+  /**
+   * The cap on the growth of reconnection delays; a larger `retry:` or `Retry-After` is still honoured (fetch transport).
    * @default 30000
    */
   maxReconnectDelayMs?: number
@@ -168,6 +177,22 @@ export interface BaseClientOptions<C extends CatalogLike> {
    * @default 30000
    */
   responseTimeoutMs?: number
+  /**
+   * When nothing at all (no event, no heartbeat comment) arrives on an open stream for
+   * this long, the connection is taken for dead (a half-open TCP connection, a proxy
+   * that stopped forwarding): it is dropped (`TYPED_SSE_CLIENT_TIMEOUT`) and the client
+   * reconnects with `Last-Event-ID`. `false` disables it (fetch transport).
+   * @default 45000 (three times the server's default 15 s heartbeat)
+   */
+  heartbeatTimeoutMs?: number | false
+  /**
+   * A redirect to another origin: `'refuse'` closes the client with
+   * `TYPED_SSE_CLIENT_REDIRECT`, so the headers and body go nowhere but where they were
+   * meant to; `'follow'` goes there as a GET without them. Same-origin redirects are
+   * always followed with both (fetch transport).
+   * @default 'refuse'
+   */
+  crossOriginRedirect?: CrossOriginRedirect
   /**
    * The bound on one event's bytes (its lines, the line being read included). Past it
    * the connection is dropped (`TYPED_SSE_CLIENT_EVENT_TOO_LARGE`) and the client
@@ -190,14 +215,16 @@ export interface BaseClientOptions<C extends CatalogLike> {
    */
   pauseWhenHidden?: boolean
   /**
-   * Share one connection per stream (method, URL and string body) among the tabs of this origin: one
-   * tab holds it (a Web Lock) and forwards events to the others (BroadcastChannel);
-   * when it closes, another takes over with `Last-Event-ID`. Use it on streams that
-   * replay by id (channels with history), so the takeover loses nothing. Browsers only;
-   * uses the fetch transport.
+   * Share one connection among the tabs of this origin whose requests are the same
+   * (method, URL, string body, credentials mode, object headers, and `key`): one tab
+   * holds it (a Web Lock) and forwards events to the others (BroadcastChannel); when
+   * it closes, another takes over with `Last-Event-ID`. With a `headers` function,
+   * pass `{ key }` naming whose stream it is (the user id): tabs with different keys
+   * never share. Use it on streams that replay by id (channels with history), so the
+   * takeover loses nothing. Browsers only; uses the fetch transport.
    * @default false
    */
-  shared?: boolean
+  shared?: boolean | SharedOptions
   /**
    * Checks each parsed payload before any handler sees it; a failure goes to
    * `onError` as `TYPED_SSE_CLIENT_INVALID_DATA` and the event is not delivered.

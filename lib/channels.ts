@@ -89,7 +89,8 @@ export class ChannelRegistry {
     let { eventsPublished, replaysServed, replayMisses } = this.#gone
     for (const [name, channel] of this.#channels) {
       const stats = channel.stats()
-      channels[name] = stats
+      // Defined, not assigned: a channel named `__proto__` is a key like any other.
+      Object.defineProperty(channels, name, { value: stats, enumerable: true, writable: true, configurable: true })
       eventsPublished += stats.published
       replaysServed += stats.replaysServed
       replayMisses += stats.replayMisses

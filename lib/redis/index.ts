@@ -10,6 +10,7 @@
  *   scripts.ts      the Lua (publish, read, position), registered with defineCommand
  *   options.ts      options, defaults, checks
  *   connections.ts  the engine's connections: settings, readiness, commands, timeouts, quit
+ *   keys.ts         the key layout: channel keys and the engine's own, apart
  *   slot.ts         Redis Cluster hash slots
  *   subscriber.ts   subscriptions on one Redis (SUBSCRIBE)
  *   shard-subscriber.ts  subscriptions on a cluster (SSUBSCRIBE, one connection per master)
@@ -30,7 +31,8 @@ import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
 import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
-import { DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
+import { channelKey } from './keys.js'
+import { DEFAULT_HISTORY_TTL_MS, DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
 import { defineScripts, type ReadReply } from './scripts.js'
 import { ShardSubscriber } from './shard-subscriber.js'
 import { SingleSubscriber, type Subscriber, type SubscriberEvents } from './subscriber.js'
@@ -38,7 +40,7 @@ import { Topics } from './topics.js'
 import type { Topic } from './topic.js'
 
 export {
-  DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_CATCH_UP_MESSAGES, DEFAULT_REDIS_PREFIX,
+  DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HISTORY_TTL_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_CATCH_UP_MESSAGES, DEFAULT_REDIS_PREFIX,
   DEFAULT_REDIS_URL, type RedisAdmissionOptions, type RedisEngineOptions
 } from './options.js'
 
@@ -112,8 +114,9 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   const commands = new Commands(connection, commandTimeoutMs)
   const scripts = defineScripts(connection, isCluster)
   const maxAgeOf = (topic: Topic): number => topic.history?.maxAgeMs || 0
-  // On a cluster the whole key is a hash tag: the stream and its shard channel share a slot.
-  const keyOf = (name: string): string => isCluster ? `{${prefix}${name}}` : prefix + name
+  // Never shorter than maxAgeMs by default: a stream that expired cannot tell a client
+  // that is up to date (after a quiet spell) from one that missed messages.
+  const ttlOf = (topic: Topic): number => resolved.historyTtlMs ?? Math.max(maxAgeOf(topic), DEFAULT_HISTORY_TTL_MS)
   const topics: Topics = new Topics(makeSubscriber, {
     waitMs: commandTimeoutMs,
     maxHeld: resolved.maxCatchUpMessages,
@@ -140,7 +143,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     admission,
 
     channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
-      const key = keyOf(name)
+      const key = channelKey(prefix, name)
       const topic = topics.open(key, history, listener)
       return {
         async publish ({ event, data, publishedAt }) {
@@ -151,7 +154,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
             return undefined
           }
           const { maxEvents } = topic.history
-          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishedAt))
+          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), ttlOf(topic), publishedAt))
         },
         async readAfter (lastEventId): Promise<ReplayResult> {
           if (topic.history === undefined) return { status: 'unknown' }

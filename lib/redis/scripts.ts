@@ -51,8 +51,9 @@ end
 /**
  * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs
  * (0: none), publishedAt (the publisher's clock, '' for none: only in the pub/sub
- * message, see codec.ts). The age limit is measured on Redis's clock, the one that
- * makes the ids.
+ * message, see codec.ts), the stream's time to live (ms, renewed by each publish, so
+ * no history outlives its last use). The age limit is measured on Redis's clock, the
+ * one that makes the ids.
  */
 function appendScript (publish: 'PUBLISH' | 'SPUBLISH'): string {
   return LUA_HELPERS + `
@@ -61,6 +62,7 @@ local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2])
 local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
 if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
 evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))
+redis.call('PEXPIRE', key, ARGV[6])
 redis.call('${publish}', key, id .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
 return id
 `
@@ -105,8 +107,8 @@ export type ReadReply = ['ok', unknown] | ['evicted'] | ['unknown']
 
 /** The scripts, bound to the connection they were registered on. */
 export interface Scripts {
-  /** Appends to the stream, trims it, publishes (with `publishedAt`, epoch ms); resolves with the new id. */
-  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt?: number): Promise<string>
+  /** Appends to the stream, trims it, sets its time to live, publishes (with `publishedAt`, epoch ms); resolves with the new id. */
+  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, ttlMs: number, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
@@ -115,7 +117,7 @@ export interface Scripts {
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string): Promise<string>
+  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, ttlMs: number): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
 }
@@ -126,7 +128,7 @@ interface Defined {
  * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
  * @example
  * const scripts = defineScripts(commands, false)
- * const id = await scripts.append('sse:scores', 'score', '{"seq":1}', 1000, 0, Date.now())
+ * const id = await scripts.append('sse:ch:{scores}', 'score', '{"seq":1}', 1000, 0, 86_400_000, Date.now())
  */
 export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
   redis.defineCommand('typedSseAppend', { numberOfKeys: 1, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
@@ -136,7 +138,7 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
   // ioredis's promises are returned as they are: an async wrapper would add a promise
   // and a microtask to every publish.
   return {
-    append: (key, event, data, maxEvents, maxAgeMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt)),
+    append: (key, event, data, maxEvents, maxAgeMs, ttlMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), ttlMs),
     read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs),
     position: (key) => defined.typedSsePosition(key)
   }

@@ -19,6 +19,7 @@ import { buildApp, sleep, waitUntil } from './helpers/app.js'
 import { Recorder, REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.js'
 import { openTracked, seqs } from './helpers/client.js'
 import { dropShardSubscribers } from './helpers/redis-cluster.js'
+import { readAll } from './helpers/engine.js'
 
 const ENGINE_UNAVAILABLE = 'TYPED_SSE_ENGINE_UNAVAILABLE'
 const HISTORY = { maxEvents: 100_000, maxAgeMs: false } as const
@@ -63,7 +64,7 @@ interface Side {
 const SUBSCRIBE_DEADLINE_MS = 30_000
 
 /**
- * Resolves once the instance hears every channel (readAfter waits for the subscription,
+ * Resolves once the instance hears every channel (a read waits for the subscription,
  * up to the command timeout: tried again until a deadline). A message published elsewhere
  * before an instance's first subscription is not owed to it: its streams start there. So
  * a test publishes only once both instances are subscribed.
@@ -73,7 +74,7 @@ async function subscribed (side: Side): Promise<void> {
   await Promise.all([...side.channels.values()].map(async (channel) => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await channel.readAfter(undefined)
+        return await readAll(channel, undefined)
       } catch (err) {
         if (Date.now() > deadline || attempt === 100) throw err
         await sleep(100)
@@ -253,9 +254,9 @@ t.test('a resubscribe refused by one master but confirmed by another: messages t
   t.teardown(async () => await b.close())
   await Promise.all([a.ready?.(), b.ready?.()])
   const onB = new Map([frozen, live, fresh].map((channel) => [channel, new Recorder()]))
-  for (const channel of [frozen, live]) await b.channel(channel, HISTORY, onB.get(channel) as Recorder).readAfter(undefined)
+  for (const channel of [frozen, live]) await readAll(b.channel(channel, HISTORY, onB.get(channel) as Recorder), undefined)
   const publishers = [live, fresh].map((channel) => a.channel(channel, HISTORY, new Recorder()))
-  for (const publisher of publishers) await publisher.readAfter(undefined)
+  for (const publisher of publishers) await readAll(publisher, undefined)
 
   const acked = new Map<string, string[]>([[live, []], [fresh, []]])
   let isPublishing = true

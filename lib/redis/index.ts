@@ -25,7 +25,7 @@
  * await app.register(sse, { engine: redisEngine({ url: process.env.REDIS_URL }) })
  */
 import { Cluster, Redis } from 'ioredis'
-import type { ChannelListener, EngineChannel, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
+import type { ChannelListener, EngineChannel, ReplayPage, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
 import { EngineError } from '../errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
@@ -82,6 +82,11 @@ function wire (resolved: ResolvedRedisOptions): Wiring {
 
 function replayResult (reply: ReadReply): ReplayResult {
   if (reply[0] === 'ok') return { status: 'ok', messages: entries(reply[1]) }
+  return { status: reply[0] === 'evicted' ? 'evicted' : 'unknown' }
+}
+
+function replayPage (reply: ReadReply): ReplayPage {
+  if (reply[0] === 'ok') return { status: 'ok', messages: entries(reply[1]), isLast: reply[2] === 1 }
   return { status: reply[0] === 'evicted' ? 'evicted' : 'unknown' }
 }
 
@@ -156,15 +161,16 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
           const { maxEvents } = topic.history
           return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), ttlOf(topic), publishedAt))
         },
-        async readAfter (lastEventId): Promise<ReplayResult> {
+        async readPage (lastEventId, { maxEvents, maxBytes }): Promise<ReplayPage> {
           if (topic.history === undefined) return { status: 'unknown' }
           if (lastEventId !== undefined && !ID_PATTERN.test(lastEventId)) return { status: 'unknown' }
           await topics.whenSubscribed(topic)
-          const reply = await commands.run(async () => await scripts.read(key, lastEventId ?? '', maxAgeOf(topic)))
-          // The channel now holds every live message up to the read, so it can drop
-          // those the client already had (this instance may lag the client's previous one).
-          await topics.subscriber.sync(key)
-          return replayResult(reply)
+          const page = replayPage(await commands.run(async () => await scripts.readPage(key, lastEventId ?? '', maxAgeOf(topic), maxEvents, maxBytes)))
+          // After the last page the channel holds every live message up to the read, so
+          // it can drop those the client already had (this instance may lag the client's
+          // previous one).
+          if (page.status !== 'ok' || page.isLast) await topics.subscriber.sync(key)
+          return page
         },
         ready: async () => { await topics.whenSubscribed(topic) },
         close () {

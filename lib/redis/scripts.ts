@@ -68,18 +68,44 @@ return id
 `
 }
 
+/** Entries a page read takes from the stream at a time (its overshoot past the byte limit). */
+const PAGE_STEP = 8
+
 /**
  * KEYS[1] the stream; ARGV the last id delivered (checked against ID_PATTERN; '' for
- * every entry retained; '0-0' for every entry ever added), maxAgeMs. 'unknown': an id
- * this stream never reached, or one from before it began (a Redis that restarted
- * empty); 'evicted': an entry after the id was deleted.
+ * every entry retained; '0-0' for every entry ever added), maxAgeMs, then the page:
+ * entries at most and payload bytes at most (0: no limit; one entry always fits).
+ * 'unknown': an id this stream never reached, or one from before it began (a Redis
+ * that restarted empty); 'evicted': an entry after the id was deleted. 'ok' comes with
+ * the entries and 1 when no entry followed them (0 when the page filled up first).
+ *
+ * A page is read PAGE_STEP entries at a time and stops at its byte limit: what the
+ * script holds, and the reply Redis buffers, stay about that limit (plus one step)
+ * however long the stream, so concurrent replays cost Redis a bounded amount.
  */
 const READ_SCRIPT = LUA_HELPERS + `
 local key, after = KEYS[1], ARGV[1]
-if redis.call('EXISTS', key) == 0 then return (after == '' or after == '0-0') and {'ok', {}} or {'unknown'} end
+local maxEntries, maxBytes = tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('EXISTS', key) == 0 then return (after == '' or after == '0-0') and {'ok', {}, 1} or {'unknown'} end
 local now = redis.call('TIME')
 evictOlder(key, now[1] * 1000 + math.floor(now[2] / 1000), tonumber(ARGV[2]))
-if after == '' then return {'ok', redis.call('XRANGE', key, '-', '+')} end
+local function page (from)
+  if maxEntries == 0 then return {'ok', redis.call('XRANGE', key, from, '+'), 1} end
+  local out, bytes = {}, 0
+  while true do
+    local want = math.min(${PAGE_STEP}, maxEntries - #out)
+    local step = redis.call('XRANGE', key, from, '+', 'COUNT', want)
+    for _, entry in ipairs(step) do
+      out[#out + 1] = entry
+      for i = 2, #entry[2], 2 do bytes = bytes + #entry[2][i] end
+      if maxBytes > 0 and bytes >= maxBytes then return {'ok', out, 0} end
+    end
+    if #step < want then return {'ok', out, 1} end
+    if #out == maxEntries then return {'ok', out, 0} end
+    from = '(' .. step[#step][1]
+  end
+end
+if after == '' then return page('-') end
 local info = redis.call('XINFO', 'STREAM', key)
 local field = {}
 for i = 1, #info, 2 do field[info[i]] = info[i + 1] end
@@ -88,7 +114,7 @@ local deleted = field['max-deleted-entry-id']
 if compare(after, deleted) < 0 then return {'evicted'} end
 local first = field['first-entry']
 if after ~= '0-0' and deleted == '0-0' and first and compare(after, first[1]) < 0 then return {'unknown'} end
-return {'ok', redis.call('XRANGE', key, '(' .. after, '+')}
+return page('(' .. after)
 `
 
 /** KEYS[1] the stream: its last generated id (also when trimmed empty), '0-0' when there is no stream. */
@@ -102,8 +128,8 @@ end
 return '0-0'
 `
 
-/** What the read script answers: `['ok', entries]`, `['evicted']` or `['unknown']`. */
-export type ReadReply = ['ok', unknown] | ['evicted'] | ['unknown']
+/** What the read script answers: `['ok', entries, 1 when last]`, `['evicted']` or `['unknown']`. */
+export type ReadReply = ['ok', unknown, 0 | 1] | ['evicted'] | ['unknown']
 
 /** The scripts, bound to the connection they were registered on. */
 export interface Scripts {
@@ -111,6 +137,8 @@ export interface Scripts {
   append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, ttlMs: number, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
+  /** {@link read}, one page of at most `maxEntries` entries and (once one is in) `maxBytes` of payload. */
+  readPage (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
   position (key: string): Promise<string>
 }
@@ -118,7 +146,7 @@ export interface Scripts {
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
   typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, ttlMs: number): Promise<string>
-  typedSseRead (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
+  typedSseRead (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
 }
 
@@ -139,7 +167,8 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
   // and a microtask to every publish.
   return {
     append: (key, event, data, maxEvents, maxAgeMs, ttlMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), ttlMs),
-    read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs),
+    read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs, 0, 0),
+    readPage: (key, after, maxAgeMs, maxEntries, maxBytes) => defined.typedSseRead(key, after, maxAgeMs, maxEntries, maxBytes),
     position: (key) => defined.typedSsePosition(key)
   }
 }

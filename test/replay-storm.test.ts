@@ -8,7 +8,6 @@
  * does not share the server's event loop.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
@@ -88,7 +87,7 @@ t.test('a storm: 1,000 events of 32 KB, 60 replays from the oldest id that never
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
   // The end reaches the readers after everything before it: their streams then close.
-  await channel.end()
+  await channel.end().catch(() => { refused++ })
   const report = await done
   isSampling = false
   await sampler
@@ -104,8 +103,6 @@ t.test('a storm: 1,000 events of 32 KB, 60 replays from the oldest id that never
   t.ok(most - before < 300 * MB, `Redis used_memory grew by ${((most - before) / MB).toFixed(1)} MB at most (sampled)`)
   t.ok(peak - before < 300 * MB, `used_memory_peak is ${((peak - before) / MB).toFixed(1)} MB above the start of the storm`)
   t.comment(`readers done in ${report.elapsedMs} ms; Redis RSS ${(rssBefore / MB).toFixed(0)} MB before, ${(mostRss / MB).toFixed(0)} MB at most`)
-  stalled.kill('SIGKILL')
-  await once(stalled, 'exit')
 })
 
 t.test('1,000 clients reconnecting at once 10 events behind: all replayed, no resync', { skip: REDIS_MISSING, timeout: 300_000 }, async (t) => {

@@ -11,7 +11,7 @@ import {
   type EventCatalog, type EventData, type EventName, type SseMessage
 } from './catalog.js'
 import { END_EVENT, RESYNC_EVENT, type Resync } from './control.js'
-import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, ReplayPage, ResolvedHistory } from './engine.js'
+import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, PageLimit, ReplayPage, ResolvedHistory } from './engine.js'
 import {
   CatalogMismatchError, ChannelDroppedError, EventTooLargeError, ForeignEventError, InvalidOptionError, QueueFullError, SubscriberError
 } from './errors.js'
@@ -505,7 +505,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog> {
   }
 
   /** A page read as the read queue runs it: none once the channel is dropped (its replays are gone). */
-  #readPage (after: string | undefined, limit: Parameters<EngineChannel['readPage']>[1]): Promise<ReplayPage> | ReplayPage {
+  #readPage (after: string | undefined, limit: PageLimit): Promise<ReplayPage> | ReplayPage {
     if (this.#isDropped) throw new ChannelDroppedError(this.name)
     return this.#engine.readPage(after, limit)
   }

@@ -11,7 +11,7 @@ import {
   type EventCatalog, type EventData, type EventName, type SseMessage
 } from './catalog.js'
 import { END_EVENT, RESYNC_EVENT, type Resync } from './control.js'
-import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory } from './engine.js'
+import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, PageLimit, ReplayPage, ResolvedHistory } from './engine.js'
 import {
   CatalogMismatchError, ChannelDroppedError, EventTooLargeError, ForeignEventError, InvalidOptionError, QueueFullError, SubscriberError
 } from './errors.js'
@@ -19,6 +19,7 @@ import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
 import { refuseUnknownOptions } from './options.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
+import { holdTick, PageReads, type ReadQueue } from './replay-reads.js'
 import type { Events, SseStream } from './stream.js'
 import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from './symbols.js'
 import type { CorkableSocket } from './transport/index.js'
@@ -107,6 +108,8 @@ export interface ChannelContext {
   readonly forget: (channel: Channel<any>) => void
   /** Told after a live message was written to local subscribers (metrics on): when it was published. */
   readonly delivered?: (publishedAt: number) => void
+  /** The instance's history reads (replay-reads.ts): a bounded number at once, the rest in line. */
+  readonly replayReads: ReadQueue
 }
 
 interface Subscriber {
@@ -114,6 +117,8 @@ interface Subscriber {
   readonly filter: ((message: SseMessage<any>) => boolean) | undefined
   /** Live messages held while this subscriber's replay runs (and is written). */
   merge: ReplayMerge<EngineMessage> | undefined
+  /** The hold clock's tick when the hold began: reads that started later cover what it missed. */
+  readonly heldSince: number
   /** Held messages the drop-oldest policy dropped during the replay, and the newest of them. */
   droppedCount: number
   droppedNewest: EngineMessage | undefined
@@ -184,6 +189,8 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   /** @internal the resolved idle time */
   readonly idleMs: number | false
   readonly #engine: EngineChannel
+  /** History reads shared by this channel's replays; with history only. */
+  readonly #pages: PageReads | undefined
   readonly #context: ChannelContext
   readonly #onResync: ChannelOptions<C>['onResync']
   readonly #subscribers = new Map<SseStream<any>, Subscriber>()
@@ -206,6 +213,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     this.#onResync = options.onResync
     this.#context = context
     this.#engine = context.open(this.history, { deliver: (message) => this.#deliver(message), gap: () => this.#gap() })
+    this.#pages = this.history === undefined ? undefined : new PageReads(context.replayReads, (after, limit) => this.#readPage(after, limit))
     this.#armIdle()
   }
 
@@ -315,6 +323,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
       stream,
       filter,
       merge: isReplaying ? new ReplayMerge(this.#context.compare, heldBytes) : undefined,
+      heldSince: isReplaying ? holdTick() : 0,
       droppedCount: 0,
       droppedNewest: undefined,
       isGapped: false,
@@ -511,35 +520,49 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any> }
   }
 
+  /** A page read as the read queue runs it: none once the channel is dropped (its replays are gone). */
+  #readPage (after: string | undefined, limit: PageLimit): Promise<ReplayPage> | ReplayPage {
+    if (this.#isDropped) throw new ChannelDroppedError(this.name)
+    return this.#engine.readPage(after, limit)
+  }
+
   /**
-   * Replays what the subscriber missed, then makes it live. Written at the client's pace
-   * (a replay may pass `maxQueueBytes`): live messages stay held meanwhile, bounded by the
-   * same limit and policy, and are joined by position once the read is written.
+   * Replays what the subscriber missed, then makes it live. Read a page at a time
+   * (replay-reads.ts) and written at the client's pace: the next page is read once this
+   * one is written (a replay may pass `maxQueueBytes`). Live messages stay held
+   * meanwhile, bounded by the same limit and policy, and are joined by position once
+   * the last page is written.
    */
   async #replay (subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
     const { stream } = subscriber
     const isCurrent = (): boolean => stream.isOpen && this.#subscribers.get(stream) === subscriber
-    let result: ReplayResult
-    try {
-      result = await this.#engine.readAfter(lastEventId)
-    } catch (err) {
-      subscriber.merge = undefined
-      this.#context.log(err, `replay of channel "${this.name}" failed; the stream was closed so its client retries`)
-      stream.close()
-      return
-    }
-    if (!isCurrent()) return
     let cursor = lastEventId
     let resync: Resync | undefined
-    if (result.status === 'ok') {
-      this.#stats.replaysServed++
-      if (!(await this.#writeAll(subscriber, result.messages, cursor))) return
-      cursor = result.messages.findLast((message) => message.id !== undefined)?.id ?? lastEventId
-    } else {
-      this.#stats.replayMisses++
-      resync = { channel: this.name, lastEventId: lastEventId ?? '', reason: result.status }
-      stream[kWrite](controlFrame(RESYNC_EVENT, resync))
-      cursor = undefined
+    for (let isFirst = true; ; isFirst = false) {
+      let page: ReplayPage
+      try {
+        page = await (this.#pages as PageReads).read(cursor, subscriber.heldSince)
+      } catch (err) {
+        if (!isCurrent()) return
+        subscriber.merge = undefined
+        this.#context.log(err, `replay of channel "${this.name}" failed; the stream was closed so its client retries`)
+        stream.close()
+        return
+      }
+      if (!isCurrent()) return
+      if (page.status !== 'ok') {
+        // Evicted after a page was written (a replay slower than the history): what was
+        // written stands, and the client is told where the gap begins.
+        this.#stats.replayMisses++
+        resync = { channel: this.name, lastEventId: cursor ?? '', reason: page.status }
+        stream[kWrite](controlFrame(RESYNC_EVENT, resync))
+        if (isFirst) cursor = undefined
+        break
+      }
+      if (isFirst) this.#stats.replaysServed++
+      if (!(await this.#writeAll(subscriber, page.messages, cursor))) return
+      cursor = page.messages.findLast((message) => message.id !== undefined)?.id ?? cursor
+      if (page.isLast || page.messages.length === 0) break
     }
     // Held messages the policy dropped are lost only where the read did not cover them.
     const newestDropped = subscriber.droppedNewest

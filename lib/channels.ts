@@ -9,6 +9,7 @@ import { ChannelConflictError, InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
 import { resolveHistory } from './history.js'
 import { positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
+import { MAX_REPLAY_READS, ReadQueue } from './replay-reads.js'
 import { kClose } from './symbols.js'
 import { MAX_TIMER_MS } from './timers.js'
 
@@ -42,6 +43,8 @@ export class ChannelRegistry {
   readonly #engine: SseEngine
   readonly #channels = new Map<string, Channel<any>>()
   readonly #options: RegistryOptions
+  /** The history reads of every channel's replays, a bounded number at once. */
+  readonly #replayReads = new ReadQueue(MAX_REPLAY_READS)
   /** Totals of channels already dropped, so the instance's totals never go down. */
   readonly #gone = { eventsPublished: 0, replaysServed: 0, replayMisses: 0 }
 
@@ -71,6 +74,7 @@ export class ChannelRegistry {
     const engine = this.#engine
     const channel = new Channel(name, catalog, options, {
       ...this.#options,
+      replayReads: this.#replayReads,
       compare: (a, b) => engine.compareIds(a, b),
       open: (resolved, listener) => engine.channel(name, resolved, listener),
       forget: (dropped) => this.#forget(dropped)
@@ -90,7 +94,8 @@ export class ChannelRegistry {
     let { eventsPublished, replaysServed, replayMisses } = this.#gone
     for (const [name, channel] of this.#channels) {
       const stats = channel.stats()
-      channels[name] = stats
+      // Defined, not assigned: a channel named `__proto__` is a key like any other.
+      Object.defineProperty(channels, name, { value: stats, enumerable: true, writable: true, configurable: true })
       eventsPublished += stats.published
       replaysServed += stats.replaysServed
       replayMisses += stats.replayMisses

@@ -47,6 +47,23 @@ export type ReplayResult =
   | { readonly status: 'ok', readonly messages: readonly EngineMessage[] }
   | { readonly status: 'unknown' | 'evicted' }
 
+/** How much one page of a replay may hold; a page always holds one message when one follows. */
+export interface PageLimit {
+  /** Messages at most. */
+  readonly maxEvents: number
+  /** Bytes of payload at most (once one message is in), for engines that copy them (Redis). */
+  readonly maxBytes: number
+}
+
+/**
+ * One page of a replay: `'ok'` with the retained messages right after the id, in order,
+ * at most a {@link PageLimit}, and `isLast` when none followed them at the time of the
+ * read; or why the history cannot be read from there (as {@link ReplayResult}).
+ */
+export type ReplayPage =
+  | { readonly status: 'ok', readonly messages: readonly EngineMessage[], readonly isLast: boolean }
+  | { readonly status: 'unknown' | 'evicted' }
+
 /** What a channel gives its engine: where messages go on this instance. */
 export interface ChannelListener {
   /** Every message published on the channel, on any instance: in order, once per instance. */
@@ -71,10 +88,16 @@ export interface EngineChannel {
    */
   publish (message: { event: string, data: string, payload?: unknown, publishedAt?: number }): Promise<string | undefined>
   /**
-   * Messages retained after `lastEventId`, for replay; with `undefined`, every message
-   * retained (status `'ok'`). Only called for channels with history.
+   * One page of the messages retained after `lastEventId`, for replay; with `undefined`,
+   * from the oldest retained (status `'ok'`). A replay reads page after page, each after
+   * the last id of the one before, so it costs the backend a page at a time however
+   * long it is; an id evicted meanwhile answers `'evicted'`. Only called for channels
+   * with history.
+   *
+   * @example
+   * const page = await channel.readPage(lastEventId, { maxEvents: 256, maxBytes: 1 << 20 })
    */
-  readAfter (lastEventId: string | undefined): Promise<ReplayResult> | ReplayResult
+  readPage (lastEventId: string | undefined, limit: PageLimit): Promise<ReplayPage> | ReplayPage
   /**
    * Resolves once this instance hears every message published from now on, wherever it
    * is published; rejects when that cannot be had in time. For an engine that has to
@@ -121,7 +144,7 @@ export interface SseEngine {
    * Opens the engine side of a channel, once per channel name on this instance.
    * `listener.deliver` receives every message published on the channel, on any
    * instance. Synchronous, so channels can be declared anywhere; an engine that needs
-   * a round trip (a subscription) makes `publish` and `readAfter` wait for it.
+   * a round trip (a subscription) makes `publish` and `readPage` wait for it.
    */
   channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel
   /**

@@ -1,7 +1,7 @@
 /**
  * Replay history: the store interface and the in-memory ring buffer behind it.
  */
-import type { EngineMessage, HistoryOptions, ReplayResult, ResolvedHistory } from './engine.js'
+import type { EngineMessage, HistoryOptions, ReplayPage, ResolvedHistory } from './engine.js'
 import { InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
 import { positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
@@ -10,14 +10,14 @@ import { positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from '.
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000
 
 /**
- * A replay store: append in id order, read everything after an id, trim what is
- * too old. Its methods may be synchronous (memory) or asynchronous (Redis).
+ * A replay store: append in id order, read pages after an id, trim what is too old.
+ * Its methods may be synchronous (memory) or asynchronous (Redis).
  */
 export interface HistoryStore<Position> {
   /** Stores a message published at `position` (ordered: later appends have greater positions). */
   append (position: Position, message: EngineMessage): void | Promise<void>
-  /** Every retained message after `position`, or why that is impossible. */
-  readAfter (position: Position): ReplayResult | Promise<ReplayResult>
+  /** Up to `maxEvents` retained messages after `position`, or why that is impossible. */
+  readAfter (position: Position, maxEvents?: number): ReplayPage | Promise<ReplayPage>
   /** Evicts messages past the age limit. */
   trim (): void | Promise<void>
 }
@@ -57,7 +57,8 @@ const INITIAL_CAPACITY = 4
  * @example
  * const ring = new RingHistory({ maxEvents: 2, maxAgeMs: false })
  * ring.append(1, a); ring.append(2, b); ring.append(3, c)
- * ring.readAfter(1) // { status: 'ok', messages: [b, c] }
+ * ring.readAfter(1) // { status: 'ok', messages: [b, c], isLast: true }
+ * ring.readAfter(1, 1) // { status: 'ok', messages: [b], isLast: false }
  * ring.readAfter(0) // { status: 'evicted' }: message 1 is gone
  */
 export class RingHistory implements HistoryStore<number> {
@@ -102,10 +103,11 @@ export class RingHistory implements HistoryStore<number> {
   }
 
   /**
-   * Messages after `position`. `'evicted'` when one that followed it is gone already.
-   * (Positions this store never gave are the engine's to reject: it knows its ids.)
+   * Up to `maxEvents` messages after `position` (a page: the messages are shared, not
+   * copied). `'evicted'` when one that followed it is gone already. (Positions this
+   * store never gave are the engine's to reject: it knows its ids.)
    */
-  readAfter (position: number): ReplayResult {
+  readAfter (position: number, maxEvents = Infinity): ReplayPage {
     this.trim()
     if (position < this.#evictedUpTo) return { status: 'evicted' }
     const capacity = this.#messages.length
@@ -117,21 +119,22 @@ export class RingHistory implements HistoryStore<number> {
       if (this.#positions[(this.#head + middle) % capacity] <= position) low = middle + 1
       else high = middle
     }
-    return { status: 'ok', messages: this.#slice(low) }
+    return this.#page(low, maxEvents)
   }
 
-  /** Retained messages from the `from`-th oldest on. */
-  #slice (from: number): EngineMessage[] {
+  /** Up to `maxEvents` retained messages from the `from`-th oldest on. */
+  #page (from: number, maxEvents: number): ReplayPage {
     const capacity = this.#messages.length
+    const end = Math.min(this.#size, from + maxEvents)
     const messages: EngineMessage[] = []
-    for (let i = from; i < this.#size; i++) messages.push(this.#messages[(this.#head + i) % capacity] as EngineMessage)
-    return messages
+    for (let i = from; i < end; i++) messages.push(this.#messages[(this.#head + i) % capacity] as EngineMessage)
+    return { status: 'ok', messages, isLast: end === this.#size }
   }
 
-  /** Every retained message, oldest first. */
-  readAll (): ReplayResult {
+  /** Up to `maxEvents` retained messages from the oldest on. */
+  readAll (maxEvents = Infinity): ReplayPage {
     this.trim()
-    return { status: 'ok', messages: this.#slice(0) }
+    return this.#page(0, maxEvents)
   }
 
   trim (): void {

@@ -17,8 +17,9 @@
  * - transport/       per HTTP version: headers, cork, close; the answer without a stream (nothing of ours)
  * - producer.ts      from(iterable): backpressure, return() on disconnect (catalog types)
  * - hub.ts           the shared heartbeat ticker, stalled clients, the counters (symbols)
- * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, options, stream types)
- * - channels.ts      the channels of an instance by name (channel, history, options)
+ * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, options, replay-reads, stream types)
+ * - replay-reads.ts  replays' history reads: paged, bounded at once, shared (engine types)
+ * - channels.ts      the channels of an instance by name (channel, history, options, replay-reads)
  * - merge.ts         replay-then-live by position: pure, property-tested (nothing)
  * - engine.ts        the engine interface: types only (nothing)
  * - memory-engine.ts the in-memory engine (history)
@@ -60,7 +61,7 @@ export type { CloseReason, RejectReason } from './hub.js'
 export type { Events, SseStream } from './stream.js'
 export type { Channel, ChannelOptions, ChannelStats, PublishResult, StreamFor, SubscribeOptions } from './channel.js'
 export type {
-  AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, ReplayResult, SseEngine
+  AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, PageLimit, ReplayPage, SseEngine
 } from './engine.js'
 export { memoryEngine } from './memory-engine.js'
 export { EVENT_STREAM_MEDIA_TYPE, sseItemSchemas, sseResponseSchema, type SseResponseOptions } from './openapi.js'

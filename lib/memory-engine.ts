@@ -3,7 +3,7 @@
  * instances in one process may share one engine, and then share its channels.
  */
 import { randomBytes } from 'node:crypto'
-import type { ChannelListener, EngineChannel, EngineMessage, ReplayResult, ResolvedHistory, SseEngine } from './engine.js'
+import type { ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory, SseEngine } from './engine.js'
 import { ChannelConflictError } from './errors.js'
 import { RingHistory } from './history.js'
 
@@ -72,12 +72,12 @@ export function memoryEngine (): SseEngine {
     return at
   }
 
-  function readAfter (shared: SharedChannel, lastEventId: string | undefined): ReplayResult {
-    if (lastEventId === undefined) return shared.history?.readAll() ?? { status: 'ok', messages: [] }
+  function readPage (shared: SharedChannel, lastEventId: string | undefined, { maxEvents }: PageLimit): ReplayPage {
+    if (lastEventId === undefined) return shared.history?.readAll(maxEvents) ?? { status: 'ok', messages: [], isLast: true }
     const match = ID_PATTERN.exec(lastEventId)
     const after = match === null || match[1] !== boot ? NaN : Number(match[2])
     if (!(after <= position) || after < shared.earlierUpTo || shared.history === undefined) return { status: 'unknown' }
-    return shared.history.readAfter(after)
+    return shared.history.readAfter(after, maxEvents)
   }
 
   return {
@@ -105,7 +105,7 @@ export function memoryEngine (): SseEngine {
           for (const fn of current.delivers) fn(delivered)
           return Promise.resolve(id)
         },
-        readAfter: (lastEventId) => readAfter(current, lastEventId),
+        readPage: (lastEventId, limit) => readPage(current, lastEventId, limit),
         close () {
           current.delivers.delete(deliver)
           if (current.delivers.size === 0) {

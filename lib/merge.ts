@@ -36,7 +36,7 @@ export function isAfter (message: Positioned, cursor: string | undefined, compar
  * @example
  * const merge = new ReplayMerge<EngineMessage>(compare)
  * deliverLive = (message) => merge.hold(message)       // from before the read starts
- * const replayed = await engine.readAfter(lastEventId)
+ * const replayed = await catchUpRead(lastEventId)          // every message after it
  * for (const message of merge.join(lastEventId, replayed)) write(message)
  */
 export class ReplayMerge<M extends Positioned> {

@@ -417,7 +417,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
       // a request that reaches a closing Fastify gets 503, on which EventSource gives up.
       if (this.isOpen) this.#write(retryFrame(graceMs + Math.floor(Math.random() * graceMs)), 0)
       this.#end('shutdown', graceMs)
-      transportFor(this.request).release(this.#raw)
+      transportFor(this.request).release(this.#raw, graceMs)
     })
   }
 

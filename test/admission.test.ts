@@ -225,9 +225,9 @@ function countingEngine (): { engine: SseEngine, lookups: Array<string | undefin
       const channel = inner.channel(name, history, deliver)
       return {
         publish: (message) => channel.publish(message),
-        readAfter: (lastEventId) => {
+        readPage: (lastEventId, limit) => {
           lookups.push(lastEventId)
-          return channel.readAfter(lastEventId)
+          return channel.readPage(lastEventId, limit)
         },
         close: () => channel.close()
       }

@@ -7,6 +7,7 @@ import t from 'tap'
 import { memoryEngine, type EngineMessage } from '../lib/index.js'
 import { resolveHistory, RingHistory } from '../lib/history.js'
 import { sleep, thrown } from './helpers/app.js'
+import { readAll } from './helpers/engine.js'
 
 function message (position: number): EngineMessage {
   return { id: `m${position}`, event: 'e', data: `data: ${position}\n` }
@@ -78,14 +79,14 @@ t.test('memory engine ids: ordered across channels, unknown when from another pr
   const idA = await a.publish({ event: 'e', data: 'data: 1\n' }) as string
   const idB = await b.publish({ event: 'e', data: 'data: 2\n' }) as string
   await a.publish({ event: 'e', data: 'data: 3\n' })
-  const fromB = await a.readAfter(idB)
+  const fromB = await readAll(a, idB)
   t.same(fromB.status === 'ok' ? fromB.messages.map((m) => m.data) : fromB.status, ['data: 3\n'],
     'an id of channel b positions a replay of channel a: one counter orders them all')
   const other = memoryEngine().channel('a', history, ignore)
   const foreign = await other.publish({ event: 'e', data: 'data: x\n' }) as string
   t.not(foreign, idA, 'another engine (another process) never gives the same id')
   for (const id of [foreign, 'garbage', '', `${idA}0000000000000000`, idA.replace(/_\d+$/, '_999')]) {
-    t.equal((await a.readAfter(id)).status, 'unknown', `unknown: ${JSON.stringify(id)}`)
+    t.equal((await readAll(a, id)).status, 'unknown', `unknown: ${JSON.stringify(id)}`)
   }
   a.close(); b.close(); other.close()
 })

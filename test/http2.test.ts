@@ -5,6 +5,7 @@
  */
 import Fastify from 'fastify'
 import http2 from 'node:http2'
+import net from 'node:net'
 import t from 'tap'
 import sse, { defineEvents, Type, type CloseReason, type SseStream } from '../lib/index.js'
 import { Inbox, withTimeout, type Teardown } from './helpers/app.js'
@@ -117,4 +118,38 @@ t.test('a connection header set by a hook is left out on HTTP/2 instead of break
   t.equal(client.headers['x-trace'], 'abc', 'other hook headers still arrive')
   await nextEvents(client.parser, 1)
   t.same(client.parser.events, [{ type: 'n', data: '7', lastEventId: '' }])
+})
+
+t.test('fastify.close() does not wait for an HTTP/2 client that stopped reading its connection', async (t) => {
+  const app = Fastify({ http2: true })
+  t.teardown(() => app.close())
+  const closeGraceMs = 300
+  await app.register(sse, { heartbeatMs: false, closeGraceMs, maxQueueBytes: 64 * 1024 * 1024 })
+  const streams = new Inbox<SseStream<typeof big>>()
+  const big = defineEvents({ blob: Type.String() })
+  app.get('/s', (_request, reply) => { streams.push(reply.sse(big)) })
+  const origin = await app.listen({ port: 0, host: '127.0.0.1' })
+  // Wide flow-control windows, so the server may send far more than the socket takes.
+  let socket: net.Socket | undefined
+  const session = http2.connect(origin, {
+    settings: { initialWindowSize: 2 ** 31 - 1 },
+    createConnection: (url) => (socket = net.connect(Number(url.port), url.hostname))
+  })
+  session.on('error', () => {})
+  t.teardown(() => { session.destroy() })
+  await new Promise<void>((resolve) => session.once('connect', () => resolve()))
+  session.setLocalWindowSize(2 ** 31 - 1)
+  const request = session.request({ ':path': '/s', accept: 'text/event-stream' })
+  request.on('error', () => {})
+  await withTimeout(new Promise((resolve) => request.once('response', resolve)), 2000, 'HTTP/2 response')
+  const stream = await streams.next()
+  // The client stops reading its socket: what the server writes piles up in it.
+  socket?.pause()
+  const blob = 'x'.repeat(64 * 1024)
+  for (let i = 0; i < 400; i++) stream.send('blob', blob)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const begin = Date.now()
+  await withTimeout(app.close(), closeGraceMs * 10 + 3000, 'close with a client that does not read')
+  t.ok(stream.closeReason === 'shutdown', 'the stream closed for the shutdown')
+  t.comment(`closed in ${Date.now() - begin} ms`)
 })

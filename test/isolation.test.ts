@@ -5,16 +5,17 @@
  * replay, without ever making subscribe() reject or holding unbounded memory.
  */
 import t from 'tap'
-import { defineEvents, memoryEngine, Type, type ChannelListener, type ReplayResult, type SseEngine } from '../lib/index.js'
+import { defineEvents, memoryEngine, Type, type ChannelListener, type SseEngine } from '../lib/index.js'
 import { buildApp, LEVEL, waitUntil } from './helpers/app.js'
 import { openStream } from './helpers/client.js'
+import type { PageLimit, ReplayPage } from '../lib/engine.js'
 
 const news = defineEvents({
   post: Type.Object({ text: Type.String(), user: Type.Optional(Type.Object({ id: Type.String() })) })
 })
 
 /**
- * The in-memory engine with a slow history read: `readAfter` answers only once `release()`
+ * The in-memory engine with a slow history read: `readPage` answers only once `release()`
  * is called. With `readsAtOnce`, the read is taken when asked (a slow round trip: what is
  * published meanwhile is only held); without, when released (a slow start).
  */
@@ -29,16 +30,16 @@ function gatedEngine (readsAtOnce: boolean): { engine: SseEngine, release: () =>
     channel (name, history, listener) {
       last = listener
       const channel = inner.channel(name, history, listener)
-      const readAfter = async (id: string | undefined): Promise<ReplayResult> => {
+      const readPage = async (id: string | undefined, limit: PageLimit): Promise<ReplayPage> => {
         if (readsAtOnce) {
-          const result = channel.readAfter(id)
+          const result = channel.readPage(id, limit)
           await gate
           return await result
         }
         await gate
-        return await channel.readAfter(id)
+        return await channel.readPage(id, limit)
       }
-      return { ...channel, readAfter }
+      return { ...channel, readPage }
     }
   }
   return { engine, release: () => release(), listener: () => last }

@@ -7,6 +7,7 @@ import t from 'tap'
 import { defineEvents, memoryEngine, Text, Type } from '../lib/index.js'
 import { buildApp, Inbox, sleep, streamRoute, thrown, waitUntil } from './helpers/app.js'
 import { openStream, rawConnect } from './helpers/client.js'
+import { readAll } from './helpers/engine.js'
 
 const events = defineEvents({ token: Text(), n: Type.Integer() })
 
@@ -123,9 +124,9 @@ t.test('the memory engine replays after its newest id (nothing yet), never calls
   const engine = memoryEngine()
   const channel = engine.channel('c', { maxEvents: 5, maxAgeMs: false }, { deliver () {}, gap () {} })
   const first = await channel.publish({ event: 'n', data: '1' }) as string
-  t.same(await channel.readAfter(first), { status: 'ok', messages: [] }, 'the newest id: ok, nothing after it')
+  t.same(await readAll(channel, first), { status: 'ok', messages: [] }, 'the newest id: ok, nothing after it')
   const second = await channel.publish({ event: 'n', data: '2' }) as string
-  const after = await channel.readAfter(first)
+  const after = await readAll(channel, first)
   t.same(after.status === 'ok' ? after.messages.map((m) => m.id) : after.status, [second])
   channel.close()
 })

@@ -213,6 +213,25 @@ t.test('channels: subscribers and publishes by channel, replays served and resyn
   t.same(labelValues(scraped, 'sse_channel_subscribers', 'channel'), ['scores'])
 })
 
+t.test('a channel named __proto__ (or constructor) is in stats() and the metrics like any other', async (t) => {
+  const { app, start, registry } = await metricsApp(t)
+  const names = ['__proto__', 'constructor', 'toString']
+  for (const name of names) {
+    const channel = app.sse.channel(name, events)
+    await channel.publish('token', 'x')
+  }
+  const origin = await start()
+  const stats = app.sse.stats()
+  for (const name of names) {
+    t.ok(Object.hasOwn(stats.channels, name), `stats() lists "${name}"`)
+    t.equal(stats.channels[name]?.published, 1, `"${name}" published once`)
+  }
+  t.same(Object.keys(stats.channels).sort(), [...names].sort(), 'exactly the channels made')
+  t.equal(stats.eventsPublished, 3)
+  const scraped = await scrape(origin, registry)
+  for (const name of names) t.equal(valueOf(scraped, 'sse_events_published_total', { channel: name }), 1, `the counter of "${name}"`)
+})
+
 /**
  * The in-memory engine behind a link that takes `delayMs` to deliver and whose health
  * the test sets: an engine as an application could write one.

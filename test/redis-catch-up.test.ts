@@ -11,6 +11,7 @@ import t, { type Test } from 'tap'
 import type { SseEngine } from '../lib/engine.js'
 import { redisEngine } from '../lib/redis.js'
 import { compareIds } from '../lib/redis/ids.js'
+import { channelKey } from '../lib/redis/keys.js'
 import { defineEvents, Type } from '../lib/index.js'
 import { buildApp, sleep, waitUntil } from './helpers/app.js'
 import { openStream } from './helpers/client.js'
@@ -163,14 +164,14 @@ t.test('a stream that cannot be read (wrong type): the catch-up retries, bounded
   const channel = b.channel('scores', HISTORY, onB)
   await channel.publish({ event: 'score', data: '0' })
   // While B's subscription is down, the key stops being a stream: every read fails.
-  await admin.set('unreadable:scores', 'not a stream')
+  await admin.set(channelKey('unreadable:', 'scores'), 'not a stream')
   const killedAt = Date.now()
   t.equal(await killSubscriber(admin, name), 1, "killed B's subscriber connection")
   await waitUntil(() => onB.gaps > 0, RECOVERY_MS, 'the gap reported')
   const elapsed = Date.now() - killedAt
   t.equal(onB.gaps, 1, `one gap, after the retries (${elapsed} ms)`)
   t.ok(elapsed > 1000, 'not at the first failure: it retried')
-  await admin.del('unreadable:scores')
+  await admin.del(channelKey('unreadable:', 'scores'))
   const id = await untilAccepted(async () => await channel.publish({ event: 'score', data: '1' }) as string)
   await waitUntil(() => onB.ids.includes(id), 2000, 'delivery goes on')
 })

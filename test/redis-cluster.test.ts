@@ -12,12 +12,14 @@ import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import type { EngineChannel, SseEngine } from '../lib/engine.js'
 import { defineEvents, Type } from '../lib/index.js'
+import { channelKey } from '../lib/redis/keys.js'
 import { redisEngine } from '../lib/redis.js'
 import { compareIds } from '../lib/redis/ids.js'
 import { buildApp, sleep, waitUntil } from './helpers/app.js'
 import { Recorder, REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.js'
 import { openTracked, seqs } from './helpers/client.js'
 import { dropShardSubscribers } from './helpers/redis-cluster.js'
+import { readAll } from './helpers/engine.js'
 
 const ENGINE_UNAVAILABLE = 'TYPED_SSE_ENGINE_UNAVAILABLE'
 const HISTORY = { maxEvents: 100_000, maxAgeMs: false } as const
@@ -62,7 +64,7 @@ interface Side {
 const SUBSCRIBE_DEADLINE_MS = 30_000
 
 /**
- * Resolves once the instance hears every channel (readAfter waits for the subscription,
+ * Resolves once the instance hears every channel (a read waits for the subscription,
  * up to the command timeout: tried again until a deadline). A message published elsewhere
  * before an instance's first subscription is not owed to it: its streams start there. So
  * a test publishes only once both instances are subscribed.
@@ -72,7 +74,7 @@ async function subscribed (side: Side): Promise<void> {
   await Promise.all([...side.channels.values()].map(async (channel) => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await channel.readAfter(undefined)
+        return await readAll(channel, undefined)
       } catch (err) {
         if (Date.now() > deadline || attempt === 100) throw err
         await sleep(100)
@@ -103,7 +105,7 @@ t.test('channels spread over the 3 masters; two instances get every message once
   const admin = new Redis(cluster.nodes[0].port, '127.0.0.1')
   t.teardown(() => admin.disconnect())
   const owner = await slotOwners(admin)
-  const keys = CHANNELS.map((name) => `{${prefix}${name}}`)
+  const keys = CHANNELS.map((name) => channelKey(prefix, name))
   const slots = await Promise.all(keys.map(async (key) => await admin.cluster('KEYSLOT', key) as number))
   const masters = new Set(slots.map(owner))
   t.equal(masters.size, 3, `the ${CHANNELS.length} channels live on all 3 masters (slots ${slots.join(', ')})`)
@@ -168,7 +170,7 @@ t.test('two Fastify apps on the cluster: clients on B get every event published 
 
 t.test('a slot moved to another master (Redis unsubscribes its shard channels): the channel is resubscribed there and caught up, every message once, in order', { skip: REDIS_MISSING }, async (t) => {
   const prefix = 'moving:'
-  const key = `{${prefix}room}`
+  const key = channelKey(prefix, 'room')
   const a = engine(t, prefix, false)
   const b = engine(t, prefix, true)
   await Promise.all([a.ready?.(), b.ready?.()])
@@ -242,7 +244,7 @@ t.test('a resubscribe refused by one master but confirmed by another: messages t
   const owner = await slotOwners(admin)
   // "frozen" on one master; "live" and "fresh" on another.
   const ports = new Map<string, number>()
-  for (let i = 0; i < 100; i++) ports.set(`room${i}`, owner(await admin.cluster('KEYSLOT', `{${prefix}room${i}}`) as number))
+  for (let i = 0; i < 100; i++) ports.set(`room${i}`, owner(await admin.cluster('KEYSLOT', channelKey(prefix, `room${i}`)) as number))
   const [frozen, frozenPort] = [...ports][0]
   const [live, livePort] = [...ports].find(([, port]) => port !== frozenPort) as [string, number]
   const [fresh] = [...ports].find(([channel, port]) => port === livePort && channel !== live) as [string, number]
@@ -252,9 +254,9 @@ t.test('a resubscribe refused by one master but confirmed by another: messages t
   t.teardown(async () => await b.close())
   await Promise.all([a.ready?.(), b.ready?.()])
   const onB = new Map([frozen, live, fresh].map((channel) => [channel, new Recorder()]))
-  for (const channel of [frozen, live]) await b.channel(channel, HISTORY, onB.get(channel) as Recorder).readAfter(undefined)
+  for (const channel of [frozen, live]) await readAll(b.channel(channel, HISTORY, onB.get(channel) as Recorder), undefined)
   const publishers = [live, fresh].map((channel) => a.channel(channel, HISTORY, new Recorder()))
-  for (const publisher of publishers) await publisher.readAfter(undefined)
+  for (const publisher of publishers) await readAll(publisher, undefined)
 
   const acked = new Map<string, string[]>([[live, []], [fresh, []]])
   let isPublishing = true
@@ -324,7 +326,7 @@ async function failover (t: Test, trial: number): Promise<FailoverOutcome> {
   t.teardown(() => admin.disconnect())
   const owner = await slotOwners(admin)
   const victim = masters[trial % masters.length]
-  const slots = await Promise.all(CHANNELS.map(async (name) => await admin.cluster('KEYSLOT', `{${prefix}${name}}`) as number))
+  const slots = await Promise.all(CHANNELS.map(async (name) => await admin.cluster('KEYSLOT', channelKey(prefix, name)) as number))
   const onVictim = CHANNELS.filter((_, i) => owner(slots[i]) === victim)
   t.ok(onVictim.length > 0, `trial ${trial}: channels on master ${victim}: ${onVictim.join(', ')}`)
 
@@ -366,7 +368,7 @@ async function failover (t: Test, trial: number): Promise<FailoverOutcome> {
   for (const [label, side] of [['A', onA], ['B', onB]] as const) {
     for (const name of CHANNELS) {
       const seen = side.seen.get(name) as Recorder
-      const kept = new Set((await reader.xrange(`{${prefix}${name}}`, '-', '+')).map(([id]) => id))
+      const kept = new Set((await reader.xrange(channelKey(prefix, name), '-', '+')).map(([id]) => id))
       const all = (acked.get(name) as string[]).sort(compareIds)
       const expected = all.filter((id) => kept.has(id) || seen.ids.includes(id))
       if (label === 'A') lostByRedis += all.length - expected.length

@@ -8,6 +8,7 @@ import t from 'tap'
 import { redisEngine } from '../lib/redis.js'
 import { sleep, waitUntil, withTimeout } from './helpers/app.js'
 import { Recorder, REDIS_MISSING, startRedis } from './helpers/redis.js'
+import { readAll } from './helpers/engine.js'
 
 const ENGINE_UNAVAILABLE = 'TYPED_SSE_ENGINE_UNAVAILABLE'
 const HISTORY = { maxEvents: 1000, maxAgeMs: false } as const
@@ -41,7 +42,7 @@ t.test('a frozen Redis: publishes and reads reject with the coded error within c
   const startedAt = Date.now()
   const burst = [
     ...Array.from({ length: 100 }, async (_, i) => await track(channel.publish({ event: 'score', data: String(i + 1) }))),
-    track(Promise.resolve(channel.readAfter(first)))
+    track(readAll(channel, first))
   ]
   await withTimeout(Promise.all(burst), COMMAND_TIMEOUT_MS + 2000, 'calls made while Redis is frozen')
   const elapsed = Date.now() - startedAt

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { defineEvents, Type, type Channel, type SseEngine } from '../lib/index.js'
+import { channelKey } from '../lib/redis/keys.js'
 import { redisEngine } from '../lib/redis.js'
 import { buildApp, sleep, waitUntil } from './helpers/app.js'
 import { openTracked, seqs } from './helpers/client.js'
@@ -83,7 +84,7 @@ t.test('publishes on A are counted by B, which delivered them, with a lag from A
 
   // A message published 30 s ago (as a lagging publisher's would be): B counts that lag,
   // which only the timestamp in the message can tell it.
-  await admin.publish(`${prefix}live`, `\n${Date.now() - 30_000}\nscore\n{"seq":10}`)
+  await admin.publish(channelKey(prefix, 'live'), `\n${Date.now() - 30_000}\nscore\n{"seq":10}`)
   await onLive.waitForEvents(11, 5000)
   scraped = await b.scrape()
   t.equal(count(scraped), 21)
@@ -114,9 +115,9 @@ t.test('timestamps no publisher wrote: malformed drops the message, absurd is de
     ['9'.repeat(16), false], // past 2^53
     [`${now}\r`, false]
   ]
-  for (const [i, [timestamp]] of forged.entries()) await admin.publish(`${prefix}live`, `\n${timestamp}\nscore\n{"seq":${i}}`)
+  for (const [i, [timestamp]] of forged.entries()) await admin.publish(channelKey(prefix, 'live'), `\n${timestamp}\nscore\n{"seq":${i}}`)
   // With history the id must be a stream id too; a bad timestamp beside a good id is dropped as well.
-  await admin.publish(`${prefix}scores`, `1-1\nabc\nscore\n{"seq":-1}`)
+  await admin.publish(channelKey(prefix, 'scores'), `1-1\nabc\nscore\n{"seq":-1}`)
   await a.live.publish('score', { seq: forged.length })
   await a.scores.publish('score', { seq: 0 })
 

@@ -10,10 +10,12 @@ import { EventSource } from 'eventsource'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { defineEvents, RESYNC_EVENT, Type, type Channel, type SseEngine } from '../lib/index.js'
+import { channelKey } from '../lib/redis/keys.js'
 import { redisEngine } from '../lib/redis.js'
 import { buildApp, sleep, thrown, waitUntil } from './helpers/app.js'
 import { Recorder, REDIS_MISSING, startRedis, type RedisServer } from './helpers/redis.js'
 import { openTracked, seqs, type RawStream } from './helpers/client.js'
+import { readAll } from './helpers/engine.js'
 
 const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
 type Scores = typeof scores
@@ -222,8 +224,8 @@ t.test('a lagging instance does not resend what the client already had', { skip:
       })
       return {
         publish: async (message) => await channel.publish(message),
-        async readAfter (lastEventId) {
-          const result = await channel.readAfter(lastEventId)
+        async readPage (lastEventId, limit) {
+          const result = await channel.readPage(lastEventId, limit)
           isLagging = false
           for (const release of held.splice(0)) release()
           return result
@@ -276,13 +278,13 @@ t.test('the engine drops what channels could not have written, live and in repla
   const seen = new Recorder()
   const channel = engine.channel('scores', { maxEvents: 100, maxAgeMs: false }, seen)
   const before = await channel.publish({ event: 'score', data: '{"seq":0}' }) as string
-  await forge(admin, `${prefix}scores`)
+  await forge(admin, channelKey(prefix, 'scores'))
   const after = await channel.publish({ event: 'score', data: '{"seq":1}' }) as string
   await waitUntil(() => seen.messages.length >= 2, 2000, 'both real messages delivered')
   await sleep(100)
   t.same(seen.ids, [before, after], 'live: only the two real messages')
-  t.equal(await admin.xlen(`${prefix}scores`), 7, 'the forged entries are in the range the replay reads')
-  t.same(await channel.readAfter(before), { status: 'ok', messages: [{ id: after, event: 'score', data: '{"seq":1}' }] }, 'replay: the forged entries after the id are skipped')
+  t.equal(await admin.xlen(channelKey(prefix, 'scores')), 7, 'the forged entries are in the range the replay reads')
+  t.same(await readAll(channel, before), { status: 'ok', messages: [{ id: after, event: 'score', data: '{"seq":1}' }] }, 'replay: the forged entries after the id are skipped')
   t.same(seen.gaps, 0)
 })
 
@@ -294,7 +296,7 @@ t.test('messages that channels could not have made never reach a client, live or
   const client = open(t, a)
   await waitUntil(() => a.channel.size === 1, 2000, 'subscribed')
   const before = await a.channel.publish('score', { seq: 0 }) as string
-  await forge(admin, `${prefix}scores`)
+  await forge(admin, channelKey(prefix, 'scores'))
   await a.channel.publish('score', { seq: 1 })
   await client.waitForEvents(2)
   await sleep(100)
@@ -343,7 +345,7 @@ t.test('one subscription per channel per instance, however many clients', { skip
   await waitUntil(() => a.channel.size === 20, 3000, 'all subscribed')
   const admin = new Redis(redis.url)
   t.teardown(() => admin.quit())
-  t.same(await admin.pubsub('NUMSUB', `${prefix}scores`), [`${prefix}scores`, 1])
+  t.same(await admin.pubsub('NUMSUB', channelKey(prefix, 'scores')), [channelKey(prefix, 'scores'), 1])
   await a.channel.publish('score', { seq: 0 })
   await Promise.all(clients.map(async (client) => await client.waitForEvents(1)))
 })

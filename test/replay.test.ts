@@ -28,10 +28,10 @@ function slowReplayEngine (readFirst: boolean): { engine: SseEngine, replayStart
       const channel = inner.channel(name, history, deliver)
       return {
         publish: async (message) => await channel.publish(message),
-        async readAfter (lastEventId) {
-          const early = readFirst ? await channel.readAfter(lastEventId) : undefined
+        async readPage (lastEventId, limit) {
+          const early = readFirst ? await channel.readPage(lastEventId, limit) : undefined
           await new Promise<void>((resolve) => replayStarted.push(resolve))
-          return early ?? await channel.readAfter(lastEventId)
+          return early ?? await channel.readPage(lastEventId, limit)
         },
         close: () => channel.close()
       }

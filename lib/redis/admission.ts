@@ -15,13 +15,13 @@
  * The key itself expires with its longest lease (a shorter `leaseTtlMs` on another
  * instance never cuts it short).
  *
- * The key is `<prefix>admission:{<stream key>}`: the stream key is the hash tag, so on a
- * cluster the keys spread over the shards, and no key can be a channel's
- * (`{<prefix><channel>}` there).
+ * The key is `<prefix>admission:{<stream key>}` (keys.ts): the stream key is the hash
+ * tag, so on a cluster the keys spread over the shards, and no key can be a channel's.
  */
 import { randomBytes } from 'node:crypto'
 import type { AdmissionLease, AdmissionStore } from '../engine.js'
 import type { Commands } from './connections.js'
+import { admissionKey } from './keys.js'
 
 /** What the store needs of the engine. */
 export interface AdmissionSettings {
@@ -107,7 +107,7 @@ export class RedisAdmission implements AdmissionStore {
   }
 
   async acquire (key: string, limit: number): Promise<AdmissionLease | undefined> {
-    const redisKey = `${this.#settings.prefix}admission:{${key}}`
+    const redisKey = admissionKey(this.#settings.prefix, key)
     const lease = { key: redisKey, id: `${this.#instance}:${++this.#leases}` }
     try {
       const added = await this.#commands.run(async (redis) => await (redis as unknown as Defined).typedSseAcquire(redisKey, limit, this.#settings.leaseTtlMs, lease.id))

@@ -10,6 +10,7 @@
  *   scripts.ts      the Lua (publish, read, position), registered with defineCommand
  *   options.ts      options, defaults, checks
  *   connections.ts  the engine's connections: settings, readiness, commands, timeouts, quit
+ *   keys.ts         the key layout: channel keys and the engine's own, apart
  *   slot.ts         Redis Cluster hash slots
  *   subscriber.ts   subscriptions on one Redis (SUBSCRIBE)
  *   shard-subscriber.ts  subscriptions on a cluster (SSUBSCRIBE, one connection per master)
@@ -24,13 +25,14 @@
  * await app.register(sse, { engine: redisEngine({ url: process.env.REDIS_URL }) })
  */
 import { Cluster, Redis } from 'ioredis'
-import type { ChannelListener, EngineChannel, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
+import type { ChannelListener, EngineChannel, ReplayPage, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
 import { EngineError } from '../errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
 import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
-import { DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
+import { channelKey } from './keys.js'
+import { DEFAULT_HISTORY_TTL_MS, DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
 import { defineScripts, type ReadReply } from './scripts.js'
 import { ShardSubscriber } from './shard-subscriber.js'
 import { SingleSubscriber, type Subscriber, type SubscriberEvents } from './subscriber.js'
@@ -38,7 +40,7 @@ import { Topics } from './topics.js'
 import type { Topic } from './topic.js'
 
 export {
-  DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_CATCH_UP_MESSAGES, DEFAULT_REDIS_PREFIX,
+  DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HISTORY_TTL_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_CATCH_UP_MESSAGES, DEFAULT_REDIS_PREFIX,
   DEFAULT_REDIS_URL, type RedisAdmissionOptions, type RedisEngineOptions
 } from './options.js'
 
@@ -83,6 +85,11 @@ function replayResult (reply: ReadReply): ReplayResult {
   return { status: reply[0] === 'evicted' ? 'evicted' : 'unknown' }
 }
 
+function replayPage (reply: ReadReply): ReplayPage {
+  if (reply[0] === 'ok') return { status: 'ok', messages: entries(reply[1]), isLast: reply[2] === 1 }
+  return { status: reply[0] === 'evicted' ? 'evicted' : 'unknown' }
+}
+
 /**
  * Creates a Redis engine: channels fan out to every instance through Redis pub/sub,
  * and channels with history keep it in a Redis Stream (ids are stream ids, `ms-seq`).
@@ -112,8 +119,9 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   const commands = new Commands(connection, commandTimeoutMs)
   const scripts = defineScripts(connection, isCluster)
   const maxAgeOf = (topic: Topic): number => topic.history?.maxAgeMs || 0
-  // On a cluster the whole key is a hash tag: the stream and its shard channel share a slot.
-  const keyOf = (name: string): string => isCluster ? `{${prefix}${name}}` : prefix + name
+  // Never shorter than maxAgeMs by default: a stream that expired cannot tell a client
+  // that is up to date (after a quiet spell) from one that missed messages.
+  const ttlOf = (topic: Topic): number => resolved.historyTtlMs ?? Math.max(maxAgeOf(topic), DEFAULT_HISTORY_TTL_MS)
   const topics: Topics = new Topics(makeSubscriber, {
     waitMs: commandTimeoutMs,
     maxHeld: resolved.maxCatchUpMessages,
@@ -140,7 +148,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     admission,
 
     channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
-      const key = keyOf(name)
+      const key = channelKey(prefix, name)
       const topic = topics.open(key, history, listener)
       return {
         async publish ({ event, data, publishedAt }) {
@@ -151,17 +159,18 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
             return undefined
           }
           const { maxEvents } = topic.history
-          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishedAt))
+          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), ttlOf(topic), publishedAt))
         },
-        async readAfter (lastEventId): Promise<ReplayResult> {
+        async readPage (lastEventId, { maxEvents, maxBytes }): Promise<ReplayPage> {
           if (topic.history === undefined) return { status: 'unknown' }
           if (lastEventId !== undefined && !ID_PATTERN.test(lastEventId)) return { status: 'unknown' }
           await topics.whenSubscribed(topic)
-          const reply = await commands.run(async () => await scripts.read(key, lastEventId ?? '', maxAgeOf(topic)))
-          // The channel now holds every live message up to the read, so it can drop
-          // those the client already had (this instance may lag the client's previous one).
-          await topics.subscriber.sync(key)
-          return replayResult(reply)
+          const page = replayPage(await commands.run(async () => await scripts.readPage(key, lastEventId ?? '', maxAgeOf(topic), maxEvents, maxBytes)))
+          // After the last page the channel holds every live message up to the read, so
+          // it can drop those the client already had (this instance may lag the client's
+          // previous one).
+          if (page.status !== 'ok' || page.isLast) await topics.subscriber.sync(key)
+          return page
         },
         ready: async () => { await topics.whenSubscribed(topic) },
         close () {

@@ -19,6 +19,9 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 /** Live messages one channel holds while its catch-up read runs, before it gives up with a gap. */
 export const DEFAULT_MAX_CATCH_UP_MESSAGES = 10_000
 
+/** Time to live of a channel's history, refreshed by every publish: a day (or its `maxAgeMs` when longer). */
+export const DEFAULT_HISTORY_TTL_MS = 86_400_000
+
 /** Time to live of a stream's lease in the cluster-wide count of streams per key (renewed every third of it). */
 export const DEFAULT_LEASE_TTL_MS = 15_000
 /** A shorter lease time to live would have instances renewing in a tight loop. */
@@ -65,11 +68,21 @@ export interface RedisEngineOptions {
    */
   cluster?: { nodes: ClusterNode[], options?: ClusterOptions }
   /**
-   * Prefix of the stream key and the pub/sub channel of every channel (`sse:scores`;
-   * on a cluster `{sse:scores}`, a hash tag, so the stream and the shard channel share a slot).
+   * Prefix of every key and pub/sub channel the engine uses: a channel's is
+   * `<prefix>ch:{<name>}` (`sse:ch:{scores}`), the admission leases'
+   * `<prefix>admission:{<stream key>}` (see "Redis keys" in the README).
    * @default 'sse:'
    */
   prefix?: string
+  /**
+   * Time to live of a channel's history (its Redis Stream), refreshed by every publish:
+   * a history nobody published to for this long is deleted, and a client that comes
+   * back with one of its ids gets `sse:resync` (also one that was up to date: an
+   * expired history no longer knows its last id). Default: one day, or the channel's
+   * history `maxAgeMs` when longer.
+   * @default 86400000
+   */
+  historyTtlMs?: number
   /**
    * Time `ready()` (awaited when the plugin registers) waits for Redis, and the
    * connect timeout of the connections the engine opens.
@@ -100,7 +113,7 @@ export interface RedisEngineOptions {
 }
 
 /** The keys of {@link RedisEngineOptions}: any other is refused (a misspelt option is never ignored). */
-const REDIS_OPTION_NAMES = ['url', 'client', 'cluster', 'prefix', 'connectTimeoutMs', 'commandTimeoutMs', 'maxCatchUpMessages', 'admission'] as const
+const REDIS_OPTION_NAMES = ['url', 'client', 'cluster', 'prefix', 'connectTimeoutMs', 'commandTimeoutMs', 'maxCatchUpMessages', 'historyTtlMs', 'admission'] as const
 /** The keys of {@link RedisAdmissionOptions}. */
 const ADMISSION_OPTION_NAMES = ['leaseTtlMs', 'whenUnavailable'] as const
 /** URL schemes ioredis speaks: plain and TLS. */
@@ -117,6 +130,8 @@ export interface ResolvedRedisOptions {
   readonly connectTimeoutMs: number
   readonly commandTimeoutMs: number
   readonly maxCatchUpMessages: number
+  /** `undefined`: {@link DEFAULT_HISTORY_TTL_MS}, or the channel's `maxAgeMs` when longer. */
+  readonly historyTtlMs: number | undefined
   readonly admission: Required<RedisAdmissionOptions> | false
 }
 
@@ -155,7 +170,8 @@ export function resolveRedisOptions (options: RedisEngineOptions): ResolvedRedis
     prefix: options.prefix ?? DEFAULT_REDIS_PREFIX,
     connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, MAX_TIMER_MS),
     commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, MAX_TIMER_MS),
-    maxCatchUpMessages: positiveInteger('maxCatchUpMessages', options.maxCatchUpMessages, DEFAULT_MAX_CATCH_UP_MESSAGES)
+    maxCatchUpMessages: positiveInteger('maxCatchUpMessages', options.maxCatchUpMessages, DEFAULT_MAX_CATCH_UP_MESSAGES),
+    historyTtlMs: options.historyTtlMs === undefined ? undefined : positiveInteger('historyTtlMs', options.historyTtlMs, DEFAULT_HISTORY_TTL_MS)
   }
 }
 

@@ -51,8 +51,9 @@ end
 /**
  * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs
  * (0: none), publishedAt (the publisher's clock, '' for none: only in the pub/sub
- * message, see codec.ts). The age limit is measured on Redis's clock, the one that
- * makes the ids.
+ * message, see codec.ts), the stream's time to live (ms, renewed by each publish, so
+ * no history outlives its last use). The age limit is measured on Redis's clock, the
+ * one that makes the ids.
  */
 function appendScript (publish: 'PUBLISH' | 'SPUBLISH'): string {
   return LUA_HELPERS + `
@@ -61,23 +62,50 @@ local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2])
 local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
 if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
 evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))
+redis.call('PEXPIRE', key, ARGV[6])
 redis.call('${publish}', key, id .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
 return id
 `
 }
 
+/** Entries a page read takes from the stream at a time (its overshoot past the byte limit). */
+const PAGE_STEP = 8
+
 /**
  * KEYS[1] the stream; ARGV the last id delivered (checked against ID_PATTERN; '' for
- * every entry retained; '0-0' for every entry ever added), maxAgeMs. 'unknown': an id
- * this stream never reached, or one from before it began (a Redis that restarted
- * empty); 'evicted': an entry after the id was deleted.
+ * every entry retained; '0-0' for every entry ever added), maxAgeMs, then the page:
+ * entries at most and payload bytes at most (0: no limit; one entry always fits).
+ * 'unknown': an id this stream never reached, or one from before it began (a Redis
+ * that restarted empty); 'evicted': an entry after the id was deleted. 'ok' comes with
+ * the entries and 1 when no entry followed them (0 when the page filled up first).
+ *
+ * A page is read PAGE_STEP entries at a time and stops at its byte limit: what the
+ * script holds, and the reply Redis buffers, stay about that limit (plus one step)
+ * however long the stream, so concurrent replays cost Redis a bounded amount.
  */
 const READ_SCRIPT = LUA_HELPERS + `
 local key, after = KEYS[1], ARGV[1]
-if redis.call('EXISTS', key) == 0 then return (after == '' or after == '0-0') and {'ok', {}} or {'unknown'} end
+local maxEntries, maxBytes = tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('EXISTS', key) == 0 then return (after == '' or after == '0-0') and {'ok', {}, 1} or {'unknown'} end
 local now = redis.call('TIME')
 evictOlder(key, now[1] * 1000 + math.floor(now[2] / 1000), tonumber(ARGV[2]))
-if after == '' then return {'ok', redis.call('XRANGE', key, '-', '+')} end
+local function page (from)
+  if maxEntries == 0 then return {'ok', redis.call('XRANGE', key, from, '+'), 1} end
+  local out, bytes = {}, 0
+  while true do
+    local want = math.min(${PAGE_STEP}, maxEntries - #out)
+    local step = redis.call('XRANGE', key, from, '+', 'COUNT', want)
+    for _, entry in ipairs(step) do
+      out[#out + 1] = entry
+      for i = 2, #entry[2], 2 do bytes = bytes + #entry[2][i] end
+      if maxBytes > 0 and bytes >= maxBytes then return {'ok', out, 0} end
+    end
+    if #step < want then return {'ok', out, 1} end
+    if #out == maxEntries then return {'ok', out, 0} end
+    from = '(' .. step[#step][1]
+  end
+end
+if after == '' then return page('-') end
 local info = redis.call('XINFO', 'STREAM', key)
 local field = {}
 for i = 1, #info, 2 do field[info[i]] = info[i + 1] end
@@ -86,7 +114,7 @@ local deleted = field['max-deleted-entry-id']
 if compare(after, deleted) < 0 then return {'evicted'} end
 local first = field['first-entry']
 if after ~= '0-0' and deleted == '0-0' and first and compare(after, first[1]) < 0 then return {'unknown'} end
-return {'ok', redis.call('XRANGE', key, '(' .. after, '+')}
+return page('(' .. after)
 `
 
 /** KEYS[1] the stream: its last generated id (also when trimmed empty), '0-0' when there is no stream. */
@@ -100,23 +128,25 @@ end
 return '0-0'
 `
 
-/** What the read script answers: `['ok', entries]`, `['evicted']` or `['unknown']`. */
-export type ReadReply = ['ok', unknown] | ['evicted'] | ['unknown']
+/** What the read script answers: `['ok', entries, 1 when last]`, `['evicted']` or `['unknown']`. */
+export type ReadReply = ['ok', unknown, 0 | 1] | ['evicted'] | ['unknown']
 
 /** The scripts, bound to the connection they were registered on. */
 export interface Scripts {
-  /** Appends to the stream, trims it, publishes (with `publishedAt`, epoch ms); resolves with the new id. */
-  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt?: number): Promise<string>
+  /** Appends to the stream, trims it, sets its time to live, publishes (with `publishedAt`, epoch ms); resolves with the new id. */
+  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, ttlMs: number, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
+  /** {@link read}, one page of at most `maxEntries` entries and (once one is in) `maxBytes` of payload. */
+  readPage (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
   position (key: string): Promise<string>
 }
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string): Promise<string>
-  typedSseRead (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
+  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, ttlMs: number): Promise<string>
+  typedSseRead (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
 }
 
@@ -126,7 +156,7 @@ interface Defined {
  * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
  * @example
  * const scripts = defineScripts(commands, false)
- * const id = await scripts.append('sse:scores', 'score', '{"seq":1}', 1000, 0, Date.now())
+ * const id = await scripts.append('sse:ch:{scores}', 'score', '{"seq":1}', 1000, 0, 86_400_000, Date.now())
  */
 export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
   redis.defineCommand('typedSseAppend', { numberOfKeys: 1, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
@@ -136,8 +166,9 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
   // ioredis's promises are returned as they are: an async wrapper would add a promise
   // and a microtask to every publish.
   return {
-    append: (key, event, data, maxEvents, maxAgeMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt)),
-    read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs),
+    append: (key, event, data, maxEvents, maxAgeMs, ttlMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), ttlMs),
+    read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs, 0, 0),
+    readPage: (key, after, maxAgeMs, maxEntries, maxBytes) => defined.typedSseRead(key, after, maxAgeMs, maxEntries, maxBytes),
     position: (key) => defined.typedSsePosition(key)
   }
 }

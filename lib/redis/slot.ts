@@ -1,8 +1,7 @@
 /**
  * Redis Cluster hash slots, as Redis computes them (CRC16/XMODEM of the key, or of
  * its hash tag: the part between the first `{` and the next `}` when not empty).
- * The engine names a channel's stream and shard channel `{prefix+name}`, so both
- * share one slot.
+ * A channel's stream and shard channel have one name (keys.ts), so one slot.
  */
 
 /** Slots in a Redis Cluster. */

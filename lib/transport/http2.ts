@@ -3,7 +3,7 @@
  * its own to cork, connection-specific headers are forbidden, and the session must be
  * closed on shutdown.
  */
-import { streamHeaders, type Transport } from './transport.js'
+import { streamHeaders, type Http2SessionLike, type RawResponse, type Transport } from './transport.js'
 
 /** Connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2): Node would throw. */
 const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade'])
@@ -19,8 +19,31 @@ export const http2: Transport = {
   headers: (given) => streamHeaders(given, isAllowed),
   socketOf: () => undefined,
   isGone: (raw) => raw.stream?.destroyed ?? true,
-  // Before Node 24 server.close() waits for open sessions (Fastify closes them only
-  // with forceCloseConnections: true). Close it gracefully (GOAWAY): other streams on
-  // it still finish.
-  release: (raw) => raw.stream?.session?.close()
+  release
 }
+
+/**
+ * Before Node 24 server.close() waits for open sessions (Fastify closes them only with
+ * forceCloseConnections: true). Closed gracefully (GOAWAY), other streams on it still
+ * finish; but a graceful close waits for what the session has to send, which a client
+ * that stopped reading its connection never takes: destroyed after the grace time,
+ * with its socket.
+ * (Every stream of the session asks: the first asking arms the timer.)
+ */
+function release (raw: RawResponse, graceMs: number): void {
+  const session = raw.stream?.session
+  if (session === undefined || session.destroyed || armed.has(session)) return
+  armed.add(session)
+  // Destroying the session only ends its socket, which waits for the same unread data;
+  // the socket's proxy refuses destroy() but passes resetAndDestroy() (bound to the
+  // socket, taken now: the proxy throws once the session let go of it).
+  const reset = session.socket?.resetAndDestroy
+  session.close()
+  const timer = setTimeout(() => { session.destroy(); reset?.() }, graceMs)
+  timer.unref()
+  session.once('close', () => clearTimeout(timer))
+}
+
+/** Sessions whose shutdown timer runs. */
+const armed = new WeakSet<Http2SessionLike>()
+

@@ -20,9 +20,19 @@ export interface RawResponse {
   /** HTTP/1.1: true once the connection is gone. */
   readonly destroyed?: boolean
   /** HTTP/2: the response's stream, and through it the session. */
-  readonly stream?: { readonly destroyed: boolean, readonly session?: { close (): void } }
+  readonly stream?: { readonly destroyed: boolean, readonly session?: Http2SessionLike }
   /** HTTP/1.1: the connection (null once detached). */
   readonly socket?: CorkableSocket | null
+}
+
+/** What a stream uses of its HTTP/2 session: closing it on shutdown, gracefully then for good. */
+export interface Http2SessionLike {
+  readonly destroyed: boolean
+  /** The session's connection (a proxy to it). */
+  readonly socket?: { readonly resetAndDestroy?: () => void }
+  close (): void
+  destroy (): void
+  once (event: 'close', listener: () => void): unknown
 }
 
 /** A connection whose writes can be batched (`cork()` ... `uncork()`). */
@@ -40,8 +50,11 @@ export interface Transport {
   socketOf (raw: RawResponse): CorkableSocket | undefined
   /** True when the client is already gone (its `close` may have come before we listened). */
   isGone (raw: RawResponse): boolean
-  /** On shutdown: lets go of what outlives the response (an HTTP/2 session). */
-  release (raw: RawResponse): void
+  /**
+   * On shutdown: lets go of what outlives the response (an HTTP/2 session), for good
+   * after `graceMs` (a client that does not read would hold it forever).
+   */
+  release (raw: RawResponse, graceMs: number): void
 }
 
 /** Headers no stream may pass on: the body is an endless chunked (or HTTP/2) stream. */

@@ -1,0 +1,38 @@
+/**
+ * The engine's key layout: one home for every name it writes in Redis, so that a name
+ * chosen by a request can never reach a key of another kind.
+ *
+ * Every key starts with the engine's prefix, then a fixed word per kind: `ch:` for a
+ * channel (its stream, and its pub/sub or shard channel of the same name), `admission:`
+ * for the leases of a stream key. Neither word begins the other, so whatever follows
+ * (a channel name, a stream key, any text) a channel key is never an admission key,
+ * and the reverse. A new kind of key gets a word of its own that no other word begins.
+ *
+ * The variable part is a Redis Cluster hash tag (`{...}`): a channel's stream and
+ * shard channel are one name, so one slot; channels and admission keys spread over
+ * the shards by what follows their word. Braces inside the name only move the tag
+ * (Redis hashes from the first `{` to the next `}`): the name is still the whole key.
+ *
+ *   <prefix>ch:{<channel name>}          stream (channels with history) and (shard) channel
+ *   <prefix>admission:{<stream key>}     sorted set of leases (maxStreamsPerKey)
+ */
+
+/**
+ * The stream key and (shard) channel name of a channel.
+ *
+ * @example
+ * channelKey('sse:', 'admission:{alice}') // 'sse:ch:{admission:{alice}}', never alice's admission key
+ */
+export function channelKey (prefix: string, name: string): string {
+  return `${prefix}ch:{${name}}`
+}
+
+/**
+ * The key of the leases of one stream key (the plugin's `streamKey`).
+ *
+ * @example
+ * admissionKey('sse:', 'alice') // 'sse:admission:{alice}'
+ */
+export function admissionKey (prefix: string, streamKey: string): string {
+  return `${prefix}admission:{${streamKey}}`
+}

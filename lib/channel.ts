@@ -17,7 +17,7 @@ import {
 } from './errors.js'
 import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
-import { refuseUnknownOptions } from './options.js'
+import { optionNames, refuseUnknownOptions } from './options.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
 import { holdTick, PageReads, type ReadQueue } from './replay-reads.js'
 import type { Events, SseStream } from './stream.js'
@@ -48,9 +48,9 @@ export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
 }
 
 /** The keys of {@link ChannelOptions}: any other is refused (`{ histroy: true }` is never ignored). */
-export const CHANNEL_OPTION_NAMES = ['history', 'onResync', 'idleMs']
+export const CHANNEL_OPTION_NAMES = optionNames<ChannelOptions>({ history: true, onResync: true, idleMs: true })
 /** The keys of {@link SubscribeOptions}. */
-const SUBSCRIBE_OPTION_NAMES = ['filter', 'lastEventId', 'replayAll']
+const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions<EventCatalog>>({ filter: true, lastEventId: true, replayAll: true })
 
 /**
  * A stream that can subscribe to a channel of catalog `C`: its own catalog declares

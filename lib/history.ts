@@ -4,7 +4,7 @@
 import type { EngineMessage, HistoryOptions, ReplayPage, ResolvedHistory } from './engine.js'
 import { InvalidOptionError } from './errors.js'
 import { describe } from './frame.js'
-import { positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
+import { optionNames, positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
 
 /** Messages a channel's history keeps unless told otherwise. */
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000
@@ -23,7 +23,7 @@ export interface HistoryStore<Position> {
 }
 
 /** The keys of {@link HistoryOptions}. */
-const HISTORY_OPTION_NAMES = ['maxEvents', 'maxAgeMs']
+const HISTORY_OPTION_NAMES = optionNames<HistoryOptions>({ maxEvents: true, maxAgeMs: true })
 
 /**
  * Applies defaults to a channel's `history` option; `undefined` or `false` means no history.

@@ -217,8 +217,19 @@ export function refuseUnknownOptions (where: string, given: object, known: reado
   }
 }
 
+/**
+ * The keys of an options type, listed once: the compiler checks that the list names every
+ * key and nothing else, so an option added to the type cannot be refused as unknown.
+ *
+ * @example
+ * const HISTORY_OPTION_NAMES = optionNames<HistoryOptions>({ maxEvents: true, maxAgeMs: true })
+ */
+export function optionNames<T> (names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(names)
+}
+
 /** The keys of {@link StreamOptions}. */
-const STREAM_OPTION_NAMES = ['maxQueueBytes', 'queuePolicy', 'retryMs', 'maxDurationMs']
+const STREAM_OPTION_NAMES = optionNames<StreamOptions>({ maxQueueBytes: true, queuePolicy: true, retryMs: true, maxDurationMs: true })
 /** The keys of `reply.sse()`'s options: a stream's, and its own deadline. */
 export const OPEN_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'endsAt']
 /** What `app.register(plugin, options)` passes through to every plugin. */

@@ -5,7 +5,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis } from 'ioredis'
 import { InvalidOptionError } from '../errors.js'
 import { describe } from '../frame.js'
-import { positiveInteger, refuseUnknownOptions } from '../options.js'
+import { optionNames, positiveInteger, refuseUnknownOptions } from '../options.js'
 import { MAX_TIMER_MS } from '../timers.js'
 
 /** Where the engine connects when given neither `url`, `client` nor `cluster`. */
@@ -113,9 +113,12 @@ export interface RedisEngineOptions {
 }
 
 /** The keys of {@link RedisEngineOptions}: any other is refused (a misspelt option is never ignored). */
-const REDIS_OPTION_NAMES = ['url', 'client', 'cluster', 'prefix', 'connectTimeoutMs', 'commandTimeoutMs', 'maxCatchUpMessages', 'historyTtlMs', 'admission'] as const
+const REDIS_OPTION_NAMES = optionNames<RedisEngineOptions>({
+  url: true, client: true, cluster: true, prefix: true, connectTimeoutMs: true, commandTimeoutMs: true,
+  maxCatchUpMessages: true, historyTtlMs: true, admission: true
+})
 /** The keys of {@link RedisAdmissionOptions}. */
-const ADMISSION_OPTION_NAMES = ['leaseTtlMs', 'whenUnavailable'] as const
+const ADMISSION_OPTION_NAMES = optionNames<RedisAdmissionOptions>({ leaseTtlMs: true, whenUnavailable: true })
 /** URL schemes ioredis speaks: plain and TLS. */
 const REDIS_SCHEMES = new Set(['redis:', 'rediss:'])
 

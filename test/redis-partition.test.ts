@@ -19,7 +19,7 @@ import { REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.
 const HISTORY = { maxEvents: 100_000, maxAgeMs: false } as const
 const CHANNELS = Array.from({ length: 9 }, (_, i) => `room${i}`)
 const COMMAND_TIMEOUT_MS = 1000
-const TRIALS = 5
+const TRIALS = Number(process.env.TRIALS ?? 5)
 /** 3x the cluster's node timeout: the replica is promoted while the master sleeps. */
 const PAUSE_MS = 3000
 /** Publishing goes on this long after the master wakes. */
@@ -125,6 +125,7 @@ async function trial (t: Test, n: number): Promise<TrialOutcome> {
     label: `${label}/${name}`, channel: name, seen: [...(side.recorders.get(name) as SequenceRecorder).seen]
   })))
   const report = checkDeliveries(recordings, truths)
+  if (process.env.DUMP !== undefined) (await import('node:fs')).writeFileSync(`/tmp/i22b-dump-${n}.json`, JSON.stringify({ recordings, truths: [...truths].map(([k, v]) => [k, { attempted: [...v.attempted], acked: [...v.acked], kept: [...v.kept] }]), violations: report.violations, pausedAt, wokenAt }))
   const total = [...acked.values()].reduce((sum, map) => sum + map.size, 0)
   t.same(describeViolations(report.violations), '', `trial ${n} (master ${victim} frozen ${wokenAt - pausedAt} ms): ${total} acknowledged; ` +
     `every kept message delivered once and in order, or covered by a resync; nothing twice (${report.delivered} deliveries, ${report.gaps} resyncs covering ${report.covered})`)

@@ -61,11 +61,8 @@ export function clusterOptions (settings: RedisOptions, user: ClusterOptions = {
     enableReadyCheck: true,
     shardedSubscribers: false,
     clusterRetryStrategy: retryStrategy,
-    // A moved slot or a cluster down is retried briefly (bounded by the command timeout):
-    // Redis refused those commands. A command whose connection closed is not resent: the
-    // node may have run it (a woken master runs what waited in its socket), and a resent
-    // publish, told to its caller as failed, would be appended again.
-    retryDelayOnFailover: 0,
+    // A failover or a moved slot is retried briefly (bounded by the command timeout).
+    retryDelayOnFailover: 100,
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: settings.commandTimeout,

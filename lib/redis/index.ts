@@ -157,8 +157,10 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
             return undefined
           }
           const { maxEvents } = topic.history
+          // A first run of this publish (before a resend) is after what this instance has seen.
           const publishId = nextPublishId()
-          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, publishedAt))
+          const since = topic.lastId ?? '0-0'
+          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, since, publishedAt))
         },
         async readAfter (lastEventId): Promise<ReplayResult> {
           if (topic.history === undefined) return { status: 'unknown' }

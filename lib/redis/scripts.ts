@@ -48,19 +48,23 @@ local function evictOlder (key, nowMs, maxAgeMs)
 end
 `
 
-/** How many of a stream's newest entries a publish looks through for its own publish id. */
-export const DEDUPE_WINDOW = 16
+/** At most this many of a stream's newest entries a publish looks through for its own publish id. */
+export const DEDUPE_WINDOW = 64
 
 /**
  * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs
  * (0: none), publishedAt (the publisher's clock, '' for none: only in the pub/sub
- * message, see codec.ts), the publish id. The age limit is measured on Redis's clock,
- * the one that makes the ids.
+ * message, see codec.ts), the publish id, `since` (the newest id the publisher had
+ * seen: '0-0' for none). The age limit is measured on Redis's clock, the one that
+ * makes the ids.
  *
  * Idempotent: each publish carries an id unique to it (field `p`), and a script that
- * finds that id among the newest entries answers with the entry's id instead of
- * appending and publishing again. A client that sends the same script twice (a retry
- * after a redirection or a failover) so appends it once.
+ * finds that id among the entries after `since` (where a first run of the same
+ * publish must be; the newest {@link DEDUPE_WINDOW} of them) answers with the entry's
+ * id instead of appending and publishing again. ioredis resends a command whose
+ * connection closed before the reply (a Cluster retries it on the refreshed slot map),
+ * though the node may have run it: so such a publish is appended once. In the steady
+ * state the look costs the few entries in flight.
  *
  * Chained: the message carries its publish id and names the entry before it in this
  * stream by that entry's publish id ('-' for none), so a subscriber that delivered
@@ -71,19 +75,23 @@ export const DEDUPE_WINDOW = 16
  */
 function appendScript (publish: 'PUBLISH' | 'SPUBLISH'): string {
   return LUA_HELPERS + `
-local key, publishId = KEYS[1], ARGV[6]
-local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', ${DEDUPE_WINDOW})
-for _, entry in ipairs(newest) do
+local key, publishId, since = KEYS[1], ARGV[6], ARGV[7]
+local function publishIdOf (entry)
   local fields = entry[2]
   for i = 1, #fields - 1, 2 do
-    if fields[i] == 'p' and fields[i + 1] == publishId then return entry[1] end
+    if fields[i] == 'p' then return fields[i + 1] end
   end
+  return nil
 end
+local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
 local previous = '-'
-if newest[1] then
-  local fields = newest[1][2]
-  for i = 1, #fields - 1, 2 do
-    if fields[i] == 'p' then previous = fields[i + 1] end
+if newest then
+  previous = publishIdOf(newest) or '-'
+  if previous == publishId then return newest[1] end
+  if compare(newest[1], since) > 0 then
+    for _, entry in ipairs(redis.call('XREVRANGE', key, '+', '(' .. since, 'COUNT', ${DEDUPE_WINDOW})) do
+      if publishIdOf(entry) == publishId then return entry[1] end
+    end
   end
 end
 local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2], 'p', publishId)
@@ -155,7 +163,7 @@ export interface Scripts {
    * Appends to the stream, trims it, publishes (with `publishedAt`, epoch ms); resolves
    * with the new id, or with the entry's id when `publishId` was appended already.
    */
-  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string, publishedAt?: number): Promise<string>
+  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string, since: string, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
@@ -166,7 +174,7 @@ export interface Scripts {
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, publishId: string): Promise<string>
+  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, publishId: string, since: string): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
   typedSseContains (key: string, id: string): Promise<number>
@@ -178,7 +186,7 @@ interface Defined {
  * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
  * @example
  * const scripts = defineScripts(commands, false)
- * const id = await scripts.append('sse:scores', 'score', '{"seq":1}', 1000, 0, 'k3Jx.1', Date.now())
+ * const id = await scripts.append('sse:scores', 'score', '{"seq":1}', 1000, 0, 'k3Jx.1', '0-0', Date.now())
  */
 export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
   redis.defineCommand('typedSseAppend', { numberOfKeys: 1, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
@@ -189,7 +197,7 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
   // ioredis's promises are returned as they are: an async wrapper would add a promise
   // and a microtask to every publish.
   return {
-    append: (key, event, data, maxEvents, maxAgeMs, publishId, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId),
+    append: (key, event, data, maxEvents, maxAgeMs, publishId, since, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since),
     read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs),
     position: (key) => defined.typedSsePosition(key),
     contains: async (key, id) => await defined.typedSseContains(key, id) === 1

@@ -49,7 +49,7 @@ end
 `
 
 /** At most this many of a stream's newest entries a publish looks through for its own publish id. */
-export const DEDUPE_WINDOW = 64
+export const DEDUPE_WINDOW = 16
 
 /**
  * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs

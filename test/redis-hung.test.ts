@@ -75,3 +75,24 @@ t.test('a frozen Redis: publishes and reads reject with the coded error within c
   await waitUntil(() => seen.messages.some((message) => message.id === id), 5000, 'the message published after the thaw delivered')
   t.equal(engine.health?.(), 'connected', 'healthy again')
 })
+
+t.test('many commands timing out together on a frozen Redis reset the connection once (no listener piled up per command)', { skip: REDIS_MISSING }, async (t) => {
+  const redis = await startRedis(t)
+  const engine = redisEngine({ url: redis.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
+  t.teardown(async () => await engine.close())
+  await engine.ready?.()
+  const channel = engine.channel('scores', HISTORY, new Recorder())
+  await channel.publish({ event: 'score', data: '0' })
+  const warnings: string[] = []
+  const onWarning = (warning: Error): void => { warnings.push(`${warning.name}: ${warning.message}`) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  redis.signal('SIGSTOP')
+  t.teardown(() => { try { redis.signal('SIGCONT') } catch {} })
+  // Sent together, so they time out together while the socket to the frozen server is still closing.
+  const results = await Promise.allSettled(Array.from({ length: 30 }, async (_, i) => await channel.publish({ event: 'score', data: String(i) })))
+  redis.signal('SIGCONT')
+  await sleep(200)
+  t.ok(results.every((result) => result.status === 'rejected'), '30 publishes rejected')
+  t.same(warnings.filter((warning) => warning.includes('MaxListeners')), [], 'no MaxListenersExceededWarning')
+})

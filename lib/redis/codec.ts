@@ -1,8 +1,10 @@
 /**
  * What travels through Redis, both ways: a pub/sub message is
  * `${id}\n${publishedAt}\n${event}\n${data}` (id empty on channels without history,
- * publishedAt the publisher's clock in epoch ms, empty when unknown), a stream entry
- * has fields `e` (event) and `d` (data). Whatever comes back is checked, since anyone
+ * publishedAt the publisher's clock in epoch ms, empty when unknown); the publish
+ * script writes the id as `${id} ${publishId} ${previous}`, previous the publish id of
+ * the entry before it in the stream ('-' for none; scripts.ts). A stream entry has
+ * fields `e` (event), `d` (data) and `p` (its publish id). Whatever comes back is checked, since anyone
  * with access to Redis can write there: what a channel could not have published is
  * dropped, never delivered, and a timestamp no clock could have written is not believed.
  */
@@ -46,12 +48,22 @@ export function encode (id: string, event: string, data: string, publishedAt?: n
   return `${id}\n${timestampField(publishedAt)}\n${event}\n${data}`
 }
 
+/** A message from Redis with what chains it to the stream: its publish id, and the one before it (heard messages only). */
+export interface HeardMessage extends EngineMessage {
+  readonly publishId?: string | undefined
+  readonly previous?: string | undefined
+}
+
+/** A publish id (scripts.ts: random base64url, a dot, a base-36 counter), or '-' for none. */
+const PUBLISH_ID_PATTERN = /^(?:-|[A-Za-z0-9_-]{1,64}\.[0-9a-z]{1,16})$/
+
 /** A message read from Redis, or undefined when it is not one a channel could have published. */
-function message (id: string, event: unknown, data: unknown, publishedAt: number | undefined): EngineMessage | undefined {
+function message (id: string, event: unknown, data: unknown, publishedAt: number | undefined, publishId?: string, previous?: string): HeardMessage | undefined {
   if (typeof event !== 'string' || event.length === 0 || event.includes('\r') || event.includes('\n')) return undefined
   if (typeof data !== 'string') return undefined
   if (id !== '' && !ID_PATTERN.test(id)) return undefined
-  return { id: id === '' ? undefined : id, event, data, publishedAt }
+  if (publishId === undefined) return { id: id === '' ? undefined : id, event, data, publishedAt }
+  return previous === undefined ? { id, event, data, publishedAt, publishId } : { id, event, data, publishedAt, publishId, previous }
 }
 
 /**
@@ -80,26 +92,31 @@ function timestamp (text: string, start: number, end: number, nowMs: number): nu
  * @example
  * decode('1-0\n1718000000000\nscore\n{"seq":1}', 1718000000002)
  * // { id: '1-0', event: 'score', data: '{"seq":1}', publishedAt: 1718000000000 }
+ * decode('5-0 k3Jx.2 k3Jx.1\n\nscore\n{}').previous // 'k3Jx.1'
  */
-export function decode (text: string, nowMs: number = Date.now()): EngineMessage | undefined {
+export function decode (text: string, nowMs: number = Date.now()): HeardMessage | undefined {
   const first = text.indexOf('\n')
   const second = first === -1 ? -1 : text.indexOf('\n', first + 1)
   const third = second === -1 ? -1 : text.indexOf('\n', second + 1)
   if (third === -1) return undefined
   const publishedAt = timestamp(text, first + 1, second, nowMs)
   if (Number.isNaN(publishedAt)) return undefined
-  return message(text.slice(0, first), text.slice(second + 1, third), text.slice(third + 1), publishedAt)
+  const space = text.indexOf(' ')
+  if (space === -1 || space > first) return message(text.slice(0, first), text.slice(second + 1, third), text.slice(third + 1), publishedAt)
+  const [id, publishId, previous, ...rest] = text.slice(0, first).split(' ')
+  if (id === '' || rest.length > 0 || !PUBLISH_ID_PATTERN.test(publishId ?? '') || publishId === '-' || !PUBLISH_ID_PATTERN.test(previous ?? '')) return undefined
+  return message(id, text.slice(second + 1, third), text.slice(third + 1), publishedAt, publishId, previous)
 }
 
 /**
  * Stream entries as XRANGE returns them (`[id, [field, value, ...]]`), as messages.
  * Entries a channel could not have written (no id, other fields, a bad event name)
- * are skipped. They carry no `publishedAt`: a replay is not a delivery's latency.
+ * are skipped. `withPublishIds`: with each entry's publish id (a catch-up chains by it). They carry no `publishedAt`: a replay is not a delivery's latency.
  *
  * @example
  * entries([['1-0', ['e', 'score', 'd', '{"seq":1}']]]) // [{ id: '1-0', event: 'score', data: '{"seq":1}', publishedAt: undefined }]
  */
-export function entries (reply: unknown): EngineMessage[] {
+export function entries (reply: unknown, withPublishIds = false): HeardMessage[] {
   const messages: EngineMessage[] = []
   if (!Array.isArray(reply)) return messages
   for (const entry of reply as unknown[]) {
@@ -107,11 +124,13 @@ export function entries (reply: unknown): EngineMessage[] {
     const fields = entry[1] as unknown[]
     let event: unknown
     let data: unknown
+    let publishId: unknown
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === 'e') event = fields[i + 1]
       else if (fields[i] === 'd') data = fields[i + 1]
+      else if (fields[i] === 'p') publishId = fields[i + 1]
     }
-    const parsed = message(entry[0], event, data, undefined)
+    const parsed = message(entry[0], event, data, undefined, withPublishIds && typeof publishId === 'string' && PUBLISH_ID_PATTERN.test(publishId) ? publishId : undefined)
     if (parsed?.id !== undefined) messages.push(parsed)
   }
   return messages

@@ -281,11 +281,19 @@ async function withDeadline<T> (promise: Promise<T>, ms: number): Promise<T> {
   }
 }
 
+/** Connections reset and not yet closed. */
+const resetting = new WeakSet<Connection>()
+
 /**
  * Drops a connection that stopped answering and lets it reconnect: its pending
  * commands fail now (they are not resent), instead of piling up behind a hung server.
  */
 export function reset (connection: Connection): void {
-  // A cluster has a connection per node, and refreshes its slot map itself.
-  if (connection.status === 'ready' && !connection.isCluster) connection.disconnect(true)
+  // A cluster has a connection per node, and refreshes its slot map itself. Commands
+  // sent together time out together: the first resets; the socket to a hung server
+  // stays 'ready' while it closes, and each further disconnect() would add a listener.
+  if (connection.status !== 'ready' || connection.isCluster || resetting.has(connection)) return
+  resetting.add(connection)
+  connection.once('close', () => resetting.delete(connection))
+  connection.disconnect(true)
 }

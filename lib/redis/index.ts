@@ -24,6 +24,7 @@
  * import { redisEngine } from 'fastify-typed-sse/redis'
  * await app.register(sse, { engine: redisEngine({ url: process.env.REDIS_URL }) })
  */
+import { randomBytes } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import type { ChannelListener, EngineChannel, ReplayPage, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
 import { EngineError } from '../errors.js'
@@ -80,8 +81,8 @@ function wire (resolved: ResolvedRedisOptions): Wiring {
   return { connection, isCluster: false, makeSubscriber: (events) => new SingleSubscriber(subscriber, events) }
 }
 
-function replayResult (reply: ReadReply): ReplayResult {
-  if (reply[0] === 'ok') return { status: 'ok', messages: entries(reply[1]) }
+function replayResult (reply: ReadReply, withPublishIds = false): ReplayResult {
+  if (reply[0] === 'ok') return { status: 'ok', messages: entries(reply[1], withPublishIds) }
   return { status: reply[0] === 'evicted' ? 'evicted' : 'unknown' }
 }
 
@@ -126,14 +127,19 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     waitMs: commandTimeoutMs,
     maxHeld: resolved.maxCatchUpMessages,
     whenCommandsReady: async (deadline) => await whenReady(connection, deadline),
-    read: async (topic, after) => replayResult(await commands.run(async () => await scripts.read(topic.key, after, maxAgeOf(topic)))),
+    read: async (topic, after) => replayResult(await commands.run(async () => await scripts.read(topic.key, after, maxAgeOf(topic))), true),
     position: async (topic) => await commands.run(async () => await scripts.position(topic.key)),
+    contains: async (topic, id) => await commands.run(async () => await scripts.contains(topic.key, id)),
     sync: async (topic) => await topics.subscriber.sync(topic.key)
   })
   const admission = resolved.admission === false
     ? undefined
     : new RedisAdmission(commands, { prefix, isCluster, ...resolved.admission })
   let isClosed = false
+  // Unique per publish across instances: a random part per engine, a counter per publish.
+  const publisher = randomBytes(9).toString('base64url')
+  let published = 0
+  const nextPublishId = (): string => `${publisher}.${(published++).toString(36)}`
 
   async function close (): Promise<void> {
     if (isClosed) return
@@ -159,7 +165,10 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
             return undefined
           }
           const { maxEvents } = topic.history
-          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), ttlOf(topic), publishedAt))
+          // A first run of this publish (before a resend) is after what this instance has seen.
+          const publishId = nextPublishId()
+          const since = topic.lastId ?? '0-0'
+          return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
         },
         async readPage (lastEventId, { maxEvents, maxBytes }): Promise<ReplayPage> {
           if (topic.history === undefined) return { status: 'unknown' }

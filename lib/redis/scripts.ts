@@ -48,22 +48,59 @@ local function evictOlder (key, nowMs, maxAgeMs)
 end
 `
 
+/** At most this many of a stream's newest entries a publish looks through for its own publish id. */
+export const DEDUPE_WINDOW = 16
+
 /**
  * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs
  * (0: none), publishedAt (the publisher's clock, '' for none: only in the pub/sub
- * message, see codec.ts), the stream's time to live (ms, renewed by each publish, so
- * no history outlives its last use). The age limit is measured on Redis's clock, the
- * one that makes the ids.
+ * message, see codec.ts), the publish id, `since` (the newest id the publisher had
+ * seen: '0-0' for none), the stream's time to live (ms, renewed by each publish, so no
+ * history outlives its last use). The age limit is measured on Redis's clock, the one
+ * that makes the ids.
+ *
+ * Idempotent: each publish carries an id unique to it (field `p`), and a script that
+ * finds that id among the entries after `since` (where a first run of the same
+ * publish must be; the newest {@link DEDUPE_WINDOW} of them) answers with the entry's
+ * id instead of appending and publishing again. ioredis resends a command whose
+ * connection closed before the reply (a Cluster retries it on the refreshed slot map),
+ * though the node may have run it: so such a publish is appended once. In the steady
+ * state the look costs the few entries in flight.
+ *
+ * Chained: the message carries its publish id and names the entry before it in this
+ * stream by that entry's publish id ('-' for none), so a subscriber that delivered
+ * another one last knows it missed something, or hears a writer that is not the stream
+ * it follows (a woken master whose entries its successor does not have, relayed to the
+ * shard; its ids can even equal the successor's, publish ids cannot): it catches up
+ * from the stream instead of delivering (lib/redis/topics.ts).
  */
 function appendScript (publish: 'PUBLISH' | 'SPUBLISH'): string {
   return LUA_HELPERS + `
-local key = KEYS[1]
-local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2])
+local key, publishId, since = KEYS[1], ARGV[6], ARGV[7]
+local function publishIdOf (entry)
+  local fields = entry[2]
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == 'p' then return fields[i + 1] end
+  end
+  return nil
+end
+local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+local previous = '-'
+if newest then
+  previous = publishIdOf(newest) or '-'
+  if previous == publishId then return newest[1] end
+  if compare(newest[1], since) > 0 then
+    for _, entry in ipairs(redis.call('XREVRANGE', key, '+', '(' .. since, 'COUNT', ${DEDUPE_WINDOW})) do
+      if publishIdOf(entry) == publishId then return entry[1] end
+    end
+  end
+end
+local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2], 'p', publishId)
 local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
 if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
 evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))
-redis.call('PEXPIRE', key, ARGV[6])
-redis.call('${publish}', key, id .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
+redis.call('PEXPIRE', key, ARGV[8])
+redis.call('${publish}', key, id .. ' ' .. publishId .. ' ' .. previous .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
 return id
 `
 }
@@ -117,6 +154,23 @@ if after ~= '0-0' and deleted == '0-0' and first and compare(after, first[1]) < 
 return page('(' .. after)
 `
 
+/**
+ * KEYS[1] the stream; ARGV[1] an id delivered from it. 0 when the stream never held
+ * that entry: a catch-up must not start there (a woken master's entry, or one its
+ * replica never received, sits among ids the new master gave to other entries).
+ * 1 when it holds it, or when the read script decides (no stream, or evicted).
+ */
+const CONTAINS_SCRIPT = LUA_HELPERS + `
+local key, id = KEYS[1], ARGV[1]
+if id == '0-0' or redis.call('EXISTS', key) == 0 then return 1 end
+if #redis.call('XRANGE', key, id, id) > 0 then return 1 end
+local info = redis.call('XINFO', 'STREAM', key)
+for i = 1, #info, 2 do
+  if info[i] == 'max-deleted-entry-id' then return compare(id, info[i + 1]) <= 0 and 1 or 0 end
+end
+return 0
+`
+
 /** KEYS[1] the stream: its last generated id (also when trimmed empty), '0-0' when there is no stream. */
 const POSITION_SCRIPT = `
 local key = KEYS[1]
@@ -133,21 +187,28 @@ export type ReadReply = ['ok', unknown, 0 | 1] | ['evicted'] | ['unknown']
 
 /** The scripts, bound to the connection they were registered on. */
 export interface Scripts {
-  /** Appends to the stream, trims it, sets its time to live, publishes (with `publishedAt`, epoch ms); resolves with the new id. */
-  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, ttlMs: number, publishedAt?: number): Promise<string>
+  /**
+   * Appends to the stream, trims it, sets its time to live, publishes (with
+   * `publishedAt`, epoch ms); resolves with the new id, or with the entry's id when
+   * `publishId` was appended already.
+   */
+  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string, since: string, ttlMs: number, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   /** {@link read}, one page of at most `maxEntries` entries and (once one is in) `maxBytes` of payload. */
   readPage (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
   position (key: string): Promise<string>
+  /** False when the stream never held `id` (see CONTAINS_SCRIPT). */
+  contains (key: string, id: string): Promise<boolean>
 }
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, ttlMs: number): Promise<string>
+  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, publishId: string, since: string, ttlMs: number): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
+  typedSseContains (key: string, id: string): Promise<number>
 }
 
 /**
@@ -156,19 +217,21 @@ interface Defined {
  * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
  * @example
  * const scripts = defineScripts(commands, false)
- * const id = await scripts.append('sse:ch:{scores}', 'score', '{"seq":1}', 1000, 0, 86_400_000, Date.now())
+ * const id = await scripts.append('sse:ch:{scores}', 'score', '{"seq":1}', 1000, 0, 'k3Jx.1', '0-0', 86_400_000, Date.now())
  */
 export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
   redis.defineCommand('typedSseAppend', { numberOfKeys: 1, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
   redis.defineCommand('typedSseRead', { numberOfKeys: 1, lua: READ_SCRIPT })
   redis.defineCommand('typedSsePosition', { numberOfKeys: 1, lua: POSITION_SCRIPT, readOnly: true })
+  redis.defineCommand('typedSseContains', { numberOfKeys: 1, lua: CONTAINS_SCRIPT, readOnly: true })
   const defined = redis as unknown as Defined
   // ioredis's promises are returned as they are: an async wrapper would add a promise
   // and a microtask to every publish.
   return {
-    append: (key, event, data, maxEvents, maxAgeMs, ttlMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), ttlMs),
+    append: (key, event, data, maxEvents, maxAgeMs, publishId, since, ttlMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since, ttlMs),
     read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs, 0, 0),
     readPage: (key, after, maxAgeMs, maxEntries, maxBytes) => defined.typedSseRead(key, after, maxAgeMs, maxEntries, maxBytes),
-    position: (key) => defined.typedSsePosition(key)
+    position: (key) => defined.typedSsePosition(key),
+    contains: async (key, id) => await defined.typedSseContains(key, id) === 1
   }
 }

@@ -4,6 +4,15 @@
  * grouped by that master. When a master goes (failover) or a slot moves (Redis sends
  * an unsolicited SUNSUBSCRIBE), the keys it served are reported lost; the topics then
  * resubscribe them where the refreshed slot map says, and catch up.
+ *
+ * A subscription follows the slot map, not just its socket. A master frozen past
+ * cluster-node-timeout keeps its sockets open while its replica takes over; when it
+ * wakes it runs the publishes waiting in them and tells the subscriptions still open
+ * on it, about entries the cluster will drop. So each shard connection is pinged (one
+ * that does not answer within the command timeout is dropped), the slot map is read
+ * again every few seconds, a key whose slot the map gives to another node is moved
+ * there, and a message from a node the map no longer names for the key is not
+ * delivered.
  */
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { quit, unavailable, whenReady } from './connections.js'
@@ -12,6 +21,10 @@ import type { Subscriber, SubscriberEvents } from './subscriber.js'
 
 /** Retries of a subscription that failed (a master gone, a slot map not refreshed yet) back off up to this. */
 const MAX_RETRY_DELAY_MS = 1000
+/** Each shard connection is pinged this often (a frozen master answers nothing)... */
+const HEALTH_INTERVAL_MS = 500
+/** ...and the slot map read again every this many pings (a failover the sockets did not show). */
+const REFRESH_EVERY = 10
 
 /** `keys` grouped by hash slot. */
 function bySlot (keys: readonly string[]): string[][] {
@@ -43,6 +56,8 @@ export class ShardSubscriber implements Subscriber {
   readonly #nodeOf = new Map<string, string>()
   #retries = 0
   #retryTimer: NodeJS.Timeout | undefined
+  #healthTimer: NodeJS.Timeout | undefined
+  #healthRounds = 0
   #isClosed = false
 
   /**
@@ -55,8 +70,11 @@ export class ShardSubscriber implements Subscriber {
     this.#events = events
     this.#options = options
     this.#waitMs = waitMs
-    // A refreshed slot map may name new masters: subscribe what is not subscribed.
-    cluster.on('refresh', () => events.ready())
+    // A refreshed slot map may name new masters: move what it moved, subscribe what is not subscribed.
+    cluster.on('refresh', () => {
+      this.#followSlotMap()
+      events.ready()
+    })
     cluster.on('ready', () => events.ready())
   }
 
@@ -116,6 +134,7 @@ export class ShardSubscriber implements Subscriber {
   async close (): Promise<void> {
     this.#isClosed = true
     clearTimeout(this.#retryTimer)
+    clearInterval(this.#healthTimer)
     const shards = [...this.#shards.values()]
     this.#shards.clear()
     this.#nodeOf.clear()
@@ -155,12 +174,61 @@ export class ShardSubscriber implements Subscriber {
     connection.on('smessage', (key: string, text: string) => {
       // Only the connection that serves a key now speaks for it: one the key moved away
       // from (a dropped or overtaken attempt, a moved slot) may still hear it for a while.
-      if (this.#nodeOf.get(key) === node && this.#shards.get(node) === shard) this.#events.message(key, text)
+      if (this.#nodeOf.get(key) !== node || this.#shards.get(node) !== shard) return
+      // Nor does a node the slot map gives the key's slot to no longer (a woken master
+      // telling of entries its successor does not have): move the key instead.
+      if (this.#master(key) !== node) {
+        this.#followSlotMap()
+        return
+      }
+      this.#events.message(key, text)
     })
     // ioredis emits 'moved' for an unsolicited SUNSUBSCRIBE: a slot this node served moved away.
     connection.on('moved', () => this.#drop(node, shard, true))
     connection.on('close', () => this.#drop(node, shard, false))
+    this.#startHealthChecks()
     return shard
+  }
+
+  /** Pings every shard connection while there are any; see the module comment. */
+  #startHealthChecks (): void {
+    if (this.#healthTimer !== undefined || this.#isClosed) return
+    const pending = new WeakSet<Shard>()
+    this.#healthTimer = setInterval(() => {
+      if (this.#shards.size === 0) {
+        clearInterval(this.#healthTimer)
+        this.#healthTimer = undefined
+        return
+      }
+      if (++this.#healthRounds % REFRESH_EVERY === 0) this.#cluster.refreshSlotsCache()
+      for (const shard of this.#shards.values()) {
+        if (shard.connection.status !== 'ready' || pending.has(shard)) continue
+        pending.add(shard)
+        // The connection's own commandTimeout bounds the ping; a silent node is dropped
+        // ('close' reports its keys lost), so nothing it says when it wakes is heard.
+        shard.connection.ping().catch(() => shard.connection.disconnect()).finally(() => pending.delete(shard))
+      }
+    }, HEALTH_INTERVAL_MS)
+    this.#healthTimer.unref()
+  }
+
+  /** Moves every key the slot map now gives to another node than the one serving it. */
+  #followSlotMap (): void {
+    for (const [node, shard] of this.#shards) {
+      const moved = [...shard.keys].filter((key) => this.#master(key) !== undefined && this.#master(key) !== node)
+      if (moved.length > 0) this.#move(node, shard, moved)
+    }
+  }
+
+  /** Stops serving `keys` on `node` and reports them lost: the topics resubscribe them where the map says, with a catch-up. */
+  #move (node: string, shard: Shard, keys: string[]): void {
+    for (const key of keys) {
+      shard.keys.delete(key)
+      if (this.#nodeOf.get(key) === node) this.#nodeOf.delete(key)
+    }
+    if (shard.connection.status === 'ready') for (const group of bySlot(keys)) shard.connection.sunsubscribe(...group).catch(() => {})
+    this.#events.lost(keys)
+    this.#scheduleRetry()
   }
 
   /** Reports the keys `shard` served as lost, and looks for where they are served now. */

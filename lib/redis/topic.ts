@@ -5,6 +5,7 @@
  */
 import type { ChannelListener, EngineMessage, ResolvedHistory } from '../engine.js'
 import type { ReplayMerge } from '../merge.js'
+import type { HeardMessage } from './codec.js'
 import { compareIds } from './ids.js'
 
 /** A publish() or readAfter() call waiting for the subscription. */
@@ -23,6 +24,8 @@ export interface Topic {
    * subscribed: a catch-up read after an outage starts there.
    */
   lastId: string | undefined
+  /** The publish id of the last message delivered, when it had one: the next must name it as its previous. */
+  lastPublishId: string | undefined
   /** Bumped when the subscription is lost or dropped: work begun before is abandoned. */
   generation: number
   state: 'idle' | 'subscribing' | 'subscribed'
@@ -42,7 +45,7 @@ export interface Topic {
  * const topic = newTopic('sse:scores', { maxEvents: 1000, maxAgeMs: false })
  */
 export function newTopic (key: string, history: ResolvedHistory | undefined): Topic {
-  return { key, history, listeners: new Set(), lastId: undefined, generation: 0, state: 'idle', wasSubscribed: false, hasDelivered: false, merge: undefined, waiters: [] }
+  return { key, history, listeners: new Set(), lastId: undefined, lastPublishId: undefined, generation: 0, state: 'idle', wasSubscribed: false, hasDelivered: false, merge: undefined, waiters: [] }
 }
 
 /** Moves the topic's position forward to `id` (never back: positions only grow). */
@@ -56,8 +59,9 @@ export function advance (topic: Topic, id: string): void {
  * @example
  * deliver(topic, { id: '1-0', event: 'score', data: '{"seq":1}' })
  */
-export function deliver (topic: Topic, message: EngineMessage): void {
+export function deliver (topic: Topic, message: HeardMessage): void {
   if (message.id !== undefined) advance(topic, message.id)
+  topic.lastPublishId = message.publishId
   topic.hasDelivered = true
   for (const listener of topic.listeners) {
     // A throw would unwind into ioredis's reply parser, and the other channels

@@ -109,7 +109,11 @@ export class Topics implements SubscriberEvents {
     // missed; the next subscribe's catch-up reads this message back from the stream.
     if (topic.state === 'idle') return
     if (topic.merge === undefined) {
-      deliver(topic, message)
+      // The message names the entry before it: another one than this instance delivered
+      // last means it missed something, or hears a writer the stream does not follow (a
+      // woken master's entries, relayed to its shard). Catch up from the stream instead.
+      if (message.previous !== undefined && topic.lastPublishId !== undefined && message.previous !== topic.lastPublishId) this.#recover(topic, message)
+      else deliver(topic, message)
     } else if (topic.merge.heldCount < this.#context.maxHeld) {
       topic.merge.hold(message)
     } else {
@@ -187,6 +191,16 @@ export class Topics implements SubscriberEvents {
       await this.#context.sync(topic)
       if (isCurrent()) advance(topic, id)
     }).catch(() => {})
+  }
+
+  /** Holds `message` and reads what the stream has after the last id delivered (a catch-up, as after a resubscribe). */
+  #recover (topic: Topic, message: EngineMessage): void {
+    const generation = topic.generation
+    const merge = new ReplayMerge<EngineMessage>(compareIds)
+    merge.hold(message)
+    topic.merge = merge
+    const isCurrent = (): boolean => topic.generation === generation && this.#topics.get(topic.key) === topic
+    catchUp(topic, isCurrent, this.#context).catch((err: unknown) => process.emitWarning(err as Error))
   }
 
   /** The hold passed its bound: stop holding, report the gap, deliver what was held and go live. */

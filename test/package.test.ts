@@ -52,6 +52,21 @@ t.test('the packed tarball passes publint and Are the Types Wrong, and its entry
     for (const file of targets) t.ok(files.has(file.replace(/^\.\//, '')), `${path}: ${file} is in the tarball`)
   }
   t.ok(files.has('LICENSE') && files.has('README.md'), 'LICENSE and README are packed')
+  // The README and the docs pages link to each other: every such link must resolve in the
+  // package, where npm users read them (links into the repository, ../bench or example/,
+  // are for readers of the repository).
+  const pages = [...files].filter((file) => file === 'README.md' || /^docs\/[^/]+\.md$/.test(file))
+  t.ok(pages.length > 5, 'the docs pages are packed')
+  const unresolved: string[] = []
+  for (const page of pages) {
+    const text = await readFile(join(ROOT, page), 'utf8')
+    for (const [, target] of text.matchAll(/\]\(([^)#\s]+\.md)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(target) || target.startsWith('../bench/')) continue
+      const resolved = join(page, '..', target)
+      if (!files.has(resolved)) unresolved.push(`${page} -> ${target}`)
+    }
+  }
+  t.same(unresolved, [], 'every Markdown link between the README and docs/ resolves in the package')
   t.same([...files].filter((file) => /^(test|example|bench|dist\/(test|example|bench))\//.test(file)), [],
     'no tests, example or benchmarks in the package')
   for (const file of files) {

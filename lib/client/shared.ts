@@ -21,7 +21,7 @@ import type { ClientStatus, Transport, TransportSink } from './transport.js'
 /**
  * `shared` as an object: `key` names whose stream it is (a user or account id). Tabs
  * share a connection only when their keys are equal, so a stream opened with one
- * user's token never serves another user's tab. Required when `headers` is a function.
+ * user's token never serves another user's tab. Required when `headers` is a function or a `fetch` is given.
  *
  * @example
  * createClient('/inbox', { shared: { key: userId }, headers: () => ({ authorization: `Bearer ${token}` }) })

@@ -268,6 +268,8 @@ t.test('review: sharing never crosses identities carried by a fetch wrapper or a
   }
   t.equal(thrown(() => sharingKey({ ...request, headers: undefined }, true, asUser('alice')))?.code, 'TYPED_SSE_CLIENT_BAD_OPTION', 'a fetch function without a key is refused')
   t.not(sharingKey({ ...request, headers: undefined }, { key: 'alice' }, asUser('alice')), sharingKey({ ...request, headers: undefined }, { key: 'bob' }, asUser('bob')), 'with a key, the keys tell them apart')
+  const refusal = thrown(() => createClient('http://127.0.0.1:1/inbox', { shared: true, fetch: asUser('alice') }))
+  t.same([refusal?.code, /a fetch function needs shared: \{ key \}/.test(refusal?.message ?? '')], ['TYPED_SSE_CLIENT_BAD_OPTION', true], 'createClient refuses it, saying why')
   for (const make of [(user: string) => new Headers({ 'x-user': user }), (user: string) => new Map([['x-user', user]])]) {
     const alice = sharingKey({ ...request, headers: make('alice') as never }, true, undefined)
     const bob = sharingKey({ ...request, headers: make('bob') as never }, true, undefined)

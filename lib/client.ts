@@ -22,7 +22,7 @@ import { openTransport } from './client/open-transport.js'
 import { TypedEventClient } from './client/typed-client.js'
 import type { CatalogClientOptions, CatalogLike, ClientInit, SseClient, StreamUrl, TypeOnlyClientArgs } from './client/types.js'
 
-export { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_MIN_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS } from './client/backoff.js'
+export { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_MIN_RECONNECT_DELAY_MS, DEFAULT_RECONNECT_DELAY_MS, MAX_RECONNECT_DELAY_MS } from './client/backoff.js'
 export { END_EVENT } from './client/names.js'
 export { SseClientError, type ClientErrorCode } from './client/errors.js'
 export type { EventSourceConstructor } from './client/eventsource-transport.js'

@@ -10,7 +10,11 @@ import http from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { EventSource } from 'eventsource'
 import { createClient, type SseClient, type SseClientError } from '../lib/client.js'
+import { backoffDelayMs, MAX_RECONNECT_DELAY_MS, retryAfterMs } from '../lib/client/backoff.js'
+import type { FetchFunction } from '../lib/client/fetch-transport.js'
+import { sharingKey } from '../lib/client/shared.js'
 import { defineEvents, Type } from '../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil, withTimeout, thrown, type Teardown } from './helpers/app.js'
 
@@ -253,4 +257,135 @@ t.test('options: an unknown key is refused with TYPED_SSE_CLIENT_BAD_OPTION, as 
     t.equal(thrown(() => createClient('http://127.0.0.1:1/x', options as never))?.code, 'TYPED_SSE_CLIENT_BAD_OPTION', JSON.stringify(options))
   }
   t.equal(thrown(() => createClient('http://127.0.0.1:1/x', { transport: 'fetch', minReconnectDelayMs: 10, heartbeatTimeoutMs: false, crossOriginRedirect: 'refuse' }).close()), undefined, 'the known ones pass')
+})
+
+t.test('review: sharing never crosses identities carried by a fetch wrapper or a Headers / Map instance', async (t) => {
+  const request = { method: 'GET', url: 'http://127.0.0.1:1/inbox', body: undefined, credentials: 'same-origin' as const }
+  const asUser = (user: string): FetchFunction => async (url, init) => {
+    const headers = new Headers(init.headers)
+    headers.set('authorization', user)
+    return await fetch(url, { ...init, headers })
+  }
+  t.equal(thrown(() => sharingKey({ ...request, headers: undefined }, true, asUser('alice')))?.code, 'TYPED_SSE_CLIENT_BAD_OPTION', 'a fetch function without a key is refused')
+  t.not(sharingKey({ ...request, headers: undefined }, { key: 'alice' }, asUser('alice')), sharingKey({ ...request, headers: undefined }, { key: 'bob' }, asUser('bob')), 'with a key, the keys tell them apart')
+  const refusal = thrown(() => createClient('http://127.0.0.1:1/inbox', { shared: true, fetch: asUser('alice') }))
+  t.same([refusal?.code, /a fetch function needs shared: \{ key \}/.test(refusal?.message ?? '')], ['TYPED_SSE_CLIENT_BAD_OPTION', true], 'createClient refuses it, saying why')
+  for (const make of [(user: string) => new Headers({ 'x-user': user }), (user: string) => new Map([['x-user', user]])]) {
+    const alice = sharingKey({ ...request, headers: make('alice') as never }, true, undefined)
+    const bob = sharingKey({ ...request, headers: make('bob') as never }, true, undefined)
+    t.not(alice, bob, `${make('a').constructor.name}: alice and bob get different connections`)
+    t.equal(alice, sharingKey({ ...request, headers: { 'X-User': 'alice' } }, true, undefined), 'and the same one as the same headers given as an object')
+  }
+})
+
+t.test('review: reconnect options select the fetch transport, so retry: 0 cannot storm past minReconnectDelayMs with an EventSource around', async (t) => {
+  const { origin, requests } = await serve(t, (_request, response) => {
+    streamHead(response)
+    response.end('retry: 0\ndata: 1\n\n')
+  })
+  const started = Date.now()
+  const client = open(t, createClient(`${origin}/storm`, { EventSource, minReconnectDelayMs: 1000, onError: () => {} }))
+  await sleep(3000)
+  client.close()
+  const count = requests.filter((seen) => seen.at - started <= 3000).length
+  t.ok(count >= 2 && count <= 5, `${count} requests in 3 s with a 1000 ms floor`)
+  for (const name of ['reconnectDelayMs', 'minReconnectDelayMs', 'maxReconnectDelayMs', 'responseTimeoutMs', 'maxEventBytes']) {
+    t.equal(thrown(() => createClient(`${origin}/storm`, { transport: 'eventsource', EventSource, [name]: 5000 }))?.code, 'TYPED_SSE_CLIENT_BAD_OPTION', `${name} with transport: 'eventsource' is refused`)
+  }
+})
+
+t.test('review: minReconnectDelayMs, responseTimeoutMs and maxEventBytes of 0 are refused', async (t) => {
+  for (const options of [{ minReconnectDelayMs: 0 }, { minReconnectDelayMs: 0, maxReconnectDelayMs: 0 }, { responseTimeoutMs: 0 }, { maxEventBytes: 0 }]) {
+    t.equal(thrown(() => createClient('http://127.0.0.1:1/x', { transport: 'fetch', ...options }))?.code, 'TYPED_SSE_CLIENT_BAD_OPTION', JSON.stringify(options))
+  }
+  t.equal(thrown(() => createClient('http://127.0.0.1:1/x', { transport: 'fetch', reconnectDelayMs: 0 }).close()), undefined, 'reconnectDelayMs: 0 is fine: the floor applies')
+})
+
+t.test('review: an id that cannot travel as Last-Event-ID exactly (a control character, edge whitespace) closes the client once with TYPED_SSE_CLIENT_UNSENDABLE_ID', async (t) => {
+  for (const id of ['order\u00011', ' 42', '42\t', 'a\u007fb']) {
+    const { origin, requests } = await serve(t, (_request, response) => {
+      streamHead(response)
+      response.end(`id: ${id}\nevent: tick\ndata: {"n":1}\n\n`)
+    })
+    const { onError, errors } = errorInbox()
+    const client = open(t, createClient(`${origin}/ids`, { catalog: feed, transport: 'fetch', reconnectDelayMs: 10, onError }))
+    const ids = new Inbox<string | undefined>()
+    client.on('tick', (_tick, meta) => ids.push(meta.id))
+    t.equal(await ids.next(5000), id, `${JSON.stringify(id)} delivered as sent`)
+    const error = await errors.next(5000)
+    t.equal(error.code, 'TYPED_SSE_CLIENT_UNSENDABLE_ID', `${JSON.stringify(id)}: reported with a code`)
+    await waitUntil(() => client.status === 'closed', 5000, 'closed')
+    await t.rejects(errors.next(300), 'reported once')
+    t.equal(requests.length, 1, 'no reconnect that would resume from the wrong place')
+  }
+  const { origin } = await serve(t, (_request, response) => {
+    streamHead(response)
+    response.end('id: caf\u00e9 \u20ac1\ndata: 1\n\n')
+  })
+  const { onError, errors } = errorInbox()
+  const client = open(t, createClient(`${origin}/fine`, { transport: 'fetch', onError }))
+  await sleep(1500)
+  t.not(client.status, 'closed', 'an id with inner spaces and non-ASCII is sendable')
+  await t.rejects(errors.next(10), 'no error')
+})
+
+t.test('review: headers that are not valid header values are not reported as "the headers function threw"', async (t) => {
+  const { origin, requests } = await serve(t, (_request, response) => {
+    streamHead(response)
+    response.end('data: 1\n\n')
+  })
+  for (const headers of [{ 'x-name': 'Zo\u00eb \u20ac' }, () => ({ 'x-name': 'line\nbreak' })]) {
+    const { onError, errors } = errorInbox()
+    const client = open(t, createClient(`${origin}/h`, { headers, onError }))
+    const error = await errors.next(5000)
+    t.equal(error.code, 'TYPED_SSE_CLIENT_BAD_OPTION', `${typeof headers}: a bad header value is a bad option`)
+    t.notMatch(error.message, /threw/, 'not said to have thrown')
+    await waitUntil(() => client.status === 'closed', 5000, 'closed')
+  }
+  const { onError, errors } = errorInbox()
+  open(t, createClient(`${origin}/h`, { headers: () => { throw new Error('token server down') }, reconnectDelayMs: 10, onError }))
+  const error = await errors.next(5000)
+  t.same([error.code, /headers function threw/.test(error.message)], ['TYPED_SSE_CLIENT_HANDLER_FAILED', true], 'a throwing function is still reported as such')
+  t.equal(requests.length, 0)
+})
+
+t.test('review: a retry: or Retry-After too large for a double still gives a finite wait, capped at MAX_RECONNECT_DELAY_MS', async (t) => {
+  const huge = '9'.repeat(400)
+  for (const retryMs of [Number.parseInt(huge, 10), 2 ** 40, MAX_RECONNECT_DELAY_MS]) {
+    const delay = backoffDelayMs(3, retryMs, { minMs: 250, maxMs: 30_000 })
+    t.ok(Number.isFinite(delay) && delay <= MAX_RECONNECT_DELAY_MS, `retry ${retryMs}: ${delay} ms`)
+  }
+  t.equal(MAX_RECONNECT_DELAY_MS, 2 ** 31 - 1, 'the timer limit: what one setTimeout can wait')
+  const asked = retryAfterMs(huge)
+  t.ok(asked !== undefined && Number.isFinite(asked) && asked <= MAX_RECONNECT_DELAY_MS, `Retry-After: 400 digits gives ${String(asked)} ms`)
+})
+
+t.test('review: a server alternating 401 and a one-event stream with retry: 0 gets no more than the backoff formula allows', async (t) => {
+  let count = 0
+  const { origin } = await serve(t, (_request, response) => {
+    if (++count % 2 === 0) {
+      response.writeHead(401).end()
+      return
+    }
+    streamHead(response)
+    response.end('retry: 0\ndata: 1\n\n')
+  })
+  const attempts: number[] = []
+  const client = open(t, createClient(`${origin}/alt`, { transport: 'fetch', onUnauthorized: ({ attempt }) => attempts.push(attempt) > 0, onError: () => {} }))
+  await sleep(3000)
+  client.close()
+  // One wait of 250 to 312 ms (the floor, jitter on top) per request, and one request at once for fresh credentials.
+  t.ok(count >= 4 && count <= 14, `${count} requests in 3 s (at most 3000 / 250 + 2)`)
+})
+
+t.test("review: crossOriginRedirect: 'follow' never follows a redirect to a data: URL (or any scheme but http and https)", async (t) => {
+  const { origin } = await serve(t, (_request, response) => {
+    response.writeHead(302, { location: 'data:text/event-stream,event:%20tick%0Adata:%20%7B%22n%22%3A6%7D%0A%0A' }).end()
+  })
+  const { onError, errors } = errorInbox()
+  const client = open(t, createClient(`${origin}/to-data`, { catalog: feed, transport: 'fetch', crossOriginRedirect: 'follow', onError }))
+  const ticks = new Inbox<number>()
+  client.on('tick', (tick) => ticks.push(tick.n))
+  t.equal((await errors.next(5000)).code, 'TYPED_SSE_CLIENT_REDIRECT', 'refused with a code')
+  await t.rejects(ticks.next(300), 'nothing read from the data: URL')
 })

@@ -9,7 +9,8 @@
  *   delay(n) = wait(n) + random × wait(n) / 4
  *
  * n is the number of reconnects since an event last arrived. `retry` starts as the
- * `reconnectDelayMs` option and becomes the server's `retry:`.
+ * `reconnectDelayMs` option and becomes the server's `retry:`. No delay is longer than
+ * MAX_RECONNECT_DELAY_MS (about 24.8 days), however large the server's ask.
  */
 
 /**
@@ -37,6 +38,16 @@ export const DEFAULT_MIN_RECONNECT_DELAY_MS = 250
  */
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 30_000
 
+/**
+ * The longest wait the client honours, whatever `retry:` or `Retry-After` ask for:
+ * what one `setTimeout` can wait (about 24.8 days). A longer (or infinite) ask waits
+ * this long, so the client always comes back.
+ * @default 2147483647
+ * @example
+ * backoffDelayMs(0, Infinity, { minMs: 250, maxMs: 30_000 }) // MAX_RECONNECT_DELAY_MS
+ */
+export const MAX_RECONNECT_DELAY_MS = 2 ** 31 - 1
+
 /** The bounds of the formula above. */
 export interface BackoffBounds {
   readonly minMs: number
@@ -51,10 +62,11 @@ export interface BackoffBounds {
  * backoffDelayMs(2, 0, { minMs: 250, maxMs: 30_000 })    // in [1000, 1250)
  */
 export function backoffDelayMs (streak: number, retryMs: number, bounds: BackoffBounds, random: () => number = Math.random): number {
-  const base = Math.max(retryMs, bounds.minMs)
+  // A retry: too large for a double is Infinity: the cap keeps every wait one that ends.
+  const base = Math.min(Math.max(retryMs, bounds.minMs), MAX_RECONNECT_DELAY_MS)
   // 2 ** 31 is already past any cap: keeps the product finite for endless retries.
   const wait = Math.max(base, Math.min(bounds.maxMs, base * 2 ** Math.min(streak, 31)))
-  return wait + Math.floor(random() * wait / 4)
+  return Math.min(wait + Math.floor(random() * wait / 4), MAX_RECONNECT_DELAY_MS)
 }
 
 /**
@@ -67,7 +79,7 @@ export function backoffDelayMs (streak: number, retryMs: number, bounds: Backoff
 export function retryAfterMs (header: string | null, now: number = Date.now()): number | undefined {
   if (header === null) return undefined
   const value = header.trim()
-  if (/^[0-9]+$/.test(value)) return Number.parseInt(value, 10) * 1000
+  if (/^[0-9]+$/.test(value)) return Math.min(Number.parseInt(value, 10) * 1000, MAX_RECONNECT_DELAY_MS)
   const date = Date.parse(value)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+  return Number.isNaN(date) ? undefined : Math.min(Math.max(0, date - now), MAX_RECONNECT_DELAY_MS)
 }

@@ -11,7 +11,7 @@
  * |---|---|
  * | `TYPED_SSE_CLIENT_NO_EVENTSOURCE` | thrown by `createClient`: `transport: 'eventsource'` and no `EventSource` given or global (Node 20) |
  * | `TYPED_SSE_CLIENT_NO_FETCH` | thrown by `createClient`: the fetch transport is needed and there is no `fetch` |
- * | `TYPED_SSE_CLIENT_BAD_OPTION` | thrown by `createClient`: an unknown option (a typo), or one that cannot work (a stream body that cannot be sent twice, a shared client without Web Locks, headers shared without a key...) |
+ * | `TYPED_SSE_CLIENT_BAD_OPTION` | thrown by `createClient`: an unknown option (a typo), or one that cannot work (a stream body that cannot be sent twice, a shared client without Web Locks, headers shared without a key...); handed to `onError` (no reconnect) when the headers are not valid header values |
  * | `TYPED_SSE_CLIENT_UNKNOWN_EVENT` | thrown by `on`: the catalog given does not declare the event |
  * | `TYPED_SSE_CLIENT_INVALID_JSON` | data of a JSON event is not JSON (a `Text()` event not listed in `text`?) |
  * | `TYPED_SSE_CLIENT_INVALID_DATA` | `validate` refused the data; the event was not delivered |
@@ -21,7 +21,8 @@
  * | `TYPED_SSE_CLIENT_EVENT_TOO_LARGE` | a line or event passed `maxEventBytes`; the connection was dropped and the client reconnects |
  * | `TYPED_SSE_CLIENT_TIMEOUT` | no response head within `responseTimeoutMs`, or nothing at all for `heartbeatTimeoutMs` on an open stream; the client reconnects |
  * | `TYPED_SSE_CLIENT_READ_FAILED` | the response body failed mid-stream (a reset connection, a body that cannot be decoded); the client reconnects |
- * | `TYPED_SSE_CLIENT_REDIRECT` | a redirect to another origin (with `crossOriginRedirect: 'refuse'`, the default), or more than 20; no reconnect |
+ * | `TYPED_SSE_CLIENT_REDIRECT` | a redirect to another origin (with `crossOriginRedirect: 'refuse'`, the default), to a scheme other than http(s), or more than 20; no reconnect (in a browser, the browser fails a refused redirect itself: a network error, retried) |
+ * | `TYPED_SSE_CLIENT_UNSENDABLE_ID` | the last event id cannot be sent back exactly as `Last-Event-ID` (a control character, a space or tab at either end); no reconnect, since resuming from another id would skip or repeat events |
  *
  * @example
  * const ignored: ClientErrorCode[] = ['TYPED_SSE_CLIENT_HANDLER_FAILED']
@@ -40,6 +41,7 @@ export type ClientErrorCode =
   | 'TYPED_SSE_CLIENT_TIMEOUT'
   | 'TYPED_SSE_CLIENT_READ_FAILED'
   | 'TYPED_SSE_CLIENT_REDIRECT'
+  | 'TYPED_SSE_CLIENT_UNSENDABLE_ID'
 
 /**
  * An error of the typed client: thrown by `createClient` and `on` for misuse, else
@@ -74,6 +76,6 @@ export class SseClientError extends Error {
  * @example
  * throw badOption('maxEventBytes must be a number >= 0, got -1.')
  */
-export function badOption (message: string): SseClientError {
-  return new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', message)
+export function badOption (message: string, cause?: unknown): SseClientError {
+  return new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', message, { cause })
 }

@@ -6,9 +6,9 @@
  * a liveness deadline for the body, a bound on an event's size, redirects to another
  * origin refused (lib/client/redirects.ts), and `Last-Event-ID` on every reconnect.
  */
-import { backoffDelayMs, retryAfterMs } from './backoff.js'
+import { backoffDelayMs, MAX_RECONNECT_DELAY_MS, retryAfterMs } from './backoff.js'
 import { readBody } from './body-reader.js'
-import { SseClientError } from './errors.js'
+import { badOption, SseClientError } from './errors.js'
 import { EventStreamParser } from './parser.js'
 import { fetchFollowing, type CrossOriginRedirect } from './redirects.js'
 import type { Transport, TransportSink } from './transport.js'
@@ -125,6 +125,8 @@ export class FetchTransport implements Transport {
   /** Reconnects since the last event: the backoff exponent. */
   #retries = 0
   #refusalsInRow = 0
+  /** When a refusal was last retried at once (ms since the epoch). */
+  #retriedAtOnceAt = -Infinity
   #attempt: AbortController | undefined
   /** Ends the current wait early (close, page shown or hidden). */
   #wake: (() => void) | undefined
@@ -193,14 +195,9 @@ export class FetchTransport implements Transport {
       : undefined
     let response: Response
     try {
-      let request: RequestInit
-      try {
-        request = await this.#request(attempt.signal)
-      } catch (cause) {
-        // The page's headers function failed (a token refresh that could not reach its server?): say so, retry later.
-        this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', 'The headers function threw; retrying with backoff.', { cause }))
-        return this.#backoff()
-      }
+      const request = await this.#request(attempt.signal)
+      if (request === 'retry') return this.#backoff()
+      if (request === undefined) return undefined
       response = await fetchFollowing(this.#options.fetch, this.#options.url, request, this.#bareHeaders(), this.#options.crossOriginRedirect)
     } catch (cause) {
       if (this.#isClosed || this.#isHidden) return 0
@@ -219,9 +216,33 @@ export class FetchTransport implements Transport {
     return await this.#read(response, attempt)
   }
 
-  async #request (signal: AbortSignal): Promise<RequestInit> {
+  /** The request to send; `'retry'` when the headers function failed (reported), `undefined` when the client stopped. */
+  async #request (signal: AbortSignal): Promise<RequestInit | 'retry' | undefined> {
+    if (!isSendableId(this.#lastEventId)) {
+      this.#sink.stop(new SseClientError('TYPED_SSE_CLIENT_UNSENDABLE_ID',
+        `The last event id ${JSON.stringify(this.#lastEventId)} cannot be sent back exactly as Last-Event-ID (HTTP forbids control ` +
+        'characters in a header, and trims spaces and tabs at its ends): resuming after another id would skip or repeat events, ' +
+        'so the client will not reconnect. Have the server send ids without them.'))
+      return undefined
+    }
     const given = this.#options.headers
-    const headers = new Headers(typeof given === 'function' ? await given() : given)
+    let values: HeadersOption | undefined
+    try {
+      values = typeof given === 'function' ? await given() : given
+    } catch (cause) {
+      // The page's headers function failed (a token refresh that could not reach its server?): say so, retry later.
+      this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_HANDLER_FAILED', 'The headers function threw; retrying with backoff.', { cause }))
+      return 'retry'
+    }
+    if (this.#isClosed) return undefined
+    let headers: Headers
+    try {
+      headers = new Headers(values as HeadersInit | undefined)
+    } catch (cause) {
+      this.#sink.stop(badOption(`${typeof given === 'function' ? 'What the headers function returned' : 'The headers option'} holds an invalid ` +
+        'header name or value (a line break? a character above U+00FF?); the client will not connect.', cause))
+      return undefined
+    }
     this.#bareHeaders().forEach((value, name) => { headers.set(name, value) })
     return {
       method: this.#options.method,
@@ -253,7 +274,7 @@ export class FetchTransport implements Transport {
     if (statusCode === 429 || statusCode >= 500) {
       const delayMs = this.#backoff()
       const asked = retryAfterMs(response.headers.get('retry-after'))
-      return asked === undefined ? delayMs : Math.max(asked, delayMs)
+      return asked === undefined ? delayMs : Math.min(Math.max(asked, delayMs), MAX_RECONNECT_DELAY_MS)
     }
     const type = response.headers.get('content-type') ?? ''
     if (statusCode !== 200 || !EVENT_STREAM_TYPE.test(type) || response.body === null) {
@@ -322,8 +343,12 @@ export class FetchTransport implements Transport {
           : '; onUnauthorized did not ask to retry.'), { statusCode, cause }))
       return undefined
     }
-    // Fresh credentials are tried at once; a hook that keeps saying yes backs off.
-    return this.#refusalsInRow === 1 ? 0 : this.#backoff()
+    // Fresh credentials are tried at once, at most once per maxReconnectDelayMs: a hook that
+    // keeps saying yes backs off, even when a short stream between refusals resets the count.
+    const now = Date.now()
+    if (now - this.#retriedAtOnceAt < this.#options.maxReconnectDelayMs) return this.#backoff()
+    this.#retriedAtOnceAt = now
+    return 0
   }
 
   #backoff (): number {
@@ -359,6 +384,15 @@ export class FetchTransport implements Transport {
     }
     this.#wake?.()
   }
+}
+
+/**
+ * Whether an id survives the trip as a header value: no control character but tab
+ * (Node's fetch refuses them, §9.2.3 allows them), and no space or tab at either end
+ * (`Headers` trims them, so the server would read another id).
+ */
+function isSendableId (id: string): boolean {
+  return !/[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$/.test(id)
 }
 
 /**

@@ -42,12 +42,21 @@ const OPTION_NAMES: Readonly<Record<keyof ClientInit, true>> = {
   text: true
 }
 
-/** The durations and sizes of the fetch transport: numbers >= 0 (Infinity allowed, NaN not). */
-const NUMERIC_OPTIONS = ['reconnectDelayMs', 'minReconnectDelayMs', 'maxReconnectDelayMs', 'responseTimeoutMs', 'maxEventBytes'] as const
+/**
+ * The durations and sizes of the fetch transport: numbers (Infinity allowed, NaN not),
+ * above 0 but for `reconnectDelayMs` (a 0 there still waits the floor). A floor of 0
+ * would let `retry: 0` storm; a response deadline or an event bound of 0 would deliver nothing.
+ */
+const NUMERIC_OPTIONS = { reconnectDelayMs: 0, minReconnectDelayMs: 1, maxReconnectDelayMs: 1, responseTimeoutMs: 1, maxEventBytes: 1 } as const
 
-/** The options that only the fetch transport can honour. */
+/**
+ * The options that only the fetch transport can honour; any of them selects it. A
+ * browser's EventSource reconnects on its own schedule (the server's `retry:`, even 0):
+ * a reconnect bound given to it would be silently ignored.
+ */
 const FETCH_ONLY_OPTIONS = [
-  'headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared', 'heartbeatTimeoutMs', 'crossOriginRedirect'
+  'headers', 'method', 'body', 'credentials', 'signal', 'onUnauthorized', 'pauseWhenHidden', 'shared', 'heartbeatTimeoutMs', 'crossOriginRedirect',
+  ...Object.keys(NUMERIC_OPTIONS) as Array<keyof typeof NUMERIC_OPTIONS>
 ] as const
 
 /**
@@ -97,9 +106,11 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
   if (typeof (options.body as { getReader?: unknown } | undefined)?.getReader === 'function') {
     throw badOption('body is a ReadableStream, which cannot be sent again on reconnect: pass a string, Blob, ArrayBuffer, FormData or URLSearchParams.')
   }
-  for (const name of NUMERIC_OPTIONS) {
+  for (const [name, least] of Object.entries(NUMERIC_OPTIONS) as Array<[keyof typeof NUMERIC_OPTIONS, number]>) {
     const value = options[name]
-    if (value !== undefined && !(typeof value === 'number' && value >= 0)) throw badOption(`${name} must be a number >= 0, got ${String(value)}.`)
+    if (value !== undefined && !(typeof value === 'number' && value >= least)) {
+      throw badOption(`${name} must be a number ${least === 0 ? '>= 0' : '> 0'}, got ${String(value)}.`)
+    }
   }
   const minReconnectDelayMs = options.minReconnectDelayMs ?? DEFAULT_MIN_RECONNECT_DELAY_MS
   const maxReconnectDelayMs = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS
@@ -133,7 +144,7 @@ export function openTransport (url: string, options: ClientInit, sink: Transport
     lastEventId: ''
   })
   if (options.shared === undefined || options.shared === false) return new FetchTransport(settings, sink)
-  return new SharedTransport(sharingKey(settings, options.shared), sink,
+  return new SharedTransport(sharingKey(settings, options.shared, options.fetch), sink,
     // The connection serves every tab, some of which may be showing: it does not pause with the leader's.
     (lastEventId, leaderSink) => new FetchTransport({ ...settings, lastEventId, pauseWhenHidden: false }, leaderSink))
 }

@@ -2,16 +2,25 @@
  * Redirects of the fetch transport. `fetch` follows redirects with the request's own
  * headers: Node's strips only `Authorization` and `Cookie` on a hop to another origin,
  * so an `x-api-key` or a POST body (307/308) would reach whoever the server points at.
- * The transport asks for `redirect: 'manual'` and follows here, hop by hop, as the
+ * In Node (whose fetch shows a manual redirect's `Location`) the transport asks for
+ * `redirect: 'manual'` and follows here, hop by hop, as the
  * Fetch standard does (§4.4 "HTTP-redirect fetch": at most 20 hops, 303 and a POST
  * under 301/302 become a body-less GET), except that a hop to another origin is
  * refused (`TYPED_SSE_CLIENT_REDIRECT`) or, when the caller opts in, taken without the
  * caller's headers and body.
  *
- * Browsers hide the target of a manual redirect (an `opaqueredirect` response). There
- * the request is sent again with `redirect: 'follow'`; to refuse, with `mode:
- * 'same-origin'`, under which the browser fails any hop to another origin before it
- * sends anything there.
+ * A redirect to a scheme other than http(s) (`data:`, `file:`...) is refused under
+ * either policy: Fetch §4.4 makes it a network error.
+ *
+ * Browsers hide the target of a manual redirect (an `opaqueredirect` response), and
+ * asking again would send the request twice (a POST would run its handler twice). So
+ * in a browser (a page or a worker: the runtime has a `location`) the request is sent
+ * once and the browser follows: `'follow'` as is; `'refuse'` with `mode: 'same-origin'`
+ * for a stream of the page's own origin (the browser fails a hop to another origin
+ * before it sends anything there), and with `redirect: 'error'` for a stream on
+ * another origin (any redirect fails). The browser does not tell the page why a fetch
+ * failed, so such a refusal is a network error to the client: it reconnects with
+ * backoff.
  */
 import { SseClientError } from './errors.js'
 
@@ -47,15 +56,21 @@ type Fetch = (url: string, init: RequestInit) => Promise<Response>
  */
 export async function fetchFollowing (fetch: Fetch, url: string, init: RequestInit, bare: Headers, policy: CrossOriginRedirect): Promise<Response> {
   const origin = new URL(url).origin
+  const page = (globalThis as { location?: { origin?: unknown } }).location?.origin
+  if (typeof page === 'string') {
+    if (policy === 'follow') return await fetch(url, { ...init, redirect: 'follow' })
+    return await fetch(url, page === origin ? { ...init, redirect: 'follow', mode: 'same-origin' } : { ...init, redirect: 'error' })
+  }
   let request: RequestInit = { ...init, redirect: 'manual' }
   for (let hop = 0; ; hop++) {
     const response = await fetch(url, request)
-    if (response.type === 'opaqueredirect') return await followInBrowser(fetch, url, init, origin, policy)
+    if (response.type === 'opaqueredirect') throw refused(url, 'a redirect whose target this runtime hides')
     const location = response.headers.get('location')
     if (!REDIRECT_STATUSES.has(response.status) || location === null) return response
     await response.body?.cancel().catch(() => {})
     if (hop === MAX_REDIRECTS) throw refused(url, `more than ${MAX_REDIRECTS} redirects`)
     const next = new URL(location, url)
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw refused(url, `${response.status} to a ${next.protocol} URL, which fetch never follows`)
     const method = (request.method ?? 'GET').toUpperCase()
     if (response.status === 303 ? method !== 'HEAD' : (response.status <= 302 && method === 'POST')) {
       const headers = new Headers(request.headers)
@@ -71,22 +86,8 @@ export async function fetchFollowing (fetch: Fetch, url: string, init: RequestIn
   }
 }
 
-/** A browser's redirect, whose target it hides: followed by the browser itself. */
-async function followInBrowser (fetch: Fetch, url: string, init: RequestInit, origin: string, policy: CrossOriginRedirect): Promise<Response> {
-  if (policy === 'follow') return await fetch(url, { ...init, redirect: 'follow' })
-  const page = (globalThis as { location?: { origin?: string } }).location?.origin
-  // Only a stream of the page's own origin can be fetched in mode 'same-origin'.
-  if (page !== origin) throw refused(url, 'a redirect whose target the browser hides, from a stream on another origin than the page')
-  try {
-    return await fetch(url, { ...init, redirect: 'follow', mode: 'same-origin' })
-  } catch (cause) {
-    if (init.signal?.aborted === true) throw cause
-    throw refused(url, 'a redirect to another origin (or a network error on the way)', cause)
-  }
-}
-
-function refused (url: string, what: string, cause?: unknown): SseClientError {
+function refused (url: string, what: string): SseClientError {
   return new SseClientError('TYPED_SSE_CLIENT_REDIRECT',
     `${url} answered ${what}: refused, so the request's headers and body go nowhere else; the client will not reconnect. ` +
-    "Point the client at the final URL, or pass crossOriginRedirect: 'follow' to go there without them.", { cause })
+    "Point the client at the final URL, or pass crossOriginRedirect: 'follow' to go there without them.")
 }

@@ -21,7 +21,7 @@ import type { ClientStatus, Transport, TransportSink } from './transport.js'
 /**
  * `shared` as an object: `key` names whose stream it is (a user or account id). Tabs
  * share a connection only when their keys are equal, so a stream opened with one
- * user's token never serves another user's tab. Required when `headers` is a function.
+ * user's token never serves another user's tab. Required when `headers` is a function or a `fetch` is given.
  *
  * @example
  * createClient('/inbox', { shared: { key: userId }, headers: () => ({ authorization: `Bearer ${token}` }) })
@@ -59,15 +59,17 @@ const STATUSES: ReadonlySet<unknown> = new Set(['connecting', 'open', 'paused'])
 
 /**
  * What tabs must have in common to share a connection: the method, URL, body and
- * credentials mode, headers given as an object, and the page's `key`. A headers
- * function can return anything at any time (a refreshed token, another user's), so it
- * cannot be compared: it needs a `key`.
+ * credentials mode, the headers given as values (an object, a `Headers` or a `Map`,
+ * read as `new Headers()` reads them), and the page's `key`. A headers function or a
+ * `fetch` of the caller's can add anything at any time (a refreshed token, another
+ * user's), so they cannot be compared: they need a `key`.
  *
- * @throws SseClientError TYPED_SSE_CLIENT_BAD_OPTION for a malformed `shared`, a body that is not a string, or a headers function without a key
+ * @param customFetch the caller's `fetch` option, if any
+ * @throws SseClientError TYPED_SSE_CLIENT_BAD_OPTION for a malformed `shared`, a body that is not a string, or a headers or fetch function without a key
  * @example
- * sharingKey(settings, { key: 'alice' }) // '["GET","https://app.example/inbox","","same-origin",null,"alice"]'
+ * sharingKey(settings, { key: 'alice' }, undefined) // '["GET","https://app.example/inbox","","same-origin",[],"alice"]'
  */
-export function sharingKey (request: Pick<FetchTransportOptions, 'method' | 'url' | 'body' | 'credentials' | 'headers'>, shared: unknown): string {
+export function sharingKey (request: Pick<FetchTransportOptions, 'method' | 'url' | 'body' | 'credentials' | 'headers'>, shared: unknown, customFetch: unknown): string {
   let key: string | undefined
   if (shared !== true) {
     const given = shared as Partial<SharedOptions> | null
@@ -80,14 +82,24 @@ export function sharingKey (request: Pick<FetchTransportOptions, 'method' | 'url
   if (request.body !== undefined && typeof request.body !== 'string') {
     throw badOption('shared with a body needs a string body: tabs share a stream only when method, URL and body are the same.')
   }
-  if (typeof request.headers === 'function' && key === undefined) {
-    throw badOption('shared with a headers function needs shared: { key } naming whose stream it is (the user id): ' +
+  const opaque = typeof request.headers === 'function' ? 'a headers function' : customFetch !== undefined ? 'a fetch function' : undefined
+  if (opaque !== undefined && key === undefined) {
+    throw badOption(`shared with ${opaque} needs shared: { key } naming whose stream it is (the user id): ` +
       "tabs share a connection only with the same key, so one user's events never reach another user's tab.")
   }
-  const headers = typeof request.headers === 'object'
-    ? Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]).sort(([a], [b]) => a < b ? -1 : 1)
-    : null
+  // As the request reads them (lowercased, sorted, combined): a Headers or a Map has no own entries to list.
+  const headers = typeof request.headers === 'function' ? null : readHeaders(request.headers)
   return JSON.stringify([request.method.toUpperCase(), request.url, request.body ?? '', request.credentials, headers, key ?? null])
+}
+
+function readHeaders (headers: unknown): Array<[string, string]> {
+  const pairs: Array<[string, string]> = []
+  try {
+    new Headers(headers as HeadersInit | undefined).forEach((value, name) => { pairs.push([name, value]) })
+    return pairs
+  } catch (cause) {
+    throw badOption(`headers must be valid header names and values (an object, a Headers or a Map), got ${describe(headers)}.`, cause)
+  }
 }
 
 function describe (value: unknown): string {
@@ -114,7 +126,8 @@ function readMessage (data: unknown): SharedMessage | undefined {
       const event = message.event as Record<string, unknown> | null
       if (event === null || typeof event !== 'object') return undefined
       const { type, data, lastEventId } = event
-      return typeof type === 'string' && typeof data === 'string' && typeof lastEventId === 'string'
+      // The id becomes the next leader's Last-Event-ID: only one a stream could have sent.
+      return typeof type === 'string' && typeof data === 'string' && typeof lastEventId === 'string' && isStreamId(lastEventId)
         ? { kind: 'event', event: { type, data, lastEventId } }
         : undefined
     }
@@ -130,6 +143,14 @@ function readMessage (data: unknown): SharedMessage | undefined {
     default:
       return undefined
   }
+}
+
+/** The longest id accepted from another tab, in UTF-16 units: far past any server's bound on Last-Event-ID. */
+const MAX_ID_LENGTH = 4096
+
+/** An id a stream can carry (§9.2.6: no CR, LF or NUL), of a sane length. */
+function isStreamId (id: string): boolean {
+  return id.length <= MAX_ID_LENGTH && !/[\r\n\0]/.test(id)
 }
 
 /**

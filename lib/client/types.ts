@@ -112,8 +112,11 @@ export interface BaseClientOptions<C extends CatalogLike> {
    * own reconnects (backoff with jitter, `Retry-After`, `onUnauthorized`), `sse:end`,
    * limits. `'eventsource'`: the runtime's `EventSource` and its reconnects (no
    * headers, GET only, gives up on any non-200).
+   * A browser's `EventSource` waits what the server's `retry:` says, even 0: prefer
+   * `'fetch'` for a server you do not control.
    * @default 'fetch' when an option needs it (headers, method, body, credentials,
-   * signal, onUnauthorized, shared...) or there is no EventSource; else 'eventsource'
+   * signal, onUnauthorized, shared, the reconnect and size bounds...) or there is no
+   * EventSource; else 'eventsource'
    */
   transport?: 'fetch' | 'eventsource'
   /**
@@ -162,18 +165,20 @@ export interface BaseClientOptions<C extends CatalogLike> {
   reconnectDelayMs?: number
   /**
    * The floor of every reconnection delay, even when the server says `retry: 0` or
-   * `Retry-After: 0`: the growth starts from it, so no server can make the client storm (fetch transport).
+   * `Retry-After: 0`: the growth starts from it, so no server can make the client storm
+   * (fetch transport; must be > 0).
    * @default 250
    */
   minReconnectDelayMs?: number
   /**
-   * The cap on the growth of reconnection delays; a larger `retry:` or `Retry-After` is still honoured (fetch transport).
+   * The cap on the growth of reconnection delays; a larger `retry:` or `Retry-After` is
+   * still honoured, up to `MAX_RECONNECT_DELAY_MS` (about 24.8 days) (fetch transport).
    * @default 30000
    */
   maxReconnectDelayMs?: number
   /**
    * How long to wait for the response head before dropping the attempt
-   * (`TYPED_SSE_CLIENT_TIMEOUT`) and reconnecting (fetch transport).
+   * (`TYPED_SSE_CLIENT_TIMEOUT`) and reconnecting (fetch transport; must be > 0).
    * @default 30000
    */
   responseTimeoutMs?: number
@@ -187,23 +192,26 @@ export interface BaseClientOptions<C extends CatalogLike> {
   heartbeatTimeoutMs?: number | false
   /**
    * A redirect to another origin: `'refuse'` closes the client with
-   * `TYPED_SSE_CLIENT_REDIRECT`, so the headers and body go nowhere but where they were
-   * meant to; `'follow'` goes there as a GET without them. Same-origin redirects are
-   * always followed with both (fetch transport).
+   * `TYPED_SSE_CLIENT_REDIRECT` (in a browser, which fails the hop itself without saying
+   * why, it is a network error, retried with backoff), so the headers and body go
+   * nowhere but where they were meant to; `'follow'` goes there as a GET without them.
+   * Same-origin redirects are always followed with both; a redirect to a scheme other
+   * than http(s) never is (fetch transport).
    * @default 'refuse'
    */
   crossOriginRedirect?: CrossOriginRedirect
   /**
    * The bound on one event's bytes (its lines, the line being read included). Past it
    * the connection is dropped (`TYPED_SSE_CLIENT_EVENT_TOO_LARGE`) and the client
-   * reconnects with backoff: a hostile server cannot make the client hold more (fetch transport).
+   * reconnects with backoff: a hostile server cannot make the client hold more (fetch
+   * transport; must be > 0).
    * @default 1048576 (1 MiB)
    */
   maxEventBytes?: number
   /**
    * Called on 401 and 403 (fetch transport): refresh the credentials your `headers`
-   * function returns, and resolve `true` to retry (the first time at once, then with
-   * backoff) or `false` to close the client with `TYPED_SSE_CLIENT_UNAUTHORIZED`.
+   * function returns, and resolve `true` to retry (at once, at most once per
+   * `maxReconnectDelayMs`; otherwise with backoff) or `false` to close the client with `TYPED_SSE_CLIENT_UNAUTHORIZED`.
    * @default undefined (401/403 close the client)
    */
   onUnauthorized?: (info: UnauthorizedInfo) => boolean | Promise<boolean>
@@ -216,10 +224,10 @@ export interface BaseClientOptions<C extends CatalogLike> {
   pauseWhenHidden?: boolean
   /**
    * Share one connection among the tabs of this origin whose requests are the same
-   * (method, URL, string body, credentials mode, object headers, and `key`): one tab
-   * holds it (a Web Lock) and forwards events to the others (BroadcastChannel); when
-   * it closes, another takes over with `Last-Event-ID`. With a `headers` function,
-   * pass `{ key }` naming whose stream it is (the user id): tabs with different keys
+   * (method, URL, string body, credentials mode, headers given as values, and `key`): one
+   * tab holds it (a Web Lock) and forwards events to the others (BroadcastChannel); when
+   * it closes, another takes over with `Last-Event-ID`. With a `headers` function or a
+   * `fetch` option, pass `{ key }` naming whose stream it is (the user id): tabs with different keys
    * never share. Use it on streams that replay by id (channels with history), so the
    * takeover loses nothing. Browsers only; uses the fetch transport.
    * @default false

@@ -43,7 +43,7 @@ function absoluteUrl (url: StreamUrl): string {
   try {
     return new URL(href, base).href
   } catch (cause) {
-    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', `"${href}" is not a URL${base === undefined ? ' (relative URLs need a page to resolve against)' : ''}.`, { cause })
+    throw new SseClientError('TYPED_SSE_CLIENT_BAD_OPTION', `"${href}" is not a URL${base === undefined ? ': a relative URL needs a page to resolve against; outside a browser give the full URL (http://localhost:3000/time, or new URL(path, base))' : ''}.`, { cause })
   }
 }
 

@@ -213,6 +213,52 @@ t.test('close() from an onStatus("connecting") listener leaves no reconnect time
   t.equal(code, 0)
 })
 
+t.test('a Node process whose stream ended (sse:end) exits at once: no liveness timer nor read left behind', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false }, fastify: { forceCloseConnections: true } })
+  app.get('/finite', { sse: feed }, async function * () {
+    yield { event: 'tick', data: { n: 1 } }
+  })
+  const origin = await start()
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./helpers/client-child.ts', import.meta.url)), `${origin}/finite`, 'end'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill() })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  // The default heartbeatTimeoutMs is 45 s: a process held by it would still be alive at 30 s.
+  const code = await withTimeout(new Promise((resolve) => child.once('exit', resolve)), 30_000, 'the child to exit')
+  t.equal(output, 'ended\n')
+  t.equal(code, 0)
+})
+
+t.test('a server that cannot be reached is reported to onError once per outage, and the client keeps trying', async (t) => {
+  // A port nothing listens on: taken from the system, then freed.
+  const probe = http.createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const port = (probe.address() as { port: number }).port
+  await new Promise((resolve) => probe.close(resolve))
+  const { onError, errors } = errorInbox()
+  open(t, createClient(`http://127.0.0.1:${port}/down`, { transport: 'fetch', onError, reconnectDelayMs: 50, maxReconnectDelayMs: 400 }))
+  const error = await errors.next(5000)
+  t.equal(error.code, 'TYPED_SSE_CLIENT_NETWORK_ERROR')
+  t.match(error.message, `127.0.0.1:${port}`, 'the message names where')
+  // Several more attempts fail (at most 400 ms apart): still the one report.
+  await sleep(2000)
+  t.equal(errors.size, 0, 'one report for the outage, not one per attempt')
+  // The server comes up on that port: the client connects; a later outage is reported again.
+  const sockets = new Set<import('node:net').Socket>()
+  const server = http.createServer((_request, response) => {
+    streamHead(response)
+    response.write('data: 1\n\n')
+    setTimeout(() => { response.destroy() }, 100)
+  })
+  server.on('connection', (socket) => sockets.add(socket))
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  await sleep(1000)
+  server.close()
+  for (const socket of sockets) socket.destroy()
+  const again = await errors.next(5000)
+  t.ok(['TYPED_SSE_CLIENT_NETWORK_ERROR', 'TYPED_SSE_CLIENT_READ_FAILED'].includes(again.code), `the next outage is reported (${again.code})`)
+})
+
 t.test('a 200 whose gzip body is garbage is reported to onError, and the client reconnects', async (t) => {
   const { origin, requests } = await serve(t, (_request, response) => {
     streamHead(response, { 'content-encoding': 'gzip' })

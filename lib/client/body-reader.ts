@@ -54,7 +54,12 @@ export async function readBody (body: ReadableStream<Uint8Array>, push: (bytes: 
   if (silenceMs !== false) watch(silenceMs)
   let eventsThisTurn = 0
   try {
-    for (let chunk = await reader.read(); !chunk.done && !options.isStopped(); chunk = await reader.read()) {
+    // Stopped is checked before each read, not only after: a read after the client
+    // stopped (an sse:end in the last chunk) may never settle, and would hold the
+    // process through the silence timer.
+    while (!options.isStopped()) {
+      const chunk = await reader.read()
+      if (chunk.done || options.isStopped()) break
       lastActivity = Date.now()
       for (let start = 0; start < chunk.value.length && !options.isStopped(); start += SLICE_BYTES) {
         eventsThisTurn += push(chunk.value.subarray(start, start + SLICE_BYTES))

@@ -19,6 +19,7 @@
  * | `TYPED_SSE_CLIENT_CONNECTION_FAILED` | the response was not a 200 event stream (nor a status worth retrying); no reconnect |
  * | `TYPED_SSE_CLIENT_UNAUTHORIZED` | 401/403 and no `onUnauthorized`, or it said not to retry; no reconnect |
  * | `TYPED_SSE_CLIENT_EVENT_TOO_LARGE` | a line or event passed `maxEventBytes`; the connection was dropped and the client reconnects |
+ * | `TYPED_SSE_CLIENT_NETWORK_ERROR` | no response at all (connection refused, unknown host, network down): once per outage, not per attempt; the client keeps reconnecting |
  * | `TYPED_SSE_CLIENT_TIMEOUT` | no response head within `responseTimeoutMs`, or nothing at all for `heartbeatTimeoutMs` on an open stream; the client reconnects |
  * | `TYPED_SSE_CLIENT_READ_FAILED` | the response body failed mid-stream (a reset connection, a body that cannot be decoded); the client reconnects |
  * | `TYPED_SSE_CLIENT_REDIRECT` | a redirect to another origin (with `crossOriginRedirect: 'refuse'`, the default), to a scheme other than http(s), or more than 20; no reconnect (in a browser, the browser fails a refused redirect itself: a network error, retried) |
@@ -38,6 +39,7 @@ export type ClientErrorCode =
   | 'TYPED_SSE_CLIENT_CONNECTION_FAILED'
   | 'TYPED_SSE_CLIENT_UNAUTHORIZED'
   | 'TYPED_SSE_CLIENT_EVENT_TOO_LARGE'
+  | 'TYPED_SSE_CLIENT_NETWORK_ERROR'
   | 'TYPED_SSE_CLIENT_TIMEOUT'
   | 'TYPED_SSE_CLIENT_READ_FAILED'
   | 'TYPED_SSE_CLIENT_REDIRECT'

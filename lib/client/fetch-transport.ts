@@ -125,6 +125,8 @@ export class FetchTransport implements Transport {
   /** Reconnects since the last event: the backoff exponent. */
   #retries = 0
   #refusalsInRow = 0
+  /** The last attempt failed before any response (reported once per outage, not per attempt). */
+  #isUnreachable = false
   /** When a refusal was last retried at once (ms since the epoch). */
   #retriedAtOnceAt = -Infinity
   #attempt: AbortController | undefined
@@ -142,7 +144,9 @@ export class FetchTransport implements Transport {
       this.#isHidden = this.#document.visibilityState === 'hidden'
       this.#document.addEventListener('visibilitychange', this.#onVisibility)
     }
-    void this.#run()
+    // A microtask later: a request refused at once (invalid headers) stops the client,
+    // which must not happen before createClient has returned it.
+    queueMicrotask(() => { void this.#run() })
   }
 
   /** The id that the next connection sends as `Last-Event-ID`. */
@@ -208,11 +212,17 @@ export class FetchTransport implements Transport {
       if (isTimedOut) {
         this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_TIMEOUT',
           `No response head within responseTimeoutMs (${this.#options.responseTimeoutMs} ms); reconnecting.`, { cause }))
+      } else if (!this.#isUnreachable) {
+        // A wrong port or host, a server down: said once, so a page or a log shows why nothing comes.
+        this.#isUnreachable = true
+        this.#sink.warn(new SseClientError('TYPED_SSE_CLIENT_NETWORK_ERROR',
+          `Could not reach ${this.#options.url} (${describeFailure(cause)}); reconnecting with backoff.`, { cause }))
       }
       return this.#backoff()
     } finally {
       clearTimeout(timer)
     }
+    this.#isUnreachable = false
     return await this.#read(response, attempt)
   }
 
@@ -425,4 +435,11 @@ async function cancelBody (response: Response): Promise<void> {
   } catch {
     // Already errored or aborted: nothing to free.
   }
+}
+
+/** A failed fetch in words: Node's says "fetch failed" and keeps the reason (ECONNREFUSED, ENOTFOUND) in its cause. */
+function describeFailure (cause: unknown): string {
+  const error = cause as { message?: string, cause?: { code?: string, message?: string } }
+  const reason = error.cause?.code ?? error.cause?.message
+  return reason === undefined ? String(error.message) : `${String(error.message)}: ${reason}`
 }

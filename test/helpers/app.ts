@@ -77,6 +77,11 @@ export class Inbox<T> {
     else this.#items.push(item)
   }
 
+  /** How many values wait to be taken. */
+  get size (): number {
+    return this.#items.length
+  }
+
   /** The next value, or a rejection after `timeoutMs`. */
   next (timeoutMs = 2000): Promise<T> {
     // By length, not by value: `undefined` is a value too.

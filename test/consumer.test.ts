@@ -7,15 +7,12 @@
  * users get them (a stripped @internal member, a type that only resolves in the repository).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import t from 'tap'
-import { installPacked, PACK_TIMEOUT_MS, packOnce, ROOT, run } from './helpers/packed.js'
+import { installPacked, PACK_TIMEOUT_MS, packOnce, ROOT, runTsc, tscOf } from './helpers/packed.js'
 
 const COMPILE_TIMEOUT_MS = 120_000
 t.setTimeout(PACK_TIMEOUT_MS + 3 * COMPILE_TIMEOUT_MS)
-
-const require = createRequire(join(ROOT, 'package.json'))
 
 /** The compilers: the pinned one, and the newest major as the `typescript7` alias installs it. */
 const COMPILERS = [
@@ -78,15 +75,6 @@ export function client (): SseClient<typeof clock> {
 }
 `
 
-/** The compiler's tsc, or a failure saying how to install it (a devDependency: `npm ci` does). */
-function tscOf (name: string): string | undefined {
-  try {
-    return join(dirname(require.resolve(`${name}/package.json`)), 'bin', 'tsc')
-  } catch {
-    return undefined
-  }
-}
-
 t.test('the packed package compiles in a strict project with skipLibCheck: false, under TypeScript 5.9 and 7', async (t) => {
   const packed = await packOnce()
   // Inside the repository, so the package's dependencies resolve; .scratch/ is git-ignored.
@@ -102,13 +90,9 @@ t.test('the packed package compiles in a strict project with skipLibCheck: false
       t.fail(`${compiler.label}: "${compiler.name}" is not installed (a devDependency: run npm ci)`)
       continue
     }
-    // Without tap's loader, which its process tracking adds to every child's NODE_OPTIONS:
-    // TypeScript 7's tsc is an ES module that cannot load under it (ERR_REQUIRE_CYCLE_MODULE).
-    const node = (...args: string[]): string[] => ['-u', 'NODE_OPTIONS', process.execPath, tsc, ...args]
-    const version = (await run('env', node('--version'), { cwd: dir, timeoutMs: COMPILE_TIMEOUT_MS })).trim()
+    const version = (await runTsc(tsc, ['--version'], dir, COMPILE_TIMEOUT_MS)).trim()
     t.match(version, new RegExp(`^Version ${compiler.major}\\.`), `${compiler.label}: ${version}`)
-    const output = await run('env', node('-p', 'tsconfig.json', '--pretty', 'false'), { cwd: dir, timeoutMs: COMPILE_TIMEOUT_MS })
-      .catch((err: Error & { stdout?: string }) => err.stdout ?? err.message)
+    const output = await runTsc(tsc, ['-p', 'tsconfig.json', '--pretty', 'false'], dir, COMPILE_TIMEOUT_MS)
     t.same(output.trim().split('\n').filter((line) => line !== ''), [], `${compiler.label}: no error in the app or in any library type`)
   }
 })

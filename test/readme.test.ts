@@ -7,13 +7,15 @@
  * SDK), never the package's or a library's exports, which a block imports itself so that
  * it runs as pasted. A block whose first line is `// name.ts` is that file of its page
  * (the README's quick start: events.ts, server.ts, client.ts). All blocks are checked by
- * one TypeScript program. An error names the file and line it is on.
+ * one TypeScript program, with `skipLibCheck: false`, by the pinned compiler (its API, for
+ * the Markdown lines) and by TypeScript 7 (its tsc, the compiler `npm i typescript` gives
+ * users). An error names the file and line it is on.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import t from 'tap'
 import ts from 'typescript'
-import { installPacked, PACK_TIMEOUT_MS, packOnce, ROOT } from './helpers/packed.js'
+import { installPacked, PACK_TIMEOUT_MS, packOnce, ROOT, runTsc, tscOf } from './helpers/packed.js'
 
 const PRELUDE = join(ROOT, 'test', 'readme', 'prelude.ts')
 /** The Markdown files whose blocks are checked, relative to the repository. */
@@ -27,7 +29,10 @@ const PACKAGE_SPECIFIERS: Record<string, string> = {
 /** `// events.ts` on a block's first line: the block is that file. */
 const FILE_MARKER = /^\/\/ ([\w.-]+\.ts)$/
 
-t.setTimeout(PACK_TIMEOUT_MS + 120_000)
+/** How long one compiler may take over every block. */
+const COMPILE_TIMEOUT_MS = 180_000
+
+t.setTimeout(PACK_TIMEOUT_MS + 2 * COMPILE_TIMEOUT_MS)
 
 /** One ```ts block: its code (indentation of a list item removed) and the README line of its first code line. */
 interface Block {
@@ -104,18 +109,27 @@ function namesOf (code: string): { declared: Set<string>, used: Set<string> } {
 }
 
 /** The project's compiler options, as a user's strict app would have them, for the folder `dir`. */
-function compilerOptions (dir: string): ts.CompilerOptions {
-  const config = {
+function blocksConfig (dir: string, files: string[]): object {
+  return {
     extends: join(relative(dir, ROOT), 'tsconfig.json'),
     compilerOptions: {
       noEmit: true,
+      // Every library's types checked too, as in a user's project that keeps the default.
+      skipLibCheck: false,
       // Blocks show a handler's full signature and declare names for the reader: unused is fine.
       noUnusedLocals: false,
       noUnusedParameters: false,
       rootDir: '.'
     },
+    // The files by name; the base's `include` (the repository's sources) is not inherited.
+    files,
     include: []
   }
+}
+
+/** {@link blocksConfig} parsed by the pinned compiler, for its API. */
+function compilerOptions (dir: string): ts.CompilerOptions {
+  const config = { ...blocksConfig(dir, []), files: undefined }
   const parsed = ts.parseJsonConfigFileContent(config, ts.sys, dir)
   // TS18003 "no inputs": the program gets its files by name, not from `include`.
   const errors = parsed.errors.filter((error) => error.code !== 18003)
@@ -187,4 +201,19 @@ t.test('every ```ts block of the README and docs/ type-checks under strict again
     return `${block.page}:${block.line + line - block.preludeLines}: TS${diagnostic.code}: ${message}`
   })
   t.same(problems, [], 'no compile error in any block')
+
+  // TypeScript 7 on the same files: its tsc prints `file(line,col): error TSn: message`.
+  const tsc7 = tscOf('typescript7')
+  if (tsc7 === undefined) {
+    t.fail('"typescript7" is not installed (a devDependency: run npm ci)')
+    return
+  }
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(blocksConfig(dir, [...files.keys()].map((file) => relative(dir, file))), null, 2))
+  const output = await runTsc(tsc7, ['-p', 'tsconfig.json', '--pretty', 'false'], dir, COMPILE_TIMEOUT_MS)
+  const problems7 = output.split('\n').filter((line) => line.trim() !== '').map((line) => {
+    const at = /^(.+?)\((\d+),\d+\): (.*)$/.exec(line)
+    const block = at === null ? undefined : files.get(resolve(dir, at[1]))
+    return at === null || block === undefined ? line : `${block.page}:${block.line + Number(at[2]) - 1 - block.preludeLines}: ${at[3]}`
+  })
+  t.same(problems7, [], 'no compile error in any block under TypeScript 7')
 })

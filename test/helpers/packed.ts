@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join, relative } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 
@@ -150,4 +151,33 @@ export async function installPacked (dir: string, packed: Packed): Promise<strin
   await writeFile(join(dir, 'package.json'), '{ "name": "consumer", "private": true, "type": "module" }\n')
   await run('tar', ['-xzf', packed.tarball, '-C', installed, '--strip-components=1'], { timeoutMs: 60_000 })
   return installed
+}
+
+/**
+ * The `tsc` of an installed compiler package (`typescript`, or the `typescript7` alias),
+ * or `undefined` when it is not installed (a devDependency: `npm ci` installs both).
+ *
+ * @example
+ * const tsc = tscOf('typescript7')
+ */
+export function tscOf (name: string): string | undefined {
+  try {
+    return join(dirname(createRequire(join(ROOT, 'package.json')).resolve(`${name}/package.json`)), 'bin', 'tsc')
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Runs a compiler's `tsc` in `cwd` and resolves with what it printed: its diagnostics when
+ * it fails, nothing when the program is clean. It runs without tap's loader, which tap's
+ * process tracking adds to every child's NODE_OPTIONS: TypeScript 7's tsc is an ES module
+ * that cannot load under it (ERR_REQUIRE_CYCLE_MODULE).
+ *
+ * @example
+ * const output = await runTsc(tscOf('typescript7')!, ['-p', 'tsconfig.json', '--pretty', 'false'], dir, 120_000)
+ */
+export async function runTsc (tsc: string, args: string[], cwd: string, timeoutMs: number): Promise<string> {
+  return await run('env', ['-u', 'NODE_OPTIONS', process.execPath, tsc, ...args], { cwd, timeoutMs })
+    .catch((err: Error & { stdout?: string }) => err.stdout ?? err.message)
 }

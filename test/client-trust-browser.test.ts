@@ -144,13 +144,8 @@ t.test('Chromium: alice and bob never see each other\'s events; 8 tabs of one id
   t.same(codes, ['TYPED_SSE_CLIENT_BAD_OPTION', 'TYPED_SSE_CLIENT_BAD_OPTION', 'TYPED_SSE_CLIENT_BAD_OPTION'], 'shared: true with a headers function, an unknown key, an empty key')
 })
 
-t.test('Chromium: forged and malformed messages on the shared channel are ignored by followers', { skip }, async (t) => {
-  let channel: Channel<typeof feed> | undefined
-  const origin = await serve(t, (server) => {
-    channel = server.sse.channel('ticks', feed, { history: true })
-    server.get('/ticks', async (_request, reply) => { await (channel as Channel<typeof feed>).subscribe(reply.sse(feed)) })
-  })
-  const ticks = channel as Channel<typeof feed>
+/** Two tabs sharing `/ticks` of `origin`: the leader (subscribed to `ticks`), then a follower, both open. */
+async function sharedPair (t: Teardown, origin: string, ticks: Channel<typeof feed>): Promise<{ leader: Page, follower: Page, pageErrors: string[] }> {
   const pageErrors: string[] = []
   const leader = await newPage(t, browser as BrowserContext, origin, pageErrors)
   await leader.evaluate(() => (globalThis as Global).open('/ticks', { shared: true }))
@@ -158,6 +153,17 @@ t.test('Chromium: forged and malformed messages on the shared channel are ignore
   const follower = await newPage(t, browser as BrowserContext, origin, pageErrors)
   await follower.evaluate(() => (globalThis as Global).open('/ticks', { shared: true }))
   await follower.waitForFunction(() => (globalThis as Global).client.status === 'open', null, { timeout: 10_000 })
+  return { leader, follower, pageErrors }
+}
+
+t.test('Chromium: forged and malformed messages on the shared channel are ignored by followers', { skip }, async (t) => {
+  let channel: Channel<typeof feed> | undefined
+  const origin = await serve(t, (server) => {
+    channel = server.sse.channel('ticks', feed, { history: true })
+    server.get('/ticks', async (_request, reply) => { await (channel as Channel<typeof feed>).subscribe(reply.sse(feed)) })
+  })
+  const ticks = channel as Channel<typeof feed>
+  const { follower, pageErrors } = await sharedPair(t, origin, ticks)
   t.equal(await follower.evaluate(() => (globalThis as Global).client.isLeader), false)
 
   // Any script of the origin can post on the channel: here, the follower's own page.
@@ -183,7 +189,11 @@ t.test('Chromium: forged and malformed messages on the shared channel are ignore
   t.same(pageErrors, [], 'nothing threw in any tab')
 })
 
-t.test('Chromium: a server that answers retry: 0 and ends every time gets at most 20 requests in 3 s', { skip }, async (t) => {
+/**
+ * Requests in 3 s from one page's client, opened with `options` against a server that
+ * answers `retry: 0` and ends every stream.
+ */
+async function stormRequests (t: Teardown, options: Record<string, unknown>): Promise<number> {
   const at: number[] = []
   const origin = await serve(t, (server) => {
     server.get('/storm', (_request, reply) => {
@@ -193,10 +203,14 @@ t.test('Chromium: a server that answers retry: 0 and ends every time gets at mos
   })
   const page = await newPage(t, browser as BrowserContext, origin, [])
   const started = Date.now()
-  await page.evaluate(() => (globalThis as Global).open('/storm', { transport: 'fetch' }))
+  await page.evaluate((options) => (globalThis as Global).open('/storm', options), options)
   await sleep(3000)
   await page.evaluate(() => { (globalThis as Global).client.close() })
-  const count = at.filter((time) => time - started <= 3000).length
+  return at.filter((time) => time - started <= 3000).length
+}
+
+t.test('Chromium: a server that answers retry: 0 and ends every time gets at most 20 requests in 3 s', { skip }, async (t) => {
+  const count = await stormRequests(t, { transport: 'fetch' })
   t.ok(count >= 2 && count <= 20, `${count} requests in 3 s (at most 20, and it does reconnect)`)
 })
 
@@ -414,13 +428,7 @@ t.test('Chromium: a forged event whose id is not a stream id (a line break) neve
     })
   })
   const ticks = channel as Channel<typeof feed>
-  const pageErrors: string[] = []
-  const leader = await newPage(t, browser as BrowserContext, origin, pageErrors)
-  await leader.evaluate(() => (globalThis as Global).open('/ticks', { shared: true }))
-  await waitUntil(() => ticks.size === 1, 10_000, 'the leader subscribed')
-  const follower = await newPage(t, browser as BrowserContext, origin, pageErrors)
-  await follower.evaluate(() => (globalThis as Global).open('/ticks', { shared: true }))
-  await follower.waitForFunction(() => (globalThis as Global).client.status === 'open', null, { timeout: 10_000 })
+  const { leader, follower, pageErrors } = await sharedPair(t, origin, ticks)
   await ticks.publish('tick', { n: 1, user: 'all' })
   await waitTicks(follower, 1)
   const realId = (await readLog(follower)).ticks[0][2]
@@ -445,18 +453,6 @@ t.test('Chromium: a forged event whose id is not a stream id (a line break) neve
 })
 
 t.test('Chromium: minReconnectDelayMs alone selects the fetch transport, so retry: 0 cannot storm past it', { skip }, async (t) => {
-  const at: number[] = []
-  const origin = await serve(t, (server) => {
-    server.get('/storm', (_request, reply) => {
-      at.push(Date.now())
-      return reply.type('text/event-stream').send('retry: 0\ndata: 1\n\n')
-    })
-  })
-  const page = await newPage(t, browser as BrowserContext, origin, [])
-  const started = Date.now()
-  await page.evaluate(() => (globalThis as Global).open('/storm', { minReconnectDelayMs: 1000 }))
-  await sleep(3000)
-  await page.evaluate(() => { (globalThis as Global).client.close() })
-  const count = at.filter((time) => time - started <= 3000).length
+  const count = await stormRequests(t, { minReconnectDelayMs: 1000 })
   t.ok(count >= 2 && count <= 5, `${count} requests in 3 s with a 1000 ms floor`)
 })

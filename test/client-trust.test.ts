@@ -199,16 +199,22 @@ t.test('a silent connection (one event, then nothing, never closed) is dropped a
   t.doesNotThrow(() => createClient(`${origin}/silent`, { catalog: feed, heartbeatTimeoutMs: false }).close(), 'false disables it')
 })
 
+/** Runs test/helpers/client-child.ts on `url` in `mode` and waits, at most `timeoutMs`, for it to exit by itself. */
+async function runClientChild (t: Teardown, url: string, mode: 'close-on-connecting' | 'end', timeoutMs: number): Promise<{ output: string, code: unknown }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./helpers/client-child.ts', import.meta.url)), url, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill() })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const code = await withTimeout(new Promise((resolve) => child.once('exit', resolve)), timeoutMs, 'the child to exit')
+  return { output, code }
+}
+
 t.test('close() from an onStatus("connecting") listener leaves no reconnect timer: the process exits', async (t) => {
   const { origin } = await serve(t, (_request, response) => {
     streamHead(response)
     response.end('data: 1\n\n')
   })
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./helpers/client-child.ts', import.meta.url)), `${origin}/once`], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { if (child.exitCode === null) child.kill() })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const code = await withTimeout(new Promise((resolve) => child.once('exit', resolve)), 20_000, 'the child to exit')
+  const { output, code } = await runClientChild(t, `${origin}/once`, 'close-on-connecting', 20_000)
   t.equal(output, 'closed\n')
   t.equal(code, 0)
 })
@@ -219,12 +225,8 @@ t.test('a Node process whose stream ended (sse:end) exits at once: no liveness t
     yield { event: 'tick', data: { n: 1 } }
   })
   const origin = await start()
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./helpers/client-child.ts', import.meta.url)), `${origin}/finite`, 'end'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { if (child.exitCode === null) child.kill() })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   // The default heartbeatTimeoutMs is 45 s: a process held by it would still be alive at 30 s.
-  const code = await withTimeout(new Promise((resolve) => child.once('exit', resolve)), 30_000, 'the child to exit')
+  const { output, code } = await runClientChild(t, `${origin}/finite`, 'end', 30_000)
   t.equal(output, 'ended\n')
   t.equal(code, 0)
 })

@@ -25,6 +25,7 @@ if (( ${#addons[@]} > 0 )); then
 fi
 
 results=()
+failures=()
 passed=0
 failed=0
 status=0
@@ -62,11 +63,15 @@ for major in "${majors[@]}"; do
     # crash) still counts once.
     (( ${fail:-0} > 0 )) || failed=$(( failed + 1 ))
     results+=("Node ${version}: FAIL (npm test exited ${code}) in ${seconds} s (${pass:-0} passed, ${fail:-0} failed)")
+    # CI keeps only the end of a long log: copy each failure (the failing assertion,
+    # its diagnostics and the subtests around it) to the summary below.
+    failures+=("$(printf '\n--- Node %s: failures ---\n' "$version"; grep -n -B 3 -A 25 -E '^[[:space:]]*not ok ' "$log" | head -n 400)")
     status=1
   fi
 done
 
 step "Node matrix"
+(( ${#failures[@]} == 0 )) || printf '%s\n' "${failures[@]}"
 printf '%s\n' "${results[@]}"
 echo "matrix: ${passed} passed, ${failed} failed"
 exit "$status"

@@ -86,7 +86,7 @@ t.test('idleMs drops a channel that has had no subscriber and no publish for tha
   client.destroy()
   await waitUntil(() => !('room:1' in app.sse.stats().channels), 3000, 'dropped once idle')
   t.pass('dropped after idleMs without subscribers')
-  const channel = app.sse.channel('room:2', room, { idleMs: 150 })
+  const channel = app.sse.channel('room:2', room, { idleMs: 400 })
   for (let i = 0; i < 6; i++) {
     await channel.publish('line', { text: String(i) })
     await sleep(50)

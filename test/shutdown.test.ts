@@ -66,7 +66,7 @@ t.test('a server process with an open stream exits by itself after close()', asy
       if (out.includes('\n')) resolve(out.trim())
     })
     child.once('exit', () => reject(new Error('the child exited before listening')))
-  }), 15_000, 'child listening')
+  }), 60_000, 'child listening')
   t.match(origin, /^http:\/\/127\.0\.0\.1:\d+$/)
   const client = await openStream(t, `${origin}/s`)
   await client.events(2)

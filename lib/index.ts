@@ -47,22 +47,22 @@ export { Type, type Static, type TSchema } from '@sinclair/typebox'
 export {
   defineEvents, eventValidator, Text, TEXT_KEYWORD,
   type EventCatalog, type EventSchemas, type EventName, type EventData, type SseMessage, type SendOptions, type TText
-} from './catalog.js'
+} from './core/catalog.js'
 export {
   END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync
-} from './control.js'
-export type { EventId } from './frame.js'
-export * as errors from './errors.js'
-export type { QueuePolicy, SsePluginOptions, StreamOptions } from './options.js'
+} from './core/control.js'
+export type { EventId } from './core/frame.js'
+export * as errors from './core/errors.js'
+export type { QueuePolicy, SsePluginOptions, StreamOptions } from './http/options.js'
 export { fastifyTypedSse, type SseNamespace, type SseStats } from './plugin.js'
-export type { MetricsOptions, MetricsRegistry } from './metrics.js'
-export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './route.js'
-export type { CloseReason, RejectReason } from './hub.js'
-export type { Events, SseStream } from './stream.js'
-export type { Channel, ChannelOptions, ChannelStats, PublishResult, StreamFor, SubscribeOptions } from './channel.js'
+export type { MetricsOptions, MetricsRegistry } from './http/metrics.js'
+export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './http/route.js'
+export type { CloseReason, RejectReason } from './stream/hub.js'
+export type { Events, SseStream } from './stream/stream.js'
+export type { Channel, ChannelOptions, ChannelStats, PublishResult, StreamFor, SubscribeOptions } from './channel/channel.js'
 export type {
   AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, PageLimit, ReplayPage, SseEngine
-} from './engine.js'
-export { memoryEngine } from './memory-engine.js'
-export { EVENT_STREAM_MEDIA_TYPE, sseItemSchemas, sseResponseSchema, type SseResponseOptions } from './openapi.js'
+} from './engine/engine.js'
+export { memoryEngine } from './engine/memory.js'
+export { EVENT_STREAM_MEDIA_TYPE, sseItemSchemas, sseResponseSchema, type SseResponseOptions } from './http/openapi.js'
 export default fastifyTypedSse

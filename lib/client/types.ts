@@ -4,8 +4,8 @@
  * browser never loads this file.
  */
 import type { Static } from '@sinclair/typebox'
-import type { EventSchemas, TEXT_KEYWORD } from '../catalog.js'
-import type { Missed, Resync } from '../control.js'
+import type { EventSchemas, TEXT_KEYWORD } from '../core/catalog.js'
+import type { Missed, Resync } from '../core/control.js'
 import type { SseClientError } from './errors.js'
 import type { EventSourceConstructor } from './eventsource-transport.js'
 import type { FetchFunction, HeadersOption, RequestBody, UnauthorizedInfo } from './fetch-transport.js'

@@ -15,8 +15,8 @@
  */
 import type { FastifySchema } from 'fastify'
 import type { TSchema } from '@sinclair/typebox'
-import { TEXT_KEYWORD, type EventCatalog } from './catalog.js'
-import { END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema } from './control.js'
+import { TEXT_KEYWORD, type EventCatalog } from '../core/catalog.js'
+import { END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema } from '../core/control.js'
 
 /** The media type of an event stream (WHATWG HTML §9.2.1). */
 export const EVENT_STREAM_MEDIA_TYPE = 'text/event-stream'

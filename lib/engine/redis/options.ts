@@ -3,10 +3,10 @@
  * created (a wrong option throws there, never later).
  */
 import type { Cluster, ClusterNode, ClusterOptions, Redis } from 'ioredis'
-import { InvalidOptionError } from '../errors.js'
-import { describe } from '../frame.js'
-import { optionNames, positiveInteger, refuseUnknownOptions } from '../options.js'
-import { MAX_TIMER_MS } from '../timers.js'
+import { InvalidOptionError } from '../../core/errors.js'
+import { describe } from '../../core/frame.js'
+import { optionNames, positiveInteger, refuseUnknownOptions } from '../../http/options.js'
+import { MAX_TIMER_MS } from '../../core/timers.js'
 
 /** Where the engine connects when given neither `url`, `client` nor `cluster`. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'

@@ -2,16 +2,16 @@
  * The channels of one Fastify instance, by name: created on first use, the same one
  * for the same definition, forgotten when dropped.
  */
-import type { EventCatalog } from './catalog.js'
+import type { EventCatalog } from '../core/catalog.js'
 import { Channel, CHANNEL_OPTION_NAMES, type ChannelOptions, type ChannelStats } from './channel.js'
-import type { SseEngine } from './engine.js'
-import { ChannelConflictError, InvalidOptionError } from './errors.js'
-import { describe } from './frame.js'
-import { resolveHistory } from './history.js'
-import { positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
-import { MAX_REPLAY_READS, ReadQueue } from './replay-reads.js'
-import { kClose } from './symbols.js'
-import { MAX_TIMER_MS } from './timers.js'
+import type { SseEngine } from '../engine/engine.js'
+import { ChannelConflictError, InvalidOptionError } from '../core/errors.js'
+import { describe } from '../core/frame.js'
+import { resolveHistory } from '../engine/history.js'
+import { positiveIntegerOrFalse, refuseUnknownOptions } from '../http/options.js'
+import { MAX_REPLAY_READS, ReadQueue } from '../engine/replay-reads.js'
+import { kClose } from '../core/symbols.js'
+import { MAX_TIMER_MS } from '../core/timers.js'
 
 /** Totals over the channels of an instance, for `app.sse.stats()`. */
 export interface ChannelTotals {

@@ -4,7 +4,7 @@
  * quitting. A connection is an ioredis `Redis` or `Cluster`; nothing here knows channels.
  */
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis'
-import { EngineError } from '../errors.js'
+import { EngineError } from '../../core/errors.js'
 
 /** Reconnection attempts back off exponentially up to this delay (plus jitter). */
 const MAX_RECONNECT_DELAY_MS = 2000

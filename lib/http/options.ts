@@ -3,12 +3,12 @@
  * time for the plugin, at open time for a stream), and frozen: nothing is guessed later.
  */
 import type { FastifyRequest } from 'fastify'
-import { describe } from './frame.js'
+import { describe } from '../core/frame.js'
 import type { AdmissionRules } from './admission.js'
-import type { SseEngine } from './engine.js'
-import { InvalidOptionError, OptionRangeError } from './errors.js'
+import type { SseEngine } from '../engine/engine.js'
+import { InvalidOptionError, OptionRangeError } from '../core/errors.js'
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './metrics.js'
-import { MAX_TIMER_MS } from './timers.js'
+import { MAX_TIMER_MS } from '../core/timers.js'
 
 /** Silence after which a heartbeat comment is sent. */
 export const DEFAULT_HEARTBEAT_MS = 15_000

@@ -2,9 +2,9 @@
  * Replay history: the store interface and the in-memory ring buffer behind it.
  */
 import type { EngineMessage, HistoryOptions, ReplayPage, ResolvedHistory } from './engine.js'
-import { InvalidOptionError } from './errors.js'
-import { describe } from './frame.js'
-import { optionNames, positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
+import { InvalidOptionError } from '../core/errors.js'
+import { describe } from '../core/frame.js'
+import { optionNames, positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from '../http/options.js'
 
 /** Messages a channel's history keeps unless told otherwise. */
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000

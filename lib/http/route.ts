@@ -8,10 +8,10 @@ import type {
   FastifyTypeProvider, FastifyTypeProviderDefault, RawReplyDefaultExpression, RawRequestDefaultExpression,
   RawServerBase, RawServerDefault, RouteGenericInterface, RouteHandlerMethod
 } from 'fastify'
-import type { EventCatalog, SseMessage } from './catalog.js'
-import type { Events, SseStream } from './stream.js'
+import type { EventCatalog, SseMessage } from '../core/catalog.js'
+import type { Events, SseStream } from '../stream/stream.js'
 import type { StreamOptions } from './options.js'
-import { kFail } from './symbols.js'
+import { kFail } from '../core/symbols.js'
 
 /** Options of one `reply.sse()` call, over the plugin's defaults. */
 export interface OpenOptions extends StreamOptions {

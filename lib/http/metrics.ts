@@ -7,11 +7,11 @@
  * delivered here (the delivery latency histogram).
  */
 import type { FastifyInstance } from 'fastify'
-import type { ChannelStats } from './channel.js'
-import type { EngineHealth } from './engine.js'
-import { describe } from './frame.js'
-import { InvalidOptionError, MetricsConflictError, MetricsUnavailableError } from './errors.js'
-import type { StreamCounters } from './hub.js'
+import type { ChannelStats } from '../channel/channel.js'
+import type { EngineHealth } from '../engine/engine.js'
+import { describe } from '../core/frame.js'
+import { InvalidOptionError, MetricsConflictError, MetricsUnavailableError } from '../core/errors.js'
+import type { StreamCounters } from '../stream/hub.js'
 
 /** The prefix of every metric name. */
 export const DEFAULT_METRICS_PREFIX = 'sse_'

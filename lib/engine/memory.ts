@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory, SseEngine } from './engine.js'
-import { ChannelConflictError } from './errors.js'
+import { ChannelConflictError } from '../core/errors.js'
 import { RingHistory } from './history.js'
 
 interface SharedChannel {

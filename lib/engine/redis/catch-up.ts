@@ -8,7 +8,7 @@
  * told of the gap.
  */
 import type { EngineMessage, ReplayResult } from '../engine.js'
-import { ReplayMerge } from '../merge.js'
+import { ReplayMerge } from '../../core/merge.js'
 import type { HeardMessage } from './codec.js'
 import { compareIds } from './ids.js'
 import type { Topic } from './topic.js'

@@ -4,8 +4,8 @@
  * resubscribe followed by a catch-up), and where each message heard goes.
  */
 import type { ChannelListener, EngineMessage, ResolvedHistory } from '../engine.js'
-import { EngineError } from '../errors.js'
-import { ReplayMerge } from '../merge.js'
+import { EngineError } from '../../core/errors.js'
+import { ReplayMerge } from '../../core/merge.js'
 import { catchUp, type CatchUpContext } from './catch-up.js'
 import { unavailable } from './connections.js'
 import { decode } from './codec.js'

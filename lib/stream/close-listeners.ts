@@ -5,7 +5,7 @@
  * subscription) rather than a function, so subscribing makes no closure.
  */
 import type { CloseReason } from './hub.js'
-import { kClosed } from './symbols.js'
+import { kClosed } from '../core/symbols.js'
 
 /** An internal listener: told by a method, so its owner needs no closure per stream. */
 export interface CloseHandler<S = unknown> {

@@ -7,9 +7,9 @@
 import type { FastifyRequest } from 'fastify'
 import { http1 } from './http1.js'
 import { http2 } from './http2.js'
-import type { Transport } from './transport.js'
+import type { Transport } from './adapter.js'
 
-export { answerWithoutStream, type CorkableSocket, type Headers, type RawResponse, type Transport } from './transport.js'
+export { answerWithoutStream, type CorkableSocket, type Headers, type RawResponse, type Transport } from './adapter.js'
 
 /**
  * The transport of a request's HTTP version.

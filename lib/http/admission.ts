@@ -8,9 +8,9 @@
  * `{ sse }` routes); this instance's count is checked first, as it is free.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { AdmissionLease, AdmissionStore } from './engine.js'
-import { EngineError, NotAcceptableError, TooManyStreamsError } from './errors.js'
-import type { RejectReason } from './hub.js'
+import type { AdmissionLease, AdmissionStore } from '../engine/engine.js'
+import { EngineError, NotAcceptableError, TooManyStreamsError } from '../core/errors.js'
+import type { RejectReason } from '../stream/hub.js'
 
 /** The admission rules, from the plugin's options. */
 export interface AdmissionRules {

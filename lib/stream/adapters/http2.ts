@@ -3,7 +3,7 @@
  * its own to cork, connection-specific headers are forbidden, and the session must be
  * closed on shutdown.
  */
-import { streamHeaders, type Http2SessionLike, type RawResponse, type Transport } from './transport.js'
+import { streamHeaders, type Http2SessionLike, type RawResponse, type Transport } from './adapter.js'
 
 /** Connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2): Node would throw. */
 const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade'])

@@ -4,7 +4,7 @@
  * live messages while a catch-up read runs.
  */
 import type { ChannelListener, EngineMessage, ResolvedHistory } from '../engine.js'
-import type { ReplayMerge } from '../merge.js'
+import type { ReplayMerge } from '../../core/merge.js'
 import type { HeardMessage } from './codec.js'
 import { compareIds } from './ids.js'
 

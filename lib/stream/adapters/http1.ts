@@ -2,7 +2,7 @@
  * HTTP/1.1: a keep-alive response with chunked encoding on its own socket, which can
  * be corked so a channel publish costs one flush for all its writes.
  */
-import { streamHeaders, type Transport } from './transport.js'
+import { streamHeaders, type Transport } from './adapter.js'
 
 const anyHeader = (): boolean => true
 

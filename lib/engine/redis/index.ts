@@ -27,7 +27,7 @@
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import type { ChannelListener, EngineChannel, ReplayPage, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
-import { EngineError } from '../errors.js'
+import { EngineError } from '../../core/errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
 import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'

@@ -5,19 +5,19 @@
  * deadlines timers.ts's, `from()` producer.ts's, heartbeats, stalls and counters the hub's.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from './catalog.js'
+import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from '../core/catalog.js'
 import { tell, withListener, withoutListener, type CloseHandler, type CloseListener, type CloseListeners } from './close-listeners.js'
-import { END_EVENT, MISSED_EVENT } from './control.js'
-import { ClientStalledError, EventTooLargeError, OpenFailedError, ProducerError, QueueFullError } from './errors.js'
-import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from './frame.js'
+import { END_EVENT, MISSED_EVENT } from '../core/control.js'
+import { ClientStalledError, EventTooLargeError, OpenFailedError, ProducerError, QueueFullError } from '../core/errors.js'
+import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from '../core/frame.js'
 import type { CloseReason, StreamHub } from './hub.js'
-import { decodeLastEventId } from './last-event-id.js'
-import type { ResolvedStreamOptions } from './options.js'
+import { decodeLastEventId } from '../core/last-event-id.js'
+import type { ResolvedStreamOptions } from '../http/options.js'
 import { pipe } from './producer.js'
 import { FrameQueue } from './queue.js'
-import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from './symbols.js'
-import { closingTime, runAt } from './timers.js'
-import { answerWithoutStream, transportFor, type CorkableSocket, type RawResponse } from './transport/index.js'
+import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from '../core/symbols.js'
+import { closingTime, runAt } from '../core/timers.js'
+import { answerWithoutStream, transportFor, type CorkableSocket, type RawResponse } from './adapters/index.js'
 
 export type { CloseReason } from './hub.js'
 

@@ -5,7 +5,7 @@
  * what they do through its methods; nothing else writes its counters.
  */
 import type { FastifyRequest } from 'fastify'
-import { kHeartbeat, kHubIndex, kLastWriteTick, kShutdown } from './symbols.js'
+import { kHeartbeat, kHubIndex, kLastWriteTick, kShutdown } from '../core/symbols.js'
 
 /**
  * Why a stream closed: `'client'` left, the application called `close()` or `end()`

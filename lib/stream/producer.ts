@@ -5,7 +5,7 @@
  * the event loop: a failing producer (or a throwing `return()`) ends the stream with
  * a logged, coded error.
  */
-import type { SseMessage } from './catalog.js'
+import type { SseMessage } from '../core/catalog.js'
 
 /** What a producer needs of a stream. */
 export interface ProducerTarget<M> {

@@ -9,20 +9,20 @@
 import {
   compiledEvent, findEvent, parsePayload, serializePayload,
   type EventCatalog, type EventData, type EventName, type SseMessage
-} from './catalog.js'
-import { END_EVENT, RESYNC_EVENT, type Resync } from './control.js'
-import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, PageLimit, ReplayPage, ResolvedHistory } from './engine.js'
+} from '../core/catalog.js'
+import { END_EVENT, RESYNC_EVENT, type Resync } from '../core/control.js'
+import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, PageLimit, ReplayPage, ResolvedHistory } from '../engine/engine.js'
 import {
   CatalogMismatchError, ChannelDroppedError, EventTooLargeError, ForeignEventError, InvalidOptionError, QueueFullError, SubscriberError
-} from './errors.js'
-import { controlFrame, describe, eventText } from './frame.js'
-import { resolveHistory } from './history.js'
-import { optionNames, refuseUnknownOptions } from './options.js'
-import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
-import { holdTick, PageReads, type ReadQueue } from './replay-reads.js'
-import type { Events, SseStream } from './stream.js'
-import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from './symbols.js'
-import type { CorkableSocket } from './transport/index.js'
+} from '../core/errors.js'
+import { controlFrame, describe, eventText } from '../core/frame.js'
+import { resolveHistory } from '../engine/history.js'
+import { optionNames, refuseUnknownOptions } from '../http/options.js'
+import { isAfter, ReplayMerge, type ComparePositions } from '../core/merge.js'
+import { holdTick, PageReads, type ReadQueue } from '../engine/replay-reads.js'
+import type { Events, SseStream } from '../stream/stream.js'
+import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from '../core/symbols.js'
+import type { CorkableSocket } from '../stream/adapters/index.js'
 
 /** Options of `app.sse.channel()`. */
 export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {

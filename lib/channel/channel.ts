@@ -17,12 +17,15 @@ import {
 } from '../core/errors.js'
 import { controlFrame, describe, eventText } from '../core/frame.js'
 import { resolveHistory } from '../engine/history.js'
-import { optionNames, refuseUnknownOptions } from '../http/options.js'
+import { optionNames, refuseUnknownOptions } from '../core/validate.js'
+import type { ChannelStats } from '../core/stats.js'
 import { isAfter, ReplayMerge, type ComparePositions } from '../core/merge.js'
 import { holdTick, PageReads, type ReadQueue } from '../engine/replay-reads.js'
 import type { Events, SseStream } from '../stream/stream.js'
 import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from '../core/symbols.js'
 import type { CorkableSocket } from '../stream/adapters/index.js'
+
+export type { ChannelStats } from '../core/stats.js'
 
 /** Options of `app.sse.channel()`. */
 export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
@@ -80,20 +83,6 @@ export interface SubscribeOptions<C extends EventCatalog<any>> {
    * @default false
    */
   replayAll?: boolean
-}
-
-/** Figures of one channel on this instance. */
-export interface ChannelStats {
-  /** Streams subscribed now. */
-  subscribers: number
-  /** Events published through this instance. */
-  published: number
-  /** Events delivered to this instance's subscribers (published here or elsewhere). */
-  delivered: number
-  /** Subscribers whose Last-Event-ID was replayed. */
-  replaysServed: number
-  /** Subscribers whose Last-Event-ID was unknown or evicted (sent `sse:resync`). */
-  replayMisses: number
 }
 
 /** What a channel gets from its registry. */

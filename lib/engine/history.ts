@@ -4,7 +4,7 @@
 import type { EngineMessage, HistoryOptions, ReplayPage, ResolvedHistory } from './engine.js'
 import { InvalidOptionError } from '../core/errors.js'
 import { describe } from '../core/frame.js'
-import { optionNames, positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from '../http/options.js'
+import { optionNames, positiveInteger, positiveIntegerOrFalse, refuseUnknownOptions } from '../core/validate.js'
 
 /** Messages a channel's history keeps unless told otherwise. */
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000

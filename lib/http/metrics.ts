@@ -7,7 +7,7 @@
  * delivered here (the delivery latency histogram).
  */
 import type { FastifyInstance } from 'fastify'
-import type { ChannelStats } from '../channel/channel.js'
+import type { ChannelStats } from '../core/stats.js'
 import type { EngineHealth } from '../engine/engine.js'
 import { describe } from '../core/frame.js'
 import { InvalidOptionError, MetricsConflictError, MetricsUnavailableError } from '../core/errors.js'

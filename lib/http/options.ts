@@ -1,19 +1,19 @@
 /**
- * Option defaults and validation. Options are checked once, when given (at register
- * time for the plugin, at open time for a stream), and frozen: nothing is guessed later.
+ * The plugin's options: defaults and validation, checked once at register time and
+ * frozen, so nothing is guessed later. A stream's own options live in stream/options.ts.
  */
 import type { FastifyRequest } from 'fastify'
+import { InvalidOptionError } from '../core/errors.js'
 import { describe } from '../core/frame.js'
-import type { AdmissionRules } from './admission.js'
-import type { SseEngine } from '../engine/engine.js'
-import { InvalidOptionError, OptionRangeError } from '../core/errors.js'
-import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './metrics.js'
 import { MAX_TIMER_MS } from '../core/timers.js'
+import { positiveInteger, positiveIntegerOrFalse } from '../core/validate.js'
+import type { SseEngine } from '../engine/engine.js'
+import { STREAM_OPTION_NAMES, streamOptions, type ResolvedStreamOptions, type StreamOptions } from '../stream/options.js'
+import type { AdmissionRules } from './admission.js'
+import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './metrics.js'
 
 /** Silence after which a heartbeat comment is sent. */
 export const DEFAULT_HEARTBEAT_MS = 15_000
-/** Bytes a stream may hold for a client that does not read, before its queue policy applies. */
-export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 /** How long closing streams may take to flush before their sockets are destroyed. */
 export const DEFAULT_CLOSE_GRACE_MS = 1000
 /** A longer Last-Event-ID header is ignored (no replay lookup with it). */
@@ -21,35 +21,7 @@ export const DEFAULT_MAX_LAST_EVENT_ID_BYTES = 256
 /** The Retry-After sent with 503 when a stream limit is reached. */
 export const DEFAULT_RETRY_AFTER_MS = 5000
 
-/**
- * What a stream does when its client does not read and the queue would pass `maxQueueBytes`:
- * `'close'` ends the stream (the client reconnects and replays from its last id);
- * `'drop-oldest'` drops the oldest queued events and, once the client reads again,
- * sends an `sse:missed` control event with the number dropped.
- */
-export type QueuePolicy = 'close' | 'drop-oldest'
 
-/** Options of one stream; given to the plugin they are the defaults of every stream. */
-export interface StreamOptions {
-  /**
-   * Bytes queued for a client that does not read before `queuePolicy` applies.
-   * @default 1048576 (1 MiB)
-   */
-  maxQueueBytes?: number
-  /** @default 'close' */
-  queuePolicy?: QueuePolicy
-  /**
-   * Sent as `retry:` when the stream opens: the client's reconnection delay in ms.
-   * @default undefined (not sent; browsers wait about 3 s)
-   */
-  retryMs?: number
-  /**
-   * Close the stream after this many ms (the client reconnects, with its last id), so
-   * long-lived connections rebalance across instances. `false` keeps it open.
-   * @default false
-   */
-  maxDurationMs?: number | false
-}
 
 /** Options of the plugin. */
 export interface SsePluginOptions extends StreamOptions {
@@ -116,13 +88,6 @@ export interface SsePluginOptions extends StreamOptions {
   metrics?: boolean | MetricsOptions
 }
 
-/** Stream options with every default applied. */
-export interface ResolvedStreamOptions {
-  readonly maxQueueBytes: number
-  readonly queuePolicy: QueuePolicy
-  readonly retryMs: number | undefined
-  readonly maxDurationMs: number | false
-}
 
 /** Plugin options with every default applied. */
 export interface ResolvedPluginOptions {
@@ -137,27 +102,6 @@ export interface ResolvedPluginOptions {
   readonly metrics: ResolvedMetricsOptions | false
 }
 
-/**
- * The one check of every count, size and duration option: a safe integer from `min`
- * (1 unless said) to `max` (a TypeError for another type, a RangeError out of range).
- *
- * @throws TYPED_SSE_INVALID_OPTION
- * @example
- * positiveInteger('heartbeatMs', given.heartbeatMs, 15_000, MAX_TIMER_MS)
- */
-export function positiveInteger (name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 1): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number') throw new InvalidOptionError(name, `expected an integer, got ${describe(value)}`)
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new OptionRangeError(name, `expected an integer from ${min} to ${max}, got ${value}`)
-  }
-  return value
-}
-
-/** {@link positiveInteger}, or `false` for "no limit". */
-export function positiveIntegerOrFalse (name: string, value: unknown, fallback: number | false, max?: number): number | false {
-  return value === false ? false : positiveInteger(name, value, fallback as number, max)
-}
 
 function ipKey (request: FastifyRequest): string {
   return request.ip
@@ -184,52 +128,8 @@ function engineOption (engine: unknown): SseEngine | undefined {
   return engine as SseEngine
 }
 
-function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): ResolvedStreamOptions {
-  if (given === null || typeof given !== 'object') throw new InvalidOptionError('options', `expected an object, got ${describe(given)}`)
-  const policy = given.queuePolicy ?? base?.queuePolicy ?? 'close'
-  if (policy !== 'close' && policy !== 'drop-oldest') {
-    throw new InvalidOptionError('queuePolicy', `expected 'close' or 'drop-oldest', got ${describe(policy)}`)
-  }
-  const retryMs = given.retryMs ?? base?.retryMs
-  if (retryMs !== undefined) positiveInteger('retryMs', retryMs, 0, Number.MAX_SAFE_INTEGER, 0)
-  return Object.freeze({
-    maxQueueBytes: positiveInteger('maxQueueBytes', given.maxQueueBytes, base?.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES),
-    queuePolicy: policy,
-    retryMs,
-    maxDurationMs: given.maxDurationMs === undefined
-      ? base?.maxDurationMs ?? false
-      : positiveIntegerOrFalse('maxDurationMs', given.maxDurationMs, false)
-  })
-}
 
-/**
- * Refuses a key that is not in `known`: a misspelt option (`{ histroy: true }`) would
- * otherwise be ignored without a word, from untyped code or through a cast. Each options
- * object keeps its list of keys in one place, next to its checks.
- *
- * @throws TYPED_SSE_INVALID_OPTION naming the key, where it was given and the known ones
- * @example
- * refuseUnknownOptions('channel()', { histroy: true }, ['history', 'onResync', 'idleMs'])
- */
-export function refuseUnknownOptions (where: string, given: object, known: readonly string[], keyPrefix = ''): void {
-  for (const name of Object.keys(given)) {
-    if (!known.includes(name)) throw new InvalidOptionError(`${keyPrefix}${name}`, `not an option of ${where} (known: ${known.join(', ')})`)
-  }
-}
 
-/**
- * The keys of an options type, listed once: the compiler checks that the list names every
- * key and nothing else, so an option added to the type cannot be refused as unknown.
- *
- * @example
- * const HISTORY_OPTION_NAMES = optionNames<HistoryOptions>({ maxEvents: true, maxAgeMs: true })
- */
-export function optionNames<T> (names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
-  return Object.keys(names)
-}
-
-/** The keys of {@link StreamOptions}. */
-const STREAM_OPTION_NAMES = optionNames<StreamOptions>({ maxQueueBytes: true, queuePolicy: true, retryMs: true, maxDurationMs: true })
 /** The keys of `reply.sse()`'s options: a stream's, and its own deadline. */
 export const OPEN_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'endsAt']
 /** What `app.register(plugin, options)` passes through to every plugin. */
@@ -275,14 +175,4 @@ export function resolvePluginOptions (given: SsePluginOptions = {}): ResolvedPlu
   })
 }
 
-/**
- * Applies a stream's own options over the plugin's. Without own options the
- * plugin's frozen object is returned as is (no allocation per stream).
- *
- * @throws TYPED_SSE_INVALID_OPTION
- * @example
- * resolveStreamOptions(plugin.stream, { maxDurationMs: 60_000 })
- */
-export function resolveStreamOptions (base: ResolvedStreamOptions, given?: StreamOptions): ResolvedStreamOptions {
-  return given === undefined ? base : streamOptions(given, base)
-}
+

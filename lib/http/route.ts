@@ -10,7 +10,7 @@ import type {
 } from 'fastify'
 import type { EventCatalog, SseMessage } from '../core/catalog.js'
 import type { Events, SseStream } from '../stream/stream.js'
-import type { StreamOptions } from './options.js'
+import type { StreamOptions } from '../stream/options.js'
 import { kFail } from '../core/symbols.js'
 
 /** Options of one `reply.sse()` call, over the plugin's defaults. */

@@ -7,7 +7,7 @@
  * and losses are reported to the hub.
  */
 import type { StreamHub } from './hub.js'
-import type { ResolvedStreamOptions } from '../http/options.js'
+import type { ResolvedStreamOptions } from './options.js'
 
 /**
  * The frames of one stream waiting for `drain`.

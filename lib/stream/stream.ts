@@ -12,7 +12,7 @@ import { ClientStalledError, EventTooLargeError, OpenFailedError, ProducerError,
 import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from '../core/frame.js'
 import type { CloseReason, StreamHub } from './hub.js'
 import { decodeLastEventId } from '../core/last-event-id.js'
-import type { ResolvedStreamOptions } from '../http/options.js'
+import type { ResolvedStreamOptions } from './options.js'
 import { pipe } from './producer.js'
 import { FrameQueue } from './queue.js'
 import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from '../core/symbols.js'

@@ -5,7 +5,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis } from 'ioredis'
 import { InvalidOptionError } from '../../core/errors.js'
 import { describe } from '../../core/frame.js'
-import { optionNames, positiveInteger, refuseUnknownOptions } from '../../http/options.js'
+import { optionNames, positiveInteger, refuseUnknownOptions } from '../../core/validate.js'
 import { MAX_TIMER_MS } from '../../core/timers.js'
 
 /** Where the engine connects when given neither `url`, `client` nor `cluster`. */

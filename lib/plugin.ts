@@ -23,7 +23,7 @@ import { resolveStreamOptions } from './stream/options.js'
 import { wrapHandler, type OpenOptions, type RouteStreams } from './http/route.js'
 import { decodeLastEventId } from './core/last-event-id.js'
 import { SseStream, type Disposition, type StreamContext } from './stream/stream.js'
-import { transportFor, type RawResponse } from './stream/adapters/index.js'
+import { adapterFor, type RawResponse } from './stream/adapters/index.js'
 
 /** Figures of `app.sse.stats()`: counters, read without touching any stream. */
 export interface SseStats extends StreamCounters {
@@ -200,7 +200,7 @@ async function plugin (fastify: FastifyInstance, given: SsePluginOptions): Promi
     // Without negotiation, any Accept becomes a stream: counted like one.
     if (dispositionOf(request) !== 'stream' || (options.admission.negotiate && !acceptsEventStream(request.headers.accept))) return
     // A client gone already (during an earlier hook) would never send the close event awaited below.
-    const isClientGone = (): boolean => transportFor(request).isGone(reply.raw as unknown as RawResponse)
+    const isClientGone = (): boolean => adapterFor(request).isGone(reply.raw as unknown as RawResponse)
     if (isClientGone()) return
     // Listening before the round trip: a client may leave while its slot is counted.
     let release: Release | undefined

@@ -1,6 +1,6 @@
 /**
  * One stream's life: open, typed writes, close. What an idle stream holds is kept to
- * what it needs (see the fields). HTTP details are the transport's (transport/), frames
+ * what it needs (see the fields). HTTP details are the adapter's (adapter/), frames
  * frame.ts's, the backlog and its policy queue.ts's, close listeners close-listeners.ts's,
  * deadlines timers.ts's, `from()` producer.ts's, heartbeats, stalls and counters the hub's.
  */
@@ -17,7 +17,7 @@ import { pipe } from './producer.js'
 import { FrameQueue } from './queue.js'
 import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from '../core/symbols.js'
 import { closingTime, runAt } from '../core/timers.js'
-import { answerWithoutStream, transportFor, type CorkableSocket, type RawResponse } from './adapters/index.js'
+import { answerWithoutStream, adapterFor, type CorkableSocket, type RawResponse } from './adapters/index.js'
 
 export type { CloseReason } from './hub.js'
 
@@ -92,7 +92,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
 
   // Every field below is held by every open stream, most of them idle: what only some
   // need (a backlog, a signal, a deadline) is made when first needed, and what can be
-  // read from elsewhere (the transport, the Last-Event-ID) is not kept.
+  // read from elsewhere (the adapter, the Last-Event-ID) is not kept.
   readonly #raw: RawResponse
   readonly #context: StreamContext
   /** The context's options, or the stream's own. */
@@ -115,7 +115,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
     this.request = reply.request
     this.#context = context
     this.#options = options
-    const transport = transportFor(reply.request)
+    const adapter = adapterFor(reply.request)
     const raw = reply.raw as unknown as OwnedResponse
     this.#raw = raw
     raw.on('error', ignoreError)
@@ -132,7 +132,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
     try {
       // One object given to writeHead(), no setHeader(): Node then keeps no header map
       // for the life of the response (about 0.5 KB per open stream).
-      raw.writeHead(200, transport.headers(given))
+      raw.writeHead(200, adapter.headers(given))
       // Send the headers now, so the client's `open` fires before the first event.
       raw.flushHeaders()
     } catch (err) {
@@ -155,7 +155,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
     context.hub.add(this)
     // The client may have left while the handler awaited (auth, a lookup): its 'close'
     // was emitted before we listened and will not come again.
-    if (transport.isGone(raw)) {
+    if (adapter.isGone(raw)) {
       this.#finish('client')
       return
     }
@@ -339,7 +339,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
    *   message from the engine: a loop turn later), or `undefined` when there is nothing to cork
    */
   [kCork] (): CorkableSocket | undefined {
-    const socket = transportFor(this.request).socketOf(this.#raw)
+    const socket = adapterFor(this.request).socketOf(this.#raw)
     if (socket === undefined || !this.isOpen || socket.writableCorked > 0) return undefined
     socket.cork()
     return socket
@@ -417,7 +417,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
       // a request that reaches a closing Fastify gets 503, on which EventSource gives up.
       if (this.isOpen) this.#write(retryFrame(graceMs + Math.floor(Math.random() * graceMs)), 0)
       this.#end('shutdown', graceMs)
-      transportFor(this.request).release(this.#raw, graceMs)
+      adapterFor(this.request).release(this.#raw, graceMs)
     })
   }
 

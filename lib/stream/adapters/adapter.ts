@@ -1,5 +1,5 @@
 /**
- * The transport interface, the headers every stream sends whatever its HTTP version,
+ * The adapter interface, the headers every stream sends whatever its HTTP version,
  * and the answer to a request that gets no stream.
  */
 
@@ -43,7 +43,7 @@ export interface CorkableSocket {
 }
 
 /** One HTTP version's part of a stream's life. */
-export interface Transport {
+export interface Adapter {
   /** The response headers of a stream, from those the application set on the reply. */
   headers (given: Record<string, unknown>): Headers
   /** The socket to cork for a batch of writes, when the version has one per response. */

@@ -3,19 +3,19 @@
  * its own to cork, connection-specific headers are forbidden, and the session must be
  * closed on shutdown.
  */
-import { streamHeaders, type Http2SessionLike, type RawResponse, type Transport } from './adapter.js'
+import { streamHeaders, type Http2SessionLike, type RawResponse, type Adapter } from './adapter.js'
 
 /** Connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2): Node would throw. */
 const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade'])
 const isAllowed = (name: string): boolean => !CONNECTION_HEADERS.has(name)
 
 /**
- * The HTTP/2 transport.
+ * The HTTP/2 adapter.
  *
  * @example
  * http2.headers({ connection: 'close' }).connection // undefined
  */
-export const http2: Transport = {
+export const http2: Adapter = {
   headers: (given) => streamHeaders(given, isAllowed),
   socketOf: () => undefined,
   isGone: (raw) => raw.stream?.destroyed ?? true,

@@ -60,7 +60,9 @@ export type { MetricsOptions, MetricsRegistry } from './http/metrics.js'
 export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './http/route.js'
 export type { CloseReason, RejectReason } from './stream/hub.js'
 export type { Events, SseStream } from './stream/stream.js'
-export type { Channel, ChannelOptions, ChannelStats, PublishResult, StreamFor, SubscribeOptions } from './channel/channel.js'
+export type { Channel, PublishResult, StreamFor } from './channel/channel.js'
+export type { ChannelOptions, SubscribeOptions } from './channel/options.js'
+export type { ChannelStats } from './core/stats.js'
 export type {
   AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, PageLimit, ReplayPage, SseEngine
 } from './engine/engine.js'

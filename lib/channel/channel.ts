@@ -1,59 +1,23 @@
 /**
- * Broadcast channels: a publish is validated once, serialized once, framed once, and
- * the one Buffer is written to every subscribed stream. One subscriber's failure (a
- * filter that throws, a stream that cannot take the write) ends that subscriber
- * alone. With history, a subscriber that comes back with Last-Event-ID first gets
- * what it missed, joined with live events by position (merge.ts): no gap, no
- * duplicate, or an explicit `sse:resync`.
+ * Broadcast channels, their API and lifetime: a publish is validated once and handed
+ * to the engine; what the engine delivers goes out through the fan-out (fanout.ts),
+ * encoded once and written to every subscriber, and a subscriber that comes back with
+ * Last-Event-ID first gets what it missed (replay.ts). Channels by name: registry.ts.
  */
-import {
-  compiledEvent, findEvent, parsePayload, serializePayload,
-  type EventCatalog, type EventData, type EventName, type SseMessage
-} from '../core/catalog.js'
+import { compiledEvent, findEvent, serializePayload, type EventCatalog, type EventData, type EventName } from '../core/catalog.js'
 import { END_EVENT, RESYNC_EVENT, type Resync } from '../core/control.js'
-import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, PageLimit, ReplayPage, ResolvedHistory } from '../engine/engine.js'
-import {
-  CatalogMismatchError, ChannelDroppedError, EventTooLargeError, ForeignEventError, InvalidOptionError, QueueFullError, SubscriberError
-} from '../core/errors.js'
+import { CatalogMismatchError, ChannelDroppedError, EventTooLargeError, InvalidOptionError } from '../core/errors.js'
 import { controlFrame, describe, eventText } from '../core/frame.js'
-import { resolveHistory } from '../engine/history.js'
-import { optionNames, refuseUnknownOptions } from '../core/validate.js'
+import type { ComparePositions } from '../core/merge.js'
 import type { ChannelStats } from '../core/stats.js'
-import { isAfter, ReplayMerge, type ComparePositions } from '../core/merge.js'
-import { holdTick, PageReads, type ReadQueue } from '../engine/replay-reads.js'
+import { kClose, kClosed, kOffClose, kOnClose, kWrite } from '../core/symbols.js'
+import { refuseUnknownOptions } from '../core/validate.js'
+import type { ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory } from '../engine/engine.js'
+import { PageReads, type ReadQueue } from '../engine/replay-reads.js'
 import type { Events, SseStream } from '../stream/stream.js'
-import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from '../core/symbols.js'
-import type { CorkableSocket } from '../stream/adapters/index.js'
-
-export type { ChannelStats } from '../core/stats.js'
-
-/** Options of `app.sse.channel()`. */
-export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
-  /**
-   * Keep published events for replay: `true` for the defaults, or bounds. Channels
-   * with history give every event an id (ordered, opaque, unique across restarts).
-   * @default false
-   */
-  history?: boolean | HistoryOptions
-  /**
-   * Called when a subscriber's Last-Event-ID cannot be replayed (unknown or evicted),
-   * or when live delivery lost messages (`gap`), after the `sse:resync` control event
-   * was sent to it: send it a full snapshot here.
-   */
-  onResync?: (stream: SseStream<C>, info: Resync) => void
-  /**
-   * Drop the channel (and its history on this instance's engine) once it has had no
-   * subscriber and no publish for this long: for channels named from request input
-   * (`room:${id}`), which would otherwise live until restart. `false` keeps it.
-   * @default false
-   */
-  idleMs?: number | false
-}
-
-/** The keys of {@link ChannelOptions}: any other is refused (`{ histroy: true }` is never ignored). */
-export const CHANNEL_OPTION_NAMES = optionNames<ChannelOptions>({ history: true, onResync: true, idleMs: true })
-/** The keys of {@link SubscribeOptions}. */
-const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions<EventCatalog>>({ filter: true, lastEventId: true, replayAll: true })
+import { afterIo, beginPublish, endPublish, Fanout, type Subscriber } from './fanout.js'
+import { SUBSCRIBE_OPTION_NAMES, type ChannelOptions, type ChannelSettings, type SubscribeOptions } from './options.js'
+import { Replay, type ReplayContext } from './replay.js'
 
 /**
  * A stream that can subscribe to a channel of catalog `C`: its own catalog declares
@@ -61,28 +25,6 @@ const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions<EventCatalog>>({ fil
  */
 export type StreamFor<C extends EventCatalog<any>> = SseStream<any> & {
   readonly catalog: { readonly schemas: { readonly [K in keyof Events<C>]: Events<C>[K] } }
-}
-
-/** Options of `channel.subscribe()`. */
-export interface SubscribeOptions<C extends EventCatalog<any>> {
-  /**
-   * Deliver only the messages for which this returns true (e.g. one user's). Runs on
-   * the decoded message; the shared Buffer is written unchanged. A filter that throws
-   * ends its own stream (reason `'error'`), never the publish.
-   */
-  filter?: (message: SseMessage<Events<C>>) => boolean
-  /**
-   * Replay after this id instead of the stream's `Last-Event-ID` (e.g. an id the
-   * client passed in the query string; longer than `maxLastEventIdBytes`, it is
-   * ignored like the header). `null` skips replay.
-   */
-  lastEventId?: string | null
-  /**
-   * With history, a stream that has no Last-Event-ID first receives every retained
-   * event (e.g. a scoreboard's current state), then live ones.
-   * @default false
-   */
-  replayAll?: boolean
 }
 
 /** What a channel gets from its registry. */
@@ -99,60 +41,6 @@ export interface ChannelContext {
   readonly delivered?: (publishedAt: number) => void
   /** The instance's history reads (replay-reads.ts): a bounded number at once, the rest in line. */
   readonly replayReads: ReadQueue
-}
-
-interface Subscriber {
-  readonly stream: SseStream<any>
-  readonly filter: ((message: SseMessage<any>) => boolean) | undefined
-  /** Live messages held while this subscriber's replay runs (and is written). */
-  merge: ReplayMerge<EngineMessage> | undefined
-  /** The hold clock's tick when the hold began: reads that started later cover what it missed. */
-  readonly heldSince: number
-  /** Held messages the drop-oldest policy dropped during the replay, and the newest of them. */
-  droppedCount: number
-  droppedNewest: EngineMessage | undefined
-  /** The engine reported a gap while this subscriber was replaying: resync once it is live. */
-  isGapped: boolean
-  /**
-   * After a replay: the last position the client has. An instance whose delivery lags
-   * the one the client left (Redis) may still deliver messages up to it; they are
-   * skipped until the first one after it.
-   */
-  cursor: string | undefined
-}
-
-/** A message decoded for this instance: its frame, and its payload for filters. */
-interface Decoded {
-  readonly frame: Buffer
-  readonly message: SseMessage<any>
-}
-
-/** What a held message counts for against the stream's queue limit (its frame, about). */
-function heldBytes (message: EngineMessage): number {
-  return message.data.length + message.event.length + 64
-}
-
-/**
- * Publish calls running now (nested when a delivery publishes): a delivery made inside
- * one comes from this instance's own publish (the in-memory engine delivers at once).
- */
-let publishing = 0
-
-function uncorkAll (sockets: CorkableSocket[]): void {
-  for (const socket of sockets) socket.uncork()
-}
-
-/**
- * Uncorks in the event loop's next check phase: after the immediates queued so far
- * (a publisher that awaited its acknowledgement and yields a turn before its next
- * publish) and the I/O between.
- */
-function uncorkAfterTurn (sockets: CorkableSocket[]): void {
-  setImmediate(uncorkAll, sockets)
-}
-
-function afterIo<T> (value: T): Promise<T> {
-  return new Promise((resolve) => setImmediate(resolve, value))
 }
 
 /**
@@ -184,23 +72,38 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   readonly #onResync: ChannelOptions<C>['onResync']
   readonly #subscribers = new Map<SseStream<any>, Subscriber>()
   readonly #stats = { published: 0, delivered: 0, replaysServed: 0, replayMisses: 0 }
-  /** Foreign events already logged, so a rolling deploy logs each once. */
-  #foreign: Set<string> | undefined
+  /** Encodes once, writes to each subscriber. */
+  readonly #fanout: Fanout
+  /** What this channel's replays need of it: one object for all of them. */
+  readonly #replays: ReplayContext
   /** The id of the last message delivered here: where a gap's resync says the client was. */
   #lastId: string | undefined
-  /** A write of the last delivery was queued behind a slow client. */
-  #isBackedUp = false
   #isDropped = false
   #idleTimer: NodeJS.Timeout | undefined
 
-  /** @internal use `app.sse.channel()` */
-  constructor (name: string, catalog: C, options: ChannelOptions<C>, context: ChannelContext) {
+  /** @internal use `app.sse.channel()`; `settings` were checked and resolved by the registry */
+  constructor (name: string, catalog: C, settings: ChannelSettings<C>, context: ChannelContext) {
     this.name = name
     this.catalog = catalog
-    this.history = resolveHistory(options.history)
-    this.idleMs = options.idleMs === undefined || options.idleMs === false ? false : options.idleMs
-    this.#onResync = options.onResync
+    this.history = settings.history
+    this.idleMs = settings.idleMs
+    this.#onResync = settings.onResync
     this.#context = context
+    const detach = (stream: SseStream<any>): void => this.#detach(stream)
+    this.#fanout = new Fanout({ name, catalog, compare: context.compare, log: context.log, detach })
+    this.#replays = {
+      name,
+      compare: context.compare,
+      log: context.log,
+      read: (cursor, heldSince) => (this.#pages as PageReads).read(cursor, heldSince),
+      isCurrent: (subscriber) => this.#subscribers.get(subscriber.stream) === subscriber,
+      counted: (isServed) => { if (isServed) this.#stats.replaysServed++; else this.#stats.replayMisses++ },
+      decode: (message) => this.#fanout.decode(message),
+      writeTo: (subscriber, decoded) => this.#fanout.writeTo(subscriber, decoded),
+      resync: (stream, info, callHook) => this.#resync(stream, info, callHook),
+      callOnResync: (stream, info) => this.#callOnResync(stream, info),
+      detach
+    }
     this.#engine = context.open(this.history, { deliver: (message) => this.#deliver(message), gap: () => this.#gap() })
     this.#pages = this.history === undefined ? undefined : new PageReads(context.replayReads, (after, limit) => this.#readPage(after, limit))
     this.#armIdle()
@@ -253,14 +156,14 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     this.#armIdle()
     // The engine gives an id exactly when the channel has history, which is what H says.
     let published: Promise<PublishResult<H>>
-    publishing++
+    beginPublish()
     try {
       published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() }) as Promise<PublishResult<H>>
     } finally {
-      publishing--
+      endPublish()
     }
-    if (!this.#isBackedUp) return published
-    this.#isBackedUp = false
+    if (!this.#fanout.isBackedUp) return published
+    this.#fanout.isBackedUp = false
     return published.then(afterIo)
   }
 
@@ -308,21 +211,13 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     let lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId ?? undefined
     if (lastEventId !== undefined && Buffer.byteLength(lastEventId) > this.#context.maxLastEventIdBytes) lastEventId = undefined
     const isReplaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true)
-    const subscriber: Subscriber = {
-      stream,
-      filter,
-      merge: isReplaying ? new ReplayMerge(this.#context.compare, heldBytes) : undefined,
-      heldSince: isReplaying ? holdTick() : 0,
-      droppedCount: 0,
-      droppedNewest: undefined,
-      isGapped: false,
-      cursor: undefined
-    }
+    const subscriber: Subscriber = { stream, filter, replay: undefined, cursor: undefined }
+    const replay = isReplaying ? subscriber.replay = new Replay(subscriber, this.#replays) : undefined
     this.#subscribers.set(stream, subscriber)
     this.#cancelIdle()
     // The channel itself is told of the close ([kClosed]): no closure per subscriber.
     stream[kOnClose](this)
-    if (isReplaying) return this.#replay(subscriber, lastEventId)
+    if (replay !== undefined) return replay.start(lastEventId)
     return this.#engine.ready === undefined ? Promise.resolve() : this.#whenLive(subscriber)
   }
 
@@ -386,7 +281,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
 
   /**
    * Called by the engine for every message of this channel, in order, once per
-   * instance: one frame for all, written to each subscriber in a corked batch.
+   * instance: one frame for all, written to each subscriber in a corked batch (fanout.ts).
    */
   #deliver (message: EngineMessage): void {
     this.#stats.delivered++
@@ -394,41 +289,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     if (this.#subscribers.size === 0) return
     if (message.event === END_EVENT) {
       for (const subscriber of [...this.#subscribers.values()]) {
-        if (subscriber.merge !== undefined) subscriber.merge.hold(message)
+        if (subscriber.replay !== undefined) subscriber.replay.merge.hold(message)
         else subscriber.stream.end()
       }
       return
     }
-    const decoded = this.#decode(message)
-    // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
-    // here and uncorked together, the whole publish costs one. A message heard from the
-    // engine (another instance's, or this one's through Redis) is flushed a turn of the
-    // event loop later instead: a publisher awaiting each publish, whose acknowledgement
-    // arrives with this message, sends its next one first (also when it yields a turn
-    // before it), so that round trip runs while these writes do instead of after them;
-    // and messages heard meanwhile join the corked batch, one write per socket for all.
-    const corked: CorkableSocket[] = []
-    try {
-      for (const subscriber of this.#subscribers.values()) {
-        if (subscriber.merge !== undefined) {
-          this.#hold(subscriber, message)
-          continue
-        }
-        if (decoded === undefined) continue
-        if (subscriber.cursor !== undefined) {
-          if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue
-          subscriber.cursor = undefined
-        }
-        const socket = subscriber.stream[kCork]()
-        if (socket !== undefined) corked.push(socket)
-        this.#writeTo(subscriber, decoded)
-      }
-    } finally {
-      if (corked.length > 0) {
-        if (publishing > 0) process.nextTick(uncorkAll, corked)
-        else setImmediate(uncorkAfterTurn, corked)
-      }
-    }
+    this.#fanout.deliver(this.#subscribers.values(), message)
     if (message.publishedAt !== undefined) this.#context.delivered?.(message.publishedAt)
   }
 
@@ -439,169 +305,15 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   #gap (): void {
     const info: Resync = { channel: this.name, lastEventId: this.#lastId ?? '', reason: 'gap' }
     for (const subscriber of [...this.#subscribers.values()]) {
-      if (subscriber.merge === undefined) this.#resync(subscriber.stream, info, true)
-      else subscriber.isGapped = true
+      if (subscriber.replay === undefined) this.#resync(subscriber.stream, info, true)
+      else subscriber.replay.isGapped = true
     }
-  }
-
-  /**
-   * Writes one message to one subscriber; its failure (filter, write) ends that
-   * subscriber alone.
-   *
-   * @returns false when the write was queued behind a slow client (or the stream closed)
-   */
-  #writeTo (subscriber: Subscriber, decoded: Decoded): boolean {
-    try {
-      if (subscriber.filter !== undefined && subscriber.filter(decoded.message) !== true) return true
-      if (subscriber.stream[kWrite](decoded.frame)) return true
-      if (subscriber.stream.isOpen) this.#isBackedUp = true
-    } catch (err) {
-      this.#failSubscriber(subscriber, err)
-    }
-    return false
-  }
-
-  #failSubscriber (subscriber: Subscriber, err: unknown): void {
-    this.#detach(subscriber.stream)
-    const failure = new SubscriberError(this.name, err instanceof Error ? err.message : describe(err), { cause: err })
-    subscriber.stream.request.log.error({ err: failure }, failure.message)
-    subscriber.stream[kEnd]('error')
-  }
-
-  /** Holds a live message for a replaying subscriber, within its queue limit and policy. */
-  #hold (subscriber: Subscriber, message: EngineMessage): void {
-    const merge = subscriber.merge as ReplayMerge<EngineMessage>
-    merge.hold(message)
-    const { maxQueueBytes, queuePolicy } = subscriber.stream[kOptions]
-    if (merge.heldSize <= maxQueueBytes) return
-    if (queuePolicy === 'close') {
-      this.#detach(subscriber.stream)
-      subscriber.stream.request.log.warn({ err: new QueueFullError(merge.heldSize, maxQueueBytes) }, 'event stream closed: live events held during its replay passed maxQueueBytes')
-      subscriber.stream[kEnd]('policy')
-    } else {
-      const dropped = merge.dropOldest(maxQueueBytes)
-      subscriber.droppedCount += dropped.length
-      subscriber.droppedNewest = dropped.at(-1) ?? subscriber.droppedNewest
-    }
-  }
-
-  /** The frame and payload of a message, or `undefined` when this catalog cannot take it. */
-  #decode (message: EngineMessage): Decoded | undefined {
-    const compiled = findEvent(this.catalog, message.event)
-    const data = compiled === undefined ? undefined
-      : message.payload !== undefined ? message.payload : parsePayload(compiled, message.data)
-    if (data === undefined) {
-      // Another version of the application (a rolling deploy), or foreign history
-      // entries: skipped the same way live and in replay, and said once.
-      if (!(this.#foreign ??= new Set()).has(message.event)) {
-        this.#foreign.add(message.event)
-        this.#context.log(new ForeignEventError(this.name, message.event), `channel "${this.name}" skipped an event its catalog cannot take`)
-      }
-      return undefined
-    }
-    let frame: Buffer
-    try {
-      frame = Buffer.from(eventText(message.event, message.data, message.id))
-    } catch (err) {
-      this.#context.log(err, `channel "${this.name}" skipped a message with an id it cannot write`)
-      return undefined
-    }
-    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any> }
   }
 
   /** A page read as the read queue runs it: none once the channel is dropped (its replays are gone). */
   #readPage (after: string | undefined, limit: PageLimit): Promise<ReplayPage> | ReplayPage {
     if (this.#isDropped) throw new ChannelDroppedError(this.name)
     return this.#engine.readPage(after, limit)
-  }
-
-  /**
-   * Replays what the subscriber missed, then makes it live. Read a page at a time
-   * (replay-reads.ts) and written at the client's pace: the next page is read once this
-   * one is written (a replay may pass `maxQueueBytes`). Live messages stay held
-   * meanwhile, bounded by the same limit and policy, and are joined by position once
-   * the last page is written.
-   */
-  async #replay (subscriber: Subscriber, lastEventId: string | undefined): Promise<void> {
-    const { stream } = subscriber
-    const isCurrent = (): boolean => stream.isOpen && this.#subscribers.get(stream) === subscriber
-    let cursor = lastEventId
-    let resync: Resync | undefined
-    for (let isFirst = true; ; isFirst = false) {
-      let page: ReplayPage
-      try {
-        page = await (this.#pages as PageReads).read(cursor, subscriber.heldSince)
-      } catch (err) {
-        if (!isCurrent()) return
-        subscriber.merge = undefined
-        this.#context.log(err, `replay of channel "${this.name}" failed; the stream was closed so its client retries`)
-        stream.close()
-        return
-      }
-      if (!isCurrent()) return
-      if (page.status !== 'ok') {
-        // Evicted after a page was written (a replay slower than the history): what was
-        // written stands, and the client is told where the gap begins.
-        this.#stats.replayMisses++
-        resync = { channel: this.name, lastEventId: cursor ?? '', reason: page.status }
-        stream[kWrite](controlFrame(RESYNC_EVENT, resync))
-        if (isFirst) cursor = undefined
-        break
-      }
-      if (isFirst) this.#stats.replaysServed++
-      if (!(await this.#writeAll(subscriber, page.messages, cursor))) return
-      cursor = page.messages.findLast((message) => message.id !== undefined)?.id ?? cursor
-      if (page.isLast || page.messages.length === 0) break
-    }
-    // Held messages the policy dropped are lost only where the read did not cover them.
-    const newestDropped = subscriber.droppedNewest
-    const lost = newestDropped !== undefined && isAfter(newestDropped, cursor, this.#context.compare) ? subscriber.droppedCount : 0
-    // A gap the engine reported meanwhile concerns the live messages: said before them.
-    const gap: Resync | undefined = subscriber.isGapped ? { channel: this.name, lastEventId: cursor ?? '', reason: 'gap' } : undefined
-    subscriber.isGapped = false
-    if (gap !== undefined) this.#resync(stream, gap, false)
-    // What was held meanwhile, in batches: more may be held while a batch is written.
-    const merge = subscriber.merge as ReplayMerge<EngineMessage>
-    for (let batch = merge.release(cursor); batch.length > 0; batch = merge.release(cursor)) {
-      if (!(await this.#writeAll(subscriber, batch, cursor))) return
-      cursor = batch.findLast((message) => message.id !== undefined)?.id ?? cursor
-    }
-    // Nothing held and nothing awaited since: from here on, live messages go straight out.
-    subscriber.merge = undefined
-    subscriber.cursor = cursor
-    if (lost > 0) stream[kMissed](lost, false)
-    // The snapshot an onResync sends comes after everything held, never before.
-    if (resync !== undefined) this.#callOnResync(stream, resync)
-    if (gap !== undefined) this.#callOnResync(stream, gap)
-    if (subscriber.isGapped) {
-      // Another gap while the held messages were written.
-      subscriber.isGapped = false
-      this.#resync(stream, { channel: this.name, lastEventId: cursor ?? '', reason: 'gap' }, true)
-    }
-    stream[kMissed](0, true)
-  }
-
-  /**
-   * Writes messages in order, waiting for the client to drain when a write is queued.
-   *
-   * @returns false when the subscriber is gone (closed, ended, detached)
-   */
-  async #writeAll (subscriber: Subscriber, messages: readonly EngineMessage[], after: string | undefined): Promise<boolean> {
-    const { stream } = subscriber
-    let cursor = after
-    for (const message of messages) {
-      if (!stream.isOpen || this.#subscribers.get(stream) !== subscriber) return false
-      if (!isAfter(message, cursor, this.#context.compare)) continue
-      if (message.id !== undefined) cursor = message.id
-      if (message.event === END_EVENT) {
-        stream.end()
-        return false
-      }
-      const decoded = this.#decode(message)
-      if (decoded === undefined || this.#writeTo(subscriber, decoded)) continue
-      if (!(await stream.drained())) return false
-    }
-    return stream.isOpen && this.#subscribers.get(stream) === subscriber
   }
 
   #resync (stream: SseStream<any>, info: Resync, callHook: boolean): void {

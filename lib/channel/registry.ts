@@ -3,7 +3,9 @@
  * for the same definition, forgotten when dropped.
  */
 import type { EventCatalog } from '../core/catalog.js'
-import { Channel, CHANNEL_OPTION_NAMES, type ChannelOptions, type ChannelStats } from './channel.js'
+import type { ChannelStats } from '../core/stats.js'
+import { Channel } from './channel.js'
+import { CHANNEL_OPTION_NAMES, type ChannelOptions } from './options.js'
 import type { SseEngine } from '../engine/engine.js'
 import { ChannelConflictError, InvalidOptionError } from '../core/errors.js'
 import { describe } from '../core/frame.js'
@@ -72,7 +74,7 @@ export class ChannelRegistry {
       return existing
     }
     const engine = this.#engine
-    const channel = new Channel(name, catalog, options, {
+    const channel = new Channel(name, catalog, { history, idleMs, onResync: options.onResync }, {
       ...this.#options,
       replayReads: this.#replayReads,
       compare: (a, b) => engine.compareIds(a, b),

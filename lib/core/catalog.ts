@@ -185,6 +185,16 @@ function hasOpenValues (schema: unknown): boolean {
 }
 
 /**
+ * True for a catalog made by `defineEvents()`.
+ *
+ * @example
+ * isCatalog(defineEvents({ tick: Type.Object({}) })) // true
+ */
+export function isCatalog (value: unknown): value is EventCatalog<any> {
+  return value !== null && typeof value === 'object' && 'schemas' in value && Array.isArray((value as { names?: unknown }).names)
+}
+
+/**
  * Returns the compiled event `name` of a catalog.
  *
  * @throws TYPED_SSE_UNKNOWN_EVENT

@@ -6,9 +6,12 @@
 import type {
   ContextConfigDefault, FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema,
   FastifyTypeProvider, FastifyTypeProviderDefault, RawReplyDefaultExpression, RawRequestDefaultExpression,
-  RawServerBase, RawServerDefault, RouteGenericInterface, RouteHandlerMethod
+  RawServerBase, RawServerDefault, RouteGenericInterface, RouteHandlerMethod, RouteOptions, preHandlerAsyncHookHandler
 } from 'fastify'
-import type { EventCatalog, SseMessage } from '../core/catalog.js'
+import { isCatalog, type EventCatalog, type SseMessage } from '../core/catalog.js'
+import { InvalidOptionError } from '../core/errors.js'
+import { describe } from '../core/frame.js'
+import { withSseResponse } from './openapi.js'
 import type { Events, SseStream } from '../stream/stream.js'
 import type { StreamOptions } from '../stream/options.js'
 import { kFail } from '../core/symbols.js'
@@ -152,4 +155,24 @@ export function wrapHandler (handler: RouteHandlerMethod, catalog: EventCatalog<
   } as RouteHandlerMethod & { [kWrapped]?: true }
   wrapped[kWrapped] = true
   return wrapped
+}
+
+/**
+ * Applies the `{ sse: catalog }` option of a route being added (an `onRoute` hook): its
+ * handler wrapped, the stream limits reserved before it when they are shared, and its
+ * events documented as the 200 `text/event-stream` response.
+ *
+ * @throws TYPED_SSE_INVALID_OPTION when `sse` is not a catalog
+ * @example
+ * fastify.addHook('onRoute', (route) => declareSseRoute(route, streams, reserve))
+ */
+export function declareSseRoute (route: RouteOptions, streams: RouteStreams, reserve: preHandlerAsyncHookHandler | undefined): void {
+  const catalog = route.sse
+  if (catalog === undefined) return
+  if (!isCatalog(catalog)) throw new InvalidOptionError('sse', `expected a catalog from defineEvents(), got ${describe(catalog)}`)
+  route.handler = wrapHandler(route.handler, catalog, streams)
+  if (reserve !== undefined) route.preHandler = [route.preHandler ?? []].flat().concat(reserve)
+  // Documentation generators (@fastify/swagger) read the schema when asked, from this
+  // same route object: the events become its 200 text/event-stream response.
+  route.schema = withSseResponse(route.schema, catalog)
 }

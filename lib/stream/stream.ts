@@ -8,16 +8,16 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from '../core/catalog.js'
 import { tell, withListener, withoutListener, type CloseHandler, type CloseListener, type CloseListeners } from './close-listeners.js'
 import { END_EVENT, MISSED_EVENT } from '../core/control.js'
-import { ClientStalledError, EventTooLargeError, OpenFailedError, ProducerError, QueueFullError } from '../core/errors.js'
+import { ClientStalledError, EventTooLargeError, ProducerError, QueueFullError } from '../core/errors.js'
 import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from '../core/frame.js'
 import type { CloseReason, StreamHub } from './hub.js'
-import { decodeLastEventId } from '../core/last-event-id.js'
 import type { ResolvedStreamOptions } from './options.js'
 import { pipe } from './producer.js'
 import { FrameQueue } from './queue.js'
 import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from '../core/symbols.js'
 import { closingTime, runAt } from '../core/timers.js'
-import { answerWithoutStream, adapterFor, type CorkableSocket, type RawResponse } from './adapters/index.js'
+import { adapterFor, type CorkableSocket, type RawResponse } from './adapters/index.js'
+import { openResponse, type Disposition } from './adapters/open.js'
 
 export type { CloseReason } from './hub.js'
 
@@ -45,15 +45,8 @@ export interface StreamContext {
   /** The plugin's stream options, for streams opened without their own. */
   readonly options: ResolvedStreamOptions
   readonly maxEventBytes: number | false
-  readonly maxLastEventIdBytes: number
 }
 
-/**
- * What the response becomes: an event stream; the headers of one without a body
- * (`HEAD`); or `204 No Content` for a client reconnecting to a stream that ended
- * (its Last-Event-ID is `sse:end`), which stops an EventSource for good.
- */
-export type Disposition = 'stream' | 'head' | 'ended'
 
 /**
  * An open event stream to one client, typed by its catalog. Get one with
@@ -97,6 +90,8 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
   readonly #context: StreamContext
   /** The context's options, or the stream's own. */
   readonly #options: ResolvedStreamOptions
+  /** Decoded once, where the request came in (http/open.ts), and passed on. */
+  readonly #lastEventId: string | undefined
   #closeReason: CloseReason | undefined
   #closeListeners: CloseListeners<SseStream<C>>
   /** Made the first time the socket refuses a write or the client loses an event (most never do). */
@@ -107,46 +102,24 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
 
   /**
    * @internal use `reply.sse(catalog)`
+   * @param lastEventId the request's `Last-Event-ID`, decoded
    * @param options the stream's own options, when not the context's
    * @param endsAt a per-stream deadline (epoch ms), e.g. a token's expiry
    */
-  constructor (reply: FastifyReply, catalog: C, context: StreamContext, disposition: Disposition = 'stream', options = context.options, endsAt?: number) {
+  constructor (reply: FastifyReply, catalog: C, context: StreamContext, disposition: Disposition = 'stream', lastEventId?: string, options = context.options, endsAt?: number) {
     this.catalog = catalog
     this.request = reply.request
     this.#context = context
     this.#options = options
+    this.#lastEventId = lastEventId
     const adapter = adapterFor(reply.request)
     const raw = reply.raw as unknown as OwnedResponse
     this.#raw = raw
     raw.on('error', ignoreError)
 
-    // Headers set before opening (hooks, reply.header(), CORS plugins) live on the
-    // reply; hijack() skips onSend, so they are passed on here.
-    const given = reply.getHeaders()
-    reply.hijack()
-    if (disposition === 'ended') {
-      this.#closeReason = 'server'
-      answerWithoutStream(raw, 204)
-      return
-    }
-    try {
-      // One object given to writeHead(), no setHeader(): Node then keeps no header map
-      // for the life of the response (about 0.5 KB per open stream).
-      raw.writeHead(200, adapter.headers(given))
-      // Send the headers now, so the client's `open` fires before the first event.
-      raw.flushHeaders()
-    } catch (err) {
-      // An invalid header value set by the application, or a response it already
-      // wrote to: the client gets an answer, and nothing stays counted.
-      this.#closeReason = 'error'
-      const failure = new OpenFailedError(err instanceof Error ? err.message : describe(err), { cause: err })
-      this.request.log.error({ err: failure }, failure.message)
-      answerWithoutStream(raw, 500)
-      return
-    }
-    if (disposition === 'head') {
-      this.#closeReason = 'server'
-      raw.end()
+    const closed = openResponse(reply, raw, adapter, disposition)
+    if (closed !== undefined) {
+      this.#closeReason = closed
       return
     }
 
@@ -169,9 +142,7 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
 
   /** The request's `Last-Event-ID`, decoded as UTF-8; `undefined` when absent, empty or too long. */
   get lastEventId (): string | undefined {
-    // Read from the request when asked (once, by a channel or the handler): not a field
-    // every stream carries.
-    return decodeLastEventId(this.request.headers['last-event-id'], this.#context.maxLastEventIdBytes)
+    return this.#lastEventId
   }
 
   /** `true` until the stream closes, for whatever reason. */

@@ -46,7 +46,7 @@ import { fastifyTypedSse } from './plugin.js'
 export { Type, type Static, type TSchema } from '@sinclair/typebox'
 export {
   defineEvents, eventValidator, Text, TEXT_KEYWORD,
-  type EventCatalog, type EventSchemas, type EventName, type EventData, type SseMessage, type SendOptions, type TText
+  type EventCatalog, type EventSchemas, type EventName, type EventData, type Events, type SseMessage, type SendOptions, type TText
 } from './core/catalog.js'
 export {
   END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync
@@ -59,7 +59,7 @@ export { fastifyTypedSse, type SseNamespace, type SseStats } from './plugin.js'
 export type { MetricsOptions, MetricsRegistry } from './http/metrics.js'
 export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './http/route.js'
 export type { CloseReason, RejectReason } from './stream/hub.js'
-export type { Events, SseStream } from './stream/stream.js'
+export type { SseStream } from './stream/stream.js'
 export type { Channel, PublishResult, StreamFor } from './channel/channel.js'
 export type { ChannelOptions, SubscribeOptions } from './channel/options.js'
 export type { ChannelStats } from './core/stats.js'

@@ -19,7 +19,8 @@ import { markSending, REPLY_DECORATIONS, REQUEST_DECORATIONS, StreamOpener } fro
 import { resolvePluginOptions, type SsePluginOptions } from './http/options.js'
 import { declareSseRoute, type OpenOptions } from './http/route.js'
 import { StreamHub, type StreamCounters } from './stream/hub.js'
-import type { SseStream, StreamContext } from './stream/stream.js'
+import type { StreamContext } from './stream/options.js'
+import type { SseStream } from './stream/stream.js'
 
 /** Figures of `app.sse.stats()`: counters, read without touching any stream. */
 export interface SseStats extends StreamCounters {

@@ -4,7 +4,7 @@
  * encoded once and written to every subscriber, and a subscriber that comes back with
  * Last-Event-ID first gets what it missed (replay.ts). Channels by name: registry.ts.
  */
-import { compiledEvent, findEvent, serializePayload, type EventCatalog, type EventData, type EventName } from '../core/catalog.js'
+import { compiledEvent, findEvent, serializePayload, type EventCatalog, type EventData, type EventName, type Events } from '../core/catalog.js'
 import { END_EVENT, RESYNC_EVENT, type Resync } from '../core/control.js'
 import { CatalogMismatchError, ChannelDroppedError, EventTooLargeError, InvalidOptionError } from '../core/errors.js'
 import { controlFrame, describe, eventText } from '../core/frame.js'
@@ -14,7 +14,7 @@ import { kClose, kClosed, kOffClose, kOnClose, kWrite } from '../core/symbols.js
 import { refuseUnknownOptions } from '../core/validate.js'
 import type { ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory } from '../engine/engine.js'
 import { PageReads, type ReadQueue } from '../engine/replay-reads.js'
-import type { Events, SseStream } from '../stream/stream.js'
+import type { SseStream } from '../stream/stream.js'
 import { afterIo, beginPublish, endPublish, Fanout, type Subscriber } from './fanout.js'
 import { SUBSCRIBE_OPTION_NAMES, type ChannelOptions, type ChannelSettings, type SubscribeOptions } from './options.js'
 import { Replay, type ReplayContext } from './replay.js'

@@ -3,11 +3,11 @@
  * (any other key is refused). Checked once, by the registry (channel options) and by
  * `subscribe()`.
  */
-import type { EventCatalog, SseMessage } from '../core/catalog.js'
+import type { EventCatalog, Events, SseMessage } from '../core/catalog.js'
 import type { Resync } from '../core/control.js'
 import { optionNames } from '../core/validate.js'
 import type { HistoryOptions, ResolvedHistory } from '../engine/engine.js'
-import type { Events, SseStream } from '../stream/stream.js'
+import type { SseStream } from '../stream/stream.js'
 
 /** Options of `app.sse.channel()`. */
 export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {

@@ -184,6 +184,9 @@ function hasOpenValues (schema: unknown): boolean {
   return Object.values(schema).some(hasOpenValues)
 }
 
+/** The event schemas of a catalog type: `Events<typeof clock>`. */
+export type Events<C extends EventCatalog<any>> = C extends EventCatalog<infer E> ? E : EventSchemas
+
 /**
  * True for a catalog made by `defineEvents()`.
  *

@@ -8,11 +8,11 @@ import type {
   FastifyTypeProvider, FastifyTypeProviderDefault, RawReplyDefaultExpression, RawRequestDefaultExpression,
   RawServerBase, RawServerDefault, RouteGenericInterface, RouteHandlerMethod, RouteOptions, preHandlerAsyncHookHandler
 } from 'fastify'
-import { isCatalog, type EventCatalog, type SseMessage } from '../core/catalog.js'
+import { isCatalog, type EventCatalog, type Events, type SseMessage } from '../core/catalog.js'
 import { InvalidOptionError } from '../core/errors.js'
 import { describe } from '../core/frame.js'
 import { withSseResponse } from './openapi.js'
-import type { Events, SseStream } from '../stream/stream.js'
+import type { SseStream } from '../stream/stream.js'
 import type { StreamOptions } from '../stream/options.js'
 import { kFail } from '../core/symbols.js'
 

@@ -5,6 +5,7 @@
 import { InvalidOptionError } from '../core/errors.js'
 import { describe } from '../core/frame.js'
 import { optionNames, positiveInteger, positiveIntegerOrFalse } from '../core/validate.js'
+import type { StreamHub } from './hub.js'
 
 /** Bytes a stream may hold for a client that does not read, before its queue policy applies. */
 export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
@@ -79,4 +80,13 @@ export function streamOptions (given: StreamOptions, base?: ResolvedStreamOption
  */
 export function resolveStreamOptions (base: ResolvedStreamOptions, given?: StreamOptions): ResolvedStreamOptions {
   return given === undefined ? base : streamOptions(given, base)
+}
+
+/** What every stream of a plugin instance shares (one object for all: nothing per stream). */
+export interface StreamContext {
+  readonly hub: StreamHub
+  readonly closeGraceMs: number
+  /** The plugin's stream options, for streams opened without their own. */
+  readonly options: ResolvedStreamOptions
+  readonly maxEventBytes: number | false
 }

@@ -6,6 +6,8 @@
  * streams never back up) and keeps it, empty while the socket takes writes. Its bytes
  * and losses are reported to the hub.
  */
+import { MISSED_EVENT } from '../core/control.js'
+import { controlFrame } from '../core/frame.js'
 import type { StreamHub } from './hub.js'
 import type { ResolvedStreamOptions } from './options.js'
 
@@ -82,6 +84,25 @@ export class FrameQueue {
     const missed = this.#missed
     this.#missed = 0
     return missed
+  }
+
+  /** The `sse:missed` frame of the events lost since the last report, or `undefined` when none were. */
+  missedFrame (): Buffer | undefined {
+    const missed = this.takeMissed()
+    return missed > 0 ? controlFrame(MISSED_EVENT, { dropped: missed }) : undefined
+  }
+
+  /**
+   * On `drain`: takes the backlog as one frame, `sse:missed` first when events were
+   * lost, or `undefined` when there is nothing to write.
+   */
+  drain (): Buffer | undefined {
+    const frames = this.take() as Buffer[]
+    const missed = this.missedFrame()
+    if (missed !== undefined) frames.unshift(missed)
+    // One write for the whole backlog: one chunk on the wire instead of many (its events
+    // were counted when queued).
+    return frames.length === 0 ? undefined : frames.length === 1 ? frames[0] : Buffer.concat(frames)
   }
 
   /** Takes every frame waiting (on `drain`, or to flush them on close); the socket takes writes again. */

@@ -5,13 +5,13 @@
  * deadlines timers.ts's, `from()` producer.ts's, heartbeats, stalls and counters the hub's.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type EventSchemas, type SendOptions, type SseMessage } from '../core/catalog.js'
+import { compiledEvent, serializePayload, type EventCatalog, type EventData, type EventName, type Events, type SendOptions, type SseMessage } from '../core/catalog.js'
 import { tell, withListener, withoutListener, type CloseHandler, type CloseListener, type CloseListeners } from './close-listeners.js'
-import { END_EVENT, MISSED_EVENT } from '../core/control.js'
+import { END_EVENT } from '../core/control.js'
 import { ClientStalledError, EventTooLargeError, ProducerError, QueueFullError } from '../core/errors.js'
 import { commentFrame, controlFrame, describe, eventText, HEARTBEAT_FRAME, retryFrame } from '../core/frame.js'
-import type { CloseReason, StreamHub } from './hub.js'
-import type { ResolvedStreamOptions } from './options.js'
+import type { CloseReason } from './hub.js'
+import type { ResolvedStreamOptions, StreamContext } from './options.js'
 import { pipe } from './producer.js'
 import { FrameQueue } from './queue.js'
 import { kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from '../core/symbols.js'
@@ -20,9 +20,6 @@ import { adapterFor, type CorkableSocket, type RawResponse } from './adapters/in
 import { openResponse, type Disposition } from './adapters/open.js'
 
 export type { CloseReason } from './hub.js'
-
-/** The event schemas of a catalog type: `Events<typeof clock>`. */
-export type Events<C extends EventCatalog<any>> = C extends EventCatalog<infer E> ? E : EventSchemas
 
 /** Reconnection hint sent before a stream closes for its duration, unless `retryMs` says otherwise. */
 const DURATION_RETRY_MS = 1000
@@ -37,15 +34,6 @@ const kStreamOf = Symbol('fastify-typed-sse.streamOf')
 
 /** A response carrying its stream. */
 type OwnedResponse = RawResponse & { [kStreamOf]: SseStream<any> }
-
-/** What every stream of a plugin instance shares (one object for all: nothing per stream). */
-export interface StreamContext {
-  readonly hub: StreamHub
-  readonly closeGraceMs: number
-  /** The plugin's stream options, for streams opened without their own. */
-  readonly options: ResolvedStreamOptions
-  readonly maxEventBytes: number | false
-}
 
 
 /**
@@ -421,18 +409,14 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
   /** Tells the client how many events it lost (`sse:missed`), now that it reads. */
   #flushMissed (queue: FrameQueue): void {
     if (!this.isOpen) return
-    const missed = queue.takeMissed()
-    if (missed > 0) this.#write(controlFrame(MISSED_EVENT, { dropped: missed }), 0)
+    const missed = queue.missedFrame()
+    if (missed !== undefined) this.#write(missed, 0)
   }
 
   #onDrain (): void {
     const queue = this.#queue as FrameQueue
-    const frames = queue.take() as Buffer[]
-    const missed = queue.takeMissed()
-    if (missed > 0) frames.unshift(controlFrame(MISSED_EVENT, { dropped: missed }))
-    // One write for the whole backlog: one chunk on the wire instead of many (its events
-    // were counted when queued).
-    if (frames.length > 0 && !this.#write(frames.length === 1 ? frames[0] : Buffer.concat(frames), 0)) return
+    const backlog = queue.drain()
+    if (backlog !== undefined && !this.#write(backlog, 0)) return
     queue.settle(true)
   }
 

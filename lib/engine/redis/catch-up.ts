@@ -29,7 +29,7 @@ export interface CatchUpContext {
   read (topic: Topic, after: string): Promise<ReplayResult>
   /** False when the topic's stream never held the entry `id` (see scripts.ts). */
   contains (topic: Topic, id: string): Promise<boolean>
-  /** A round trip on the subscription that hears the topic (see Subscriber.sync). */
+  /** A round trip on the subscription that hears the topic (see PubSub.sync). */
   sync (topic: Topic): Promise<void>
   /** How long one attempt waits for the command connection. */
   readonly waitMs: number

@@ -12,8 +12,8 @@
  *   connections.ts  the engine's connections: settings, readiness, commands, timeouts, quit
  *   keys.ts         the key layout: channel keys and the engine's own, apart
  *   slot.ts         Redis Cluster hash slots
- *   subscriber.ts   subscriptions on one Redis (SUBSCRIBE)
- *   shard-subscriber.ts  subscriptions on a cluster (SSUBSCRIBE, one connection per master)
+ *   pubsub.ts   subscriptions on one Redis (SUBSCRIBE)
+ *   shard-pubsub.ts  subscriptions on a cluster (SSUBSCRIBE, one connection per master)
  *   topic.ts        one channel key on this instance: listeners, position, hold
  *   catch-up.ts     reading back what a resubscribed topic missed (lib/merge.ts)
  *   topics.ts       the topics: subscribe, resubscribe, route messages
@@ -35,8 +35,8 @@ import { compareIds, ID_PATTERN } from './ids.js'
 import { channelKey } from './keys.js'
 import { DEFAULT_HISTORY_TTL_MS, DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
 import { defineScripts, type ReadReply } from './scripts.js'
-import { ShardSubscriber } from './shard-subscriber.js'
-import { SingleSubscriber, type Subscriber, type SubscriberEvents } from './subscriber.js'
+import { ShardPubSub } from './shard-pubsub.js'
+import { SinglePubSub, type PubSub, type PubSubEvents } from './pubsub.js'
 import { Topics } from './topics.js'
 import type { Topic } from './topic.js'
 
@@ -52,7 +52,7 @@ const MIN_REDIS_MAJOR = 7
 interface Wiring {
   readonly connection: Connection
   readonly isCluster: boolean
-  readonly makeSubscriber: (events: SubscriberEvents) => Subscriber
+  readonly makePubSub: (events: PubSubEvents) => PubSub
 }
 
 /**
@@ -71,14 +71,14 @@ function wire (resolved: ResolvedRedisOptions): Wiring {
     return {
       connection,
       isCluster: true,
-      makeSubscriber: (events) => new ShardSubscriber(connection, events, shardOptions(settings, user), resolved.commandTimeoutMs)
+      makePubSub: (events) => new ShardPubSub(connection, events, shardOptions(settings, user), resolved.commandTimeoutMs)
     }
   }
   const connection = (template as Redis | undefined)?.duplicate(settings) ?? new Redis(resolved.url ?? DEFAULT_REDIS_URL, settings)
   const subscriber = connection.duplicate(settings)
   // Without a listener ioredis prints every failed reconnection.
   for (const each of [connection, subscriber]) each.on('error', () => {})
-  return { connection, isCluster: false, makeSubscriber: (events) => new SingleSubscriber(subscriber, events) }
+  return { connection, isCluster: false, makePubSub: (events) => new SinglePubSub(subscriber, events) }
 }
 
 function replayResult (reply: ReadReply, withPublishIds = false): ReplayResult {
@@ -116,21 +116,21 @@ function replayPage (reply: ReadReply): ReplayPage {
 export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   const resolved = resolveRedisOptions(options)
   const { prefix, connectTimeoutMs, commandTimeoutMs } = resolved
-  const { connection, isCluster, makeSubscriber } = wire(resolved)
+  const { connection, isCluster, makePubSub } = wire(resolved)
   const commands = new Commands(connection, commandTimeoutMs)
   const scripts = defineScripts(connection, isCluster)
   const maxAgeOf = (topic: Topic): number => topic.history?.maxAgeMs || 0
   // Never shorter than maxAgeMs by default: a stream that expired cannot tell a client
   // that is up to date (after a quiet spell) from one that missed messages.
   const ttlOf = (topic: Topic): number => resolved.historyTtlMs ?? Math.max(maxAgeOf(topic), DEFAULT_HISTORY_TTL_MS)
-  const topics: Topics = new Topics(makeSubscriber, {
+  const topics: Topics = new Topics(makePubSub, {
     waitMs: commandTimeoutMs,
     maxHeld: resolved.maxCatchUpMessages,
     whenCommandsReady: async (deadline) => await whenReady(connection, deadline),
     read: async (topic, after) => replayResult(await commands.run(async () => await scripts.read(topic.key, after, maxAgeOf(topic))), true),
     position: async (topic) => await commands.run(async () => await scripts.position(topic.key)),
     contains: async (topic, id) => await commands.run(async () => await scripts.contains(topic.key, id)),
-    sync: async (topic) => await topics.subscriber.sync(topic.key)
+    sync: async (topic) => await topics.pubsub.sync(topic.key)
   })
   const admission = resolved.admission === false
     ? undefined
@@ -146,7 +146,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     isClosed = true
     admission?.close()
     topics.close()
-    await Promise.all([commands.close(), topics.subscriber.close()])
+    await Promise.all([commands.close(), topics.pubsub.close()])
   }
 
   return {
@@ -178,7 +178,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
           // After the last page the channel holds every live message up to the read, so
           // it can drop those the client already had (this instance may lag the client's
           // previous one).
-          if (page.status !== 'ok' || page.isLast) await topics.subscriber.sync(key)
+          if (page.status !== 'ok' || page.isLast) await topics.pubsub.sync(key)
           return page
         },
         ready: async () => { await topics.whenSubscribed(topic) },
@@ -190,7 +190,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
 
     health () {
       if (isClosed) return 'down'
-      return commands.isReady && topics.subscriber.isReady ? 'connected' : 'reconnecting'
+      return commands.isReady && topics.pubsub.isReady ? 'connected' : 'reconnecting'
     },
 
     async ready () {
@@ -198,7 +198,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
         const deadline = Date.now() + connectTimeoutMs
         // Fails at once, naming the address and the cause, when waiting cannot help.
         await whenConnected(connection, connectTimeoutMs, resolved.address)
-        if (!await topics.subscriber.whenReady(deadline)) throw unavailable(`the subscriber connection to Redis at ${resolved.address} did not answer within ${connectTimeoutMs} ms`)
+        if (!await topics.pubsub.whenReady(deadline)) throw unavailable(`the subscriber connection to Redis at ${resolved.address} did not answer within ${connectTimeoutMs} ms`)
         const info = await commands.run(async (redis) => await redis.info('server'))
         const version = /redis_version:([0-9.]+)/.exec(info)?.[1] ?? 'unknown'
         if (!(Number.parseInt(version, 10) >= MIN_REDIS_MAJOR)) {

@@ -10,7 +10,7 @@ import { catchUp, type CatchUpContext } from './catch-up.js'
 import { unavailable } from './connections.js'
 import { decode } from './codec.js'
 import { compareIds } from './ids.js'
-import type { Subscriber, SubscriberEvents } from './subscriber.js'
+import type { PubSub, PubSubEvents } from './pubsub.js'
 import { advance, deliver, newTopic, reportGap, settle, type Topic } from './topic.js'
 
 /** What the topics need besides their subscriber. */
@@ -25,18 +25,18 @@ export interface TopicsContext extends CatchUpContext {
  * The topics, by key.
  *
  * @example
- * const topics = new Topics((events) => new SingleSubscriber(connection, events), context)
+ * const topics = new Topics((events) => new SinglePubSub(connection, events), context)
  * const topic = topics.open('sse:scores', history, listener)
  */
-export class Topics implements SubscriberEvents {
-  readonly subscriber: Subscriber
+export class Topics implements PubSubEvents {
+  readonly pubsub: PubSub
   readonly #topics = new Map<string, Topic>()
   readonly #context: TopicsContext
   #isClosed = false
 
-  constructor (makeSubscriber: (events: SubscriberEvents) => Subscriber, context: TopicsContext) {
+  constructor (makePubSub: (events: PubSubEvents) => PubSub, context: TopicsContext) {
     this.#context = context
-    this.subscriber = makeSubscriber(this)
+    this.pubsub = makePubSub(this)
   }
 
   /** The topic of `key` with `listener` added; subscribed now if the connection is up. */
@@ -45,7 +45,7 @@ export class Topics implements SubscriberEvents {
     if (topic === undefined) {
       topic = newTopic(key, history)
       this.#topics.set(key, topic)
-      if (!this.#isClosed && this.subscriber.canSubscribe(key)) this.#subscribe([topic])
+      if (!this.#isClosed && this.pubsub.canSubscribe(key)) this.#subscribe([topic])
     }
     topic.listeners.add(listener)
     return topic
@@ -59,7 +59,7 @@ export class Topics implements SubscriberEvents {
     topic.generation++
     topic.merge = undefined
     settle(topic, new EngineError(`channel "${name}" was closed`))
-    this.subscriber.unsubscribe(topic.key)
+    this.pubsub.unsubscribe(topic.key)
   }
 
   /**
@@ -70,7 +70,7 @@ export class Topics implements SubscriberEvents {
     if (this.#isClosed) throw new EngineError('the Redis engine is closed')
     if (topic.state === 'subscribed') return
     if (topic.state === 'idle') {
-      if (!this.subscriber.canSubscribe(topic.key)) throw unavailable('the subscription connection to Redis is not up')
+      if (!this.pubsub.canSubscribe(topic.key)) throw unavailable('the subscription connection to Redis is not up')
       this.#subscribe([topic])
     }
     const waitMs = this.#context.waitMs
@@ -134,7 +134,7 @@ export class Topics implements SubscriberEvents {
 
   ready (): void {
     if (this.#isClosed) return
-    const list = [...this.#topics.values()].filter((topic) => topic.state === 'idle' && this.subscriber.canSubscribe(topic.key))
+    const list = [...this.#topics.values()].filter((topic) => topic.state === 'idle' && this.pubsub.canSubscribe(topic.key))
     if (list.length > 0) this.#subscribe(list)
   }
 
@@ -151,7 +151,7 @@ export class Topics implements SubscriberEvents {
       const canCatchUp = resubscribes[i] && topic.history !== undefined && topic.lastId !== undefined
       topic.merge = canCatchUp ? new ReplayMerge<EngineMessage>(compareIds) : undefined
     })
-    this.subscriber.subscribe(list.map((topic) => topic.key)).then(
+    this.pubsub.subscribe(list.map((topic) => topic.key)).then(
       async () => await Promise.all(list.map(async (topic, i) => await this.#subscribed(topic, generations[i], resubscribes[i]))),
       (err: Error) => {
         list.forEach((topic, i) => {

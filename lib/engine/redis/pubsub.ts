@@ -2,13 +2,13 @@
  * Subscriptions as the topics see them: subscribe keys, hear their messages, learn
  * when subscriptions are lost, and a round trip that proves every message published
  * before it has arrived. One Redis has one subscriber connection (SUBSCRIBE); a
- * cluster has one per shard (SSUBSCRIBE, lib/redis/shard-subscriber.ts).
+ * cluster has one per shard (SSUBSCRIBE, shard-pubsub.ts).
  */
 import type { Redis } from 'ioredis'
 import { isTimeout, quit, reset, unavailable, whenReady } from './connections.js'
 
-/** What a subscriber tells the topics. */
-export interface SubscriberEvents {
+/** What a pub/sub connection tells the topics. */
+export interface PubSubEvents {
   /** A message on a subscribed key. */
   message (key: string, text: string): void
   /** These keys are no longer subscribed (a connection closed, a shard moved); `undefined`: all. */
@@ -18,7 +18,7 @@ export interface SubscriberEvents {
 }
 
 /** The subscription side of the engine. */
-export interface Subscriber {
+export interface PubSub {
   /** True when `key` can be subscribed now (its connection is up). */
   canSubscribe (key: string): boolean
   /** Subscribes the keys; resolves once Redis confirmed, rejects with the coded error. */
@@ -42,12 +42,12 @@ export interface Subscriber {
  * One subscriber connection to one Redis (classic pub/sub).
  *
  * @example
- * const subscriber = new SingleSubscriber(commands.duplicate(options), events)
+ * const subscriber = new SinglePubSub(commands.duplicate(options), events)
  */
-export class SingleSubscriber implements Subscriber {
+export class SinglePubSub implements PubSub {
   readonly connection: Redis
 
-  constructor (connection: Redis, events: SubscriberEvents) {
+  constructor (connection: Redis, events: PubSubEvents) {
     this.connection = connection
     connection.on('message', (key: string, text: string) => events.message(key, text))
     connection.on('ready', () => events.ready())

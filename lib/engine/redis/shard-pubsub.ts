@@ -17,7 +17,7 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { quit, unavailable, whenReady } from './connections.js'
 import { slotOf } from './slot.js'
-import type { Subscriber, SubscriberEvents } from './subscriber.js'
+import type { PubSub, PubSubEvents } from './pubsub.js'
 
 /** Retries of a subscription that failed (a master gone, a slot map not refreshed yet) back off up to this. */
 const MAX_RETRY_DELAY_MS = 1000
@@ -43,11 +43,11 @@ interface Shard {
  * The subscriber side of the engine on a cluster.
  *
  * @example
- * const subscriber = new ShardSubscriber(cluster, events, nodeOptions, 2000)
+ * const subscriber = new ShardPubSub(cluster, events, nodeOptions, 2000)
  */
-export class ShardSubscriber implements Subscriber {
+export class ShardPubSub implements PubSub {
   readonly #cluster: Cluster
-  readonly #events: SubscriberEvents
+  readonly #events: PubSubEvents
   readonly #options: RedisOptions
   readonly #waitMs: number
   /** By node key (`host:port`). */
@@ -65,7 +65,7 @@ export class ShardSubscriber implements Subscriber {
    * @param options settings of the per-master connections (the engine's, with the user's auth and TLS)
    * @param waitMs how long a subscribe waits for a new connection
    */
-  constructor (cluster: Cluster, events: SubscriberEvents, options: RedisOptions, waitMs: number) {
+  constructor (cluster: Cluster, events: PubSubEvents, options: RedisOptions, waitMs: number) {
     this.#cluster = cluster
     this.#events = events
     this.#options = options

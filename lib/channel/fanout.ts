@@ -11,14 +11,23 @@ import { kCork, kEnd, kWrite } from '../core/symbols.js'
 import type { EngineMessage } from '../engine/engine.js'
 import type { CorkableSocket } from '../stream/adapters/index.js'
 import type { SseStream } from '../stream/stream.js'
-import type { Replay } from './replay.js'
+
+/** What the fan-out and the channel use of a subscriber's replay (replay.ts). */
+export interface HeldReplay {
+  /** Holds a live message, within the stream's queue limit and policy. */
+  hold (message: EngineMessage): void
+  /** The held messages: the channel's end goes here whatever the limit. */
+  readonly merge: { hold (message: EngineMessage): void }
+  /** The engine reported a gap during the replay: resync once it is live. */
+  isGapped: boolean
+}
 
 /** A channel's record of one subscribed stream. */
 export interface Subscriber {
   readonly stream: SseStream<any>
   readonly filter: ((message: SseMessage<any>) => boolean) | undefined
   /** While this subscriber's replay runs (and is written): it holds the live messages. */
-  replay: Replay | undefined
+  replay: HeldReplay | undefined
   /**
    * After a replay: the last position the client has. An instance whose delivery lags
    * the one the client left (Redis) may still deliver messages up to it; they are

@@ -13,7 +13,7 @@ import { kEnd, kMissed, kOptions, kWrite } from '../core/symbols.js'
 import type { EngineMessage, ReplayPage } from '../engine/engine.js'
 import { holdTick } from '../engine/replay-reads.js'
 import type { SseStream } from '../stream/stream.js'
-import type { Decoded, Subscriber } from './fanout.js'
+import type { Decoded, HeldReplay, Subscriber } from './fanout.js'
 
 /** What a replay needs of its channel: one object per channel, shared by its replays. */
 export interface ReplayContext {
@@ -48,7 +48,7 @@ function heldBytes (message: EngineMessage): number {
  * subscriber.replay = new Replay(subscriber, context)
  * await subscriber.replay.start(lastEventId)
  */
-export class Replay {
+export class Replay implements HeldReplay {
   /** Live messages held while the replay runs (and is written). */
   readonly merge: ReplayMerge<EngineMessage>
   /** The hold clock's tick when the hold began: reads that started later cover what it missed. */

@@ -4,7 +4,7 @@
  * callable by users: the public surface is what the README shows.
  */
 
-/** `stream[kWrite](frame)`: writes an already built event frame (channels build once for all subscribers). */
+/** `stream[kWrite](frame, events)`: writes an already built frame (channels build one event frame for all subscribers). */
 export const kWrite = Symbol('fastify-typed-sse.write')
 /** `stream[kCork]()`: corks the connection for a batch of writes; returns what to uncork. */
 export const kCork = Symbol('fastify-typed-sse.cork')
@@ -14,6 +14,8 @@ export const kFail = Symbol('fastify-typed-sse.fail')
 export const kEnd = Symbol('fastify-typed-sse.end')
 /** `stream[kMissed](count, flush)`: counts events a subscriber lost, reported by `sse:missed`. */
 export const kMissed = Symbol('fastify-typed-sse.missed')
+/** `stream[kContext]`: what every stream of the plugin instance shares (limits, hub). */
+export const kContext = Symbol('fastify-typed-sse.context')
 /** `stream[kOptions]`: the stream's resolved options (queue limit and policy). */
 export const kOptions = Symbol('fastify-typed-sse.options')
 /** `stream[kHeartbeat]()`: called by the hub's ticker. */

@@ -14,6 +14,8 @@ import createError from '@fastify/error'
 /** The last argument of an error that wraps another: `{ cause }`, as `new Error(message, { cause })` takes it. */
 type Cause = { cause: unknown }
 
+// Events: catalogs, payloads and frames
+
 /** A payload does not match its event's schema. Nothing was written. */
 export const InvalidPayloadError = createError<'TYPED_SSE_INVALID_PAYLOAD', [string, string, string]>(
   'TYPED_SSE_INVALID_PAYLOAD',
@@ -35,6 +37,13 @@ export const UnserializableSchemaError = createError<'TYPED_SSE_UNSERIALIZABLE_S
   500
 )
 
+/** A catalog schema using a string `format` that TypeBox has no checker for: every send would fail. */
+export const UnknownFormatError = createError<'TYPED_SSE_UNKNOWN_FORMAT', [string, string, string]>(
+  'TYPED_SSE_UNKNOWN_FORMAT',
+  'Event "%s" uses format "%s", which TypeBox has no checker for, so every send would fail. Register one before defineEvents(): FormatRegistry.Set(\'%s\', (value) => ...).',
+  500
+)
+
 /**
  * A catalog key that cannot be an SSE event name: empty, with CR or LF, a lone
  * surrogate, reserved (`sse:`), or a name EventSource dispatches itself (`error`, `open`).
@@ -52,13 +61,6 @@ export const InvalidCommentError = createError<'TYPED_SSE_INVALID_COMMENT', [str
   500
 )
 
-/** A catalog schema using a string `format` that TypeBox has no checker for: every send would fail. */
-export const UnknownFormatError = createError<'TYPED_SSE_UNKNOWN_FORMAT', [string, string, string]>(
-  'TYPED_SSE_UNKNOWN_FORMAT',
-  'Event "%s" uses format "%s", which TypeBox has no checker for, so every send would fail. Register one before defineEvents(): FormatRegistry.Set(\'%s\', (value) => ...).',
-  500
-)
-
 /** An event id with CR, LF, NUL or a lone surrogate, a number that is not finite, or another type. */
 export const InvalidIdError = createError<'TYPED_SSE_INVALID_ID', [string]>(
   'TYPED_SSE_INVALID_ID',
@@ -72,6 +74,15 @@ export const InvalidRetryError = createError<'TYPED_SSE_INVALID_RETRY', [string]
   'Retry %s is not allowed: it must be a non-negative integer number of milliseconds.',
   500
 )
+
+/** An event whose encoded size passes `maxEventBytes`. Nothing was written. */
+export const EventTooLargeError = createError<'TYPED_SSE_EVENT_TOO_LARGE', [string, number, number]>(
+  'TYPED_SSE_EVENT_TOO_LARGE',
+  'Event "%s" encodes to %s bytes, more than maxEventBytes (%s). Nothing was sent.',
+  500
+)
+
+// Options and registration
 
 /** A plugin, stream or channel option of a wrong type, caught when it is given (a `TypeError`). */
 export const InvalidOptionError = createError<'TYPED_SSE_INVALID_OPTION', [string, string]>(
@@ -99,10 +110,19 @@ export const AlreadyRegisteredError = createError<'TYPED_SSE_ALREADY_REGISTERED'
   500
 )
 
+// Streams: opening, writing, closing
+
 /** `reply.sse()` on a reply that was already sent or already opened as a stream. */
 export const AlreadySentError = createError<'TYPED_SSE_ALREADY_SENT', []>(
   'TYPED_SSE_ALREADY_SENT',
   'The reply was already sent or opened as a stream; call reply.sse() once, before any reply.send().',
+  500
+)
+
+/** Opening a stream failed after it was admitted (e.g. an invalid header value set by the application). */
+export const OpenFailedError = createError<'TYPED_SSE_OPEN_FAILED', [string, Cause?]>(
+  'TYPED_SSE_OPEN_FAILED',
+  'The event stream could not be opened (check the headers set before reply.sse()): %s',
   500
 )
 
@@ -130,11 +150,13 @@ export const ClientStalledError = createError<'TYPED_SSE_CLIENT_STALLED', [numbe
   500
 )
 
-/** An event whose encoded size passes `maxEventBytes`. Nothing was written. */
-export const EventTooLargeError = createError<'TYPED_SSE_EVENT_TOO_LARGE', [string, number, number]>(
-  'TYPED_SSE_EVENT_TOO_LARGE',
-  'Event "%s" encodes to %s bytes, more than maxEventBytes (%s). Nothing was sent.',
-  500
+// Admission: negotiation and stream limits
+
+/** A request whose Accept header refuses text/event-stream (when negotiation is on). */
+export const NotAcceptableError = createError<'TYPED_SSE_NOT_ACCEPTABLE', [string]>(
+  'TYPED_SSE_NOT_ACCEPTABLE',
+  'This route answers text/event-stream only, and the request accepts "%s". Send Accept: text/event-stream (EventSource does).',
+  406
 )
 
 /** A request refused because `maxStreams` or `maxStreamsPerKey` is reached. Sent with Retry-After. */
@@ -144,12 +166,7 @@ export const TooManyStreamsError = createError<'TYPED_SSE_TOO_MANY_STREAMS', [st
   503
 )
 
-/** A request whose Accept header refuses text/event-stream (when negotiation is on). */
-export const NotAcceptableError = createError<'TYPED_SSE_NOT_ACCEPTABLE', [string]>(
-  'TYPED_SSE_NOT_ACCEPTABLE',
-  'This route answers text/event-stream only, and the request accepts "%s". Send Accept: text/event-stream (EventSource does).',
-  406
-)
+// Channels
 
 /** A second `channel(name)` call whose catalog or options differ from the first. */
 export const ChannelConflictError = createError<'TYPED_SSE_CHANNEL_CONFLICT', [string]>(
@@ -158,11 +175,18 @@ export const ChannelConflictError = createError<'TYPED_SSE_CHANNEL_CONFLICT', [s
   500
 )
 
-/** The fan-out or history engine (Redis) could not carry out an operation. */
-export const EngineError = createError<'TYPED_SSE_ENGINE_UNAVAILABLE', [string, Cause?]>(
-  'TYPED_SSE_ENGINE_UNAVAILABLE',
-  'The event engine is unavailable: %s',
-  503
+/** `channel.subscribe(stream)` with a stream whose catalog lacks events of the channel's. */
+export const CatalogMismatchError = createError<'TYPED_SSE_CATALOG_MISMATCH', [string, string]>(
+  'TYPED_SSE_CATALOG_MISMATCH',
+  'The stream cannot subscribe to channel "%s": its catalog does not declare %s. Open the stream with a catalog that has every event of the channel.',
+  500
+)
+
+/** `publish()` or `subscribe()` on a channel that was dropped (`channel.drop()`, or idle). */
+export const ChannelDroppedError = createError<'TYPED_SSE_CHANNEL_DROPPED', [string]>(
+  'TYPED_SSE_CHANNEL_DROPPED',
+  'Channel "%s" was dropped; get it again with app.sse.channel().',
+  500
 )
 
 /**
@@ -186,26 +210,16 @@ export const ForeignEventError = createError<'TYPED_SSE_FOREIGN_EVENT', [string,
   500
 )
 
-/** Opening a stream failed after it was admitted (e.g. an invalid header value set by the application). */
-export const OpenFailedError = createError<'TYPED_SSE_OPEN_FAILED', [string, Cause?]>(
-  'TYPED_SSE_OPEN_FAILED',
-  'The event stream could not be opened (check the headers set before reply.sse()): %s',
-  500
+// Engines
+
+/** The fan-out or history engine (Redis) could not carry out an operation. */
+export const EngineError = createError<'TYPED_SSE_ENGINE_UNAVAILABLE', [string, Cause?]>(
+  'TYPED_SSE_ENGINE_UNAVAILABLE',
+  'The event engine is unavailable: %s',
+  503
 )
 
-/** `channel.subscribe(stream)` with a stream whose catalog lacks events of the channel's. */
-export const CatalogMismatchError = createError<'TYPED_SSE_CATALOG_MISMATCH', [string, string]>(
-  'TYPED_SSE_CATALOG_MISMATCH',
-  'The stream cannot subscribe to channel "%s": its catalog does not declare %s. Open the stream with a catalog that has every event of the channel.',
-  500
-)
-
-/** `publish()` or `subscribe()` on a channel that was dropped (`channel.drop()`, or idle). */
-export const ChannelDroppedError = createError<'TYPED_SSE_CHANNEL_DROPPED', [string]>(
-  'TYPED_SSE_CHANNEL_DROPPED',
-  'Channel "%s" was dropped; get it again with app.sse.channel().',
-  500
-)
+// Metrics
 
 /** `metrics` was given but prom-client cannot be imported. */
 export const MetricsUnavailableError = createError<'TYPED_SSE_METRICS_UNAVAILABLE', [string, Cause?]>(

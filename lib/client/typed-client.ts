@@ -4,7 +4,7 @@
  * `sse:missed`, `sse:end`) and errors reported to `onError`.
  */
 import { END_EVENT, MISSED_EVENT_NAME, RESYNC_EVENT_NAME, TEXT_MARK } from './names.js'
-import type { Missed, Resync } from '../control.js'
+import type { Missed, Resync } from '../core/control.js'
 import { SseClientError } from './errors.js'
 import type { StreamEvent } from './parser.js'
 import type { ClientStatus, Transport, TransportSink } from './transport.js'

@@ -82,6 +82,27 @@ t.test("policy 'close': the queue never passes maxQueueBytes, then the stream is
     'a gapless prefix: the client reconnects from its last id and loses nothing')
 })
 
+t.test("policy 'close': frames that fill maxQueueBytes exactly are queued; one byte more closes the stream", async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, maxQueueBytes: MAX_QUEUE_BYTES } })
+  const streams = streamRoute(app, '/s', events)
+  const origin = await start()
+  await rawConnect(t, Number(new URL(origin).port), '/s', { read: false })
+  const stream = await streams.next()
+  await fillSocket(stream, () => {})
+  t.equal(stream.queuedBytes, 0, 'backed up, nothing queued yet')
+  stream.send('token', DATA)
+  const frameBytes = stream.queuedBytes
+  const overhead = frameBytes - DATA.length
+  // Whole frames, then one sized to end exactly at the limit.
+  while (stream.queuedBytes + 2 * frameBytes <= MAX_QUEUE_BYTES) stream.send('token', DATA)
+  stream.send('token', 'z'.repeat(MAX_QUEUE_BYTES - stream.queuedBytes - overhead))
+  t.equal(stream.queuedBytes, MAX_QUEUE_BYTES, 'the queue holds exactly maxQueueBytes')
+  t.equal(stream.isOpen, true, 'a queue exactly at its limit is within it')
+  stream.send('token', '')
+  t.equal(stream.isOpen, false, 'the next frame would pass it: closed')
+  t.equal(stream.closeReason, 'policy')
+})
+
 t.test("policy 'drop-oldest': the oldest queued events go, and sse:missed says how many", async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, maxQueueBytes: MAX_QUEUE_BYTES, queuePolicy: 'drop-oldest' } })
   const streams = streamRoute(app, '/s', events)
@@ -143,4 +164,23 @@ t.test('a backed-up client that accepts no byte for two heartbeat periods is clo
   client.socket.resume()
   await withTimeout(client.closed, 3000, 'client sees the close')
   t.pass('the client saw the connection end')
+})
+
+t.test('a backed-up client is given two heartbeat periods, not one, before it counts as stalled', async (t) => {
+  // Periods of 1 s: closing after one period would come about 1000 ms after the last
+  // socket write; the bound below sits between one and two periods, and a busy machine
+  // only makes the close later.
+  const heartbeatMs = 1000
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs, maxQueueBytes: MAX_QUEUE_BYTES } })
+  const streams = streamRoute(app, '/s', events)
+  const origin = await start()
+  await rawConnect(t, Number(new URL(origin).port), '/s', { read: false })
+  const stream = await streams.next()
+  let lastWriteAt = Date.now()
+  await fillSocket(stream, () => { if (stream.queuedBytes === 0) lastWriteAt = Date.now() })
+  stream.send('token', 'queued')
+  const reason = await withTimeout(new Promise((resolve) => stream.onClose(resolve)), 10_000, 'stalled close')
+  const elapsed = Date.now() - lastWriteAt
+  t.equal(reason, 'stalled')
+  t.ok(elapsed >= 1.5 * heartbeatMs, `closed ${elapsed} ms after the last socket write (two periods: at least ${1.5 * heartbeatMs} ms)`)
 })

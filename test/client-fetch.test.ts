@@ -318,6 +318,26 @@ t.test('reconnects keep coming under a server that fails every time, each wait w
   t.ok(gaps.every((gap) => gap < 125 + 500), `every gap is the capped delay (plus a quarter) plus request time: ${gaps.join(', ')} ms`)
 })
 
+t.test('a stream that delivered events and then dropped is retried at the first delay again: the backoff restarts after events', async (t) => {
+  const { app, start } = await build(t)
+  const at: number[] = []
+  app.get('/brief', (_request, reply) => {
+    at.push(Date.now())
+    const stream = reply.sse(feed)
+    stream.send('tick', { n: at.length })
+    stream.close()
+  })
+  const origin = await start()
+  const ticks: number[] = []
+  const client = open(t, createClient(`${origin}/brief`, { catalog: feed, transport: 'fetch', minReconnectDelayMs: 50, maxReconnectDelayMs: 30_000 }))
+  client.on('tick', (data) => ticks.push(data.n))
+  // Restarted each time: about 50-62 ms apart. Doubling instead, ten connections would
+  // take 50 * (2^9 - 1) ms, over 25 s.
+  await waitUntil(() => ticks.length >= 10, 8000, 'ten connections, each with its event')
+  const gaps = at.slice(1, 10).map((time, i) => time - at[i])
+  t.ok(gaps.every((gap) => gap < 2000), `no wait grew: ${gaps.join(', ')} ms`)
+})
+
 t.test('pauseWhenHidden: hidden drops the connection (paused), shown resumes with Last-Event-ID', async (t) => {
   // Headless Chromium cannot hide a page, so the page's `document` is stood in for by an
   // EventTarget with the same two members the transport reads; server, network and client are real.

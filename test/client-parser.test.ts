@@ -64,6 +64,16 @@ t.test('CR, LF and CRLF end lines, also split across chunks; only a leading BOM 
   t.same(clientParse(input, [1]).events, expected, 'one byte at a time: the BOM split over three chunks is still dropped')
 })
 
+t.test('a BOM at the start of a later line is not dropped: that line names an unknown field and is ignored', async (t) => {
+  // Only the stream's first line may start with a BOM the parser drops (§9.2.6); here the
+  // second block's only line is "\uFEFFdata: 2", whose field name is not "data".
+  const input = bytes('\uFEFFdata: 1\n\n\uFEFFdata: 2\n\ndata: 3\n\uFEFFdata: 4\n\n')
+  for (const chunks of [[input.length], [1], [4, 7]]) {
+    t.same(clientParse(input, chunks).events.map((event) => event.data), ['1', '3'], `chunks of ${chunks.join(', ')}`)
+  }
+  t.same(specParse(input).events.map((event) => event.data), ['1', '3'], 'as the spec parser reads it')
+})
+
 t.test('an id with NUL is ignored; retry takes ASCII digits only; unknown fields are ignored', async (t) => {
   const parsed = clientParse(bytes('id: 1\n\nid: a\0b\nretry: 10a\nretry: -1\nretry: 1.5\nretry: 250\nfoo: bar\ndata: x\n\n'))
   t.same(parsed.events, [{ type: 'message', data: 'x', lastEventId: '1' }], 'the NUL id left the previous one')

@@ -14,6 +14,7 @@ import { register as defaultRegistry, Registry } from 'prom-client'
 import t from 'tap'
 import { buildExample } from '../example/app.js'
 import { defineEvents, memoryEngine, Text, type EngineHealth, type SseEngine, type SsePluginOptions, type SseStream } from '../lib/index.js'
+import { DELIVERY_BUCKETS_SECONDS, loadMetrics, resolveMetricsOptions, type ResolvedMetricsOptions } from '../lib/http/metrics.js'
 import { buildApp, sleep, streamRoute, waitUntil, withTimeout, type Teardown } from './helpers/app.js'
 import { dechunk, openStream, rawConnect, splitHead } from './helpers/client.js'
 import { labelValues, parseExposition, scrape as scrapeAt, valueOf, type Exposition } from './helpers/exposition.js'
@@ -184,6 +185,9 @@ t.test('channels: subscribers and publishes by channel, replays served and resyn
 
   const replayed = await openStream(t, `${origin}/scores`, { 'last-event-id': String(ids[0]) })
   t.same((await replayed.events(2)).map((event) => event.data), ['2', '3'], 'replayed after its id')
+  // A second replay: served and resync counts differ, so a swap of the two shows.
+  const replayedAgain = await openStream(t, `${origin}/scores`, { 'last-event-id': String(ids[1]) })
+  t.same((await replayedAgain.events(1)).map((event) => event.data), ['3'], 'replayed after its id')
   const lost = await openStream(t, `${origin}/scores`, { 'last-event-id': 'unknown-id' })
   t.equal((await lost.events(1))[0].type, 'sse:resync')
 
@@ -194,12 +198,12 @@ t.test('channels: subscribers and publishes by channel, replays served and resyn
   await Promise.all(inRooms.map(async (client) => await client.events(1)))
 
   let scraped = await scrape(origin, registry)
-  t.equal(valueOf(scraped, 'sse_channel_subscribers', { channel: 'scores' }), 4)
+  t.equal(valueOf(scraped, 'sse_channel_subscribers', { channel: 'scores' }), 5)
   t.equal(valueOf(scraped, 'sse_channel_subscribers', { channel: 'room:*' }), 2, 'rooms added up under one label')
   t.same(labelValues(scraped, 'sse_channel_subscribers', 'channel'), ['room:*', 'scores'], 'no label per room')
   t.equal(valueOf(scraped, 'sse_events_published_total', { channel: 'scores' }), 3)
   t.equal(valueOf(scraped, 'sse_events_published_total', { channel: 'room:*' }), 2)
-  t.equal(valueOf(scraped, 'sse_replays_total', { result: 'served' }), 1)
+  t.equal(valueOf(scraped, 'sse_replays_total', { result: 'served' }), 2)
   t.equal(valueOf(scraped, 'sse_replays_total', { result: 'resync' }), 1)
   t.equal(valueOf(scraped, 'sse_publish_delivery_seconds_count'), 5, 'one observation per message delivered here')
   t.equal(valueOf(scraped, 'sse_publish_delivery_seconds_bucket', { le: '+Inf' }), 5)
@@ -211,6 +215,27 @@ t.test('channels: subscribers and publishes by channel, replays served and resyn
   scraped = await scrape(origin, registry)
   t.equal(valueOf(scraped, 'sse_events_published_total', { channel: 'room:*' }), 2, 'a counter never goes down when its channels go')
   t.same(labelValues(scraped, 'sse_channel_subscribers', 'channel'), ['scores'])
+})
+
+t.test('publish_delivery_seconds: a delivery exactly at a bucket bound is counted in that bucket (le means at most)', async (t) => {
+  const registry = new Registry()
+  const metrics = await loadMetrics(resolveMetricsOptions({ registry }) as ResolvedMetricsOptions)
+  const { app } = await buildApp(t)
+  metrics.register(app, app.sse)
+  // The latency is read from the clock at delivery: held still, each lag is exact.
+  const now = Date.now()
+  const realNow = Date.now
+  Date.now = () => now
+  try {
+    for (const bound of DELIVERY_BUCKETS_SECONDS) metrics.delivered(now - Number((bound * 1000).toPrecision(12)))
+  } finally {
+    Date.now = realNow
+  }
+  const metric = registry.getSingleMetric('sse_publish_delivery_seconds') as unknown as { get: () => Promise<{ values: Array<{ metricName: string, labels: { le?: number | string }, value: number }> }> }
+  const buckets = (await metric.get()).values.filter((sample) => sample.metricName.endsWith('_bucket'))
+  t.same(buckets.map((sample) => [sample.labels.le, sample.value]),
+    [...DELIVERY_BUCKETS_SECONDS.map((bound, i) => [bound, i + 1]), ['+Inf', DELIVERY_BUCKETS_SECONDS.length]],
+    'bucket le=b counts every delivery of at most b seconds')
 })
 
 t.test('a channel named __proto__ (or constructor) is in stats() and the metrics like any other', async (t) => {

@@ -119,6 +119,23 @@ t.test("a route's own 200 response wins; shared schema objects are not changed",
   t.same(own.content?.['text/event-stream'].schema, { type: 'string' })
 })
 
+t.test("a route's own 2xx (or 2XX) response wins too: no 200 is added beside it", async (t) => {
+  const { app } = await buildDocumented(t)
+  for (const range of ['2xx', '2XX']) {
+    app.get(`/range-${range}`, {
+      sse: clock,
+      schema: { response: { [range]: { description: `Mine (${range})`, content: { 'text/event-stream': { schema: { type: 'string' } } } } } }
+    }, (_request, reply) => { reply.sse() })
+  }
+  await app.ready()
+  const document = app.swagger() as unknown as OpenApiDocument
+  for (const range of ['2xx', '2XX']) {
+    const responses = document.paths[`/range-${range}`].get.responses
+    t.same(Object.keys(responses), ['2XX'], `${range}: only the route's own range`)
+    t.equal(responses['2XX'].description, `Mine (${range})`)
+  }
+})
+
 t.test('sseResponseSchema documents a route without the sse option, with a description', async (t) => {
   const { app } = await buildDocumented(t)
   app.get('/time', {

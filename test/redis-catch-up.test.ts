@@ -129,6 +129,32 @@ t.test('the subscriber connection killed alone: the catch-up read and the held l
   }
 })
 
+t.test('an instance that delivered nothing yet still catches up after an outage: it knew its position from the subscribe', { skip: REDIS_MISSING }, async (t) => {
+  const name = 'located-b'
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const a = ready(t, redisEngine({ url: redis.url, prefix: 'located:' }))
+  const b = ready(t, redisEngine({ client: new Redis(redis.url, { connectionName: name, lazyConnect: true }), prefix: 'located:' }))
+  await Promise.all([a.ready?.(), b.ready?.()])
+  const publisher = a.channel('scores', HISTORY, new Recorder())
+  // The stream holds entries from before B's channel opened: its position is past them.
+  await publisher.publish({ event: 'score', data: 'before' })
+  const onB = new Recorder()
+  const subscriber = b.channel('scores', HISTORY, onB)
+  await subscriber.ready?.()
+  // The position is read (one command, one round trip on the subscription) right after
+  // the subscribe: long done after this wait on loopback.
+  await sleep(500)
+  t.equal(onB.ids.length, 0, 'B delivered nothing before the outage')
+  t.equal(await killSubscriber(admin, name), 1, "killed B's subscriber connection")
+  // Published at once, before B can be back (its first reconnection waits 50 ms or more).
+  const ids = await Promise.all(Array.from({ length: 5 }, async (_, i) => await publisher.publish({ event: 'score', data: String(i) }) as string))
+  const last = await untilAccepted(async () => await subscriber.publish({ event: 'score', data: 'last' }) as string)
+  await waitUntil(() => onB.ids.includes(last), RECOVERY_MS, 'B delivers the message published after its return')
+  t.equal(onB.gaps, 0, 'no gap: the catch-up read from the position B had')
+  t.same(onB.ids, [...ids.sort(compareIds), last], 'what B missed, once and in order, then the rest')
+})
+
 t.test('an outage longer than the history: the range is gone, the channel is told of the gap, and delivery goes on in order', { skip: REDIS_MISSING }, async (t) => {
   const history = { maxEvents: 20, maxAgeMs: false } as const
   const name = 'evicted-b'

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import { decode, encode, MAX_CLOCK_DISTANCE_MS } from '../lib/engine/redis/codec.js'
+import { decode, encode, entries, MAX_CLOCK_DISTANCE_MS } from '../lib/engine/redis/codec.js'
 import { compareIds } from '../lib/engine/redis/ids.js'
 
 const NOW = 1_718_000_000_000
@@ -41,6 +41,15 @@ t.test('a timestamp too far from this clock is left out, the message kept; one n
   t.equal(decode('1-0\nscore\n{}', NOW), undefined, 'the format without a timestamp field: dropped')
   // A timestamp that is not a safe integer is never written (the field stays empty).
   for (const publishedAt of [1.5, -1, Number.NaN, Number.MAX_SAFE_INTEGER + 2]) t.match(encode('', 'e', 'd', publishedAt), /^\n\ne\nd$/)
+})
+
+t.test('an id that is a stream id with something before or after it is not one: the message or entry is dropped', async (t) => {
+  // Such an id would reach clients as their Last-Event-ID and be compared as a stream id.
+  for (const id of ['x1-0', '1-0x', ' 1-0', '1-0 0', '01-0', '1-00', '1-0-0', '1--0', '-1-0', '1-0\r']) {
+    t.equal(decode(`${id}\n\nscore\n{}`, NOW), undefined, `pub/sub: ${JSON.stringify(id)}`)
+    t.same(entries([[id, ['e', 'score', 'd', '{}']]]), [], `stream entry: ${JSON.stringify(id)}`)
+  }
+  t.same(entries([['1-0', ['e', 'score', 'd', '{}']]]).map((message) => message.id), ['1-0'], 'a stream id is kept')
 })
 
 t.test('stream ids are ordered by ms, then seq, as decimals past 2^53', async (t) => {

@@ -58,6 +58,32 @@ t.test('HEAD on a stream route: the stream headers, an empty body at once, nothi
   t.equal(handlerRuns, 1, 'HEAD never runs a { sse } route handler')
 })
 
+t.test('HEAD while the stream limits are full still gets the headers (it holds no slot), and is negotiated like GET (406)', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, maxStreams: 1, maxStreamsPerKey: 1 } })
+  app.get('/route', { sse: events }, async function * () {
+    yield { event: 'n', data: 1 }
+    await new Promise(() => {})
+  })
+  app.get('/plain', (_request, reply) => { reply.sse(events).send('n', 1) })
+  const origin = await start()
+  for (const path of ['/route', '/plain']) {
+    const open = await openStream(t, `${origin}${path}`)
+    await open.events(1)
+    t.equal(app.sse.stats().openStreams, 1, `${path}: both limits are full`)
+    const refused = await request(`${origin}${path}`)
+    t.not(refused.status, 200, `${path}: a second GET is refused (${refused.status})`)
+    const rejectedBefore = JSON.stringify(app.sse.stats().rejected)
+    const head = await request(`${origin}${path}`, { method: 'HEAD' })
+    t.equal(head.status, 200, `${path}: HEAD gets the headers a GET would`)
+    t.match(head.headers['content-type'], /^text\/event-stream/)
+    t.equal(JSON.stringify(app.sse.stats().rejected), rejectedBefore, `${path}: the HEAD was not counted as refused`)
+    const notAcceptable = await request(`${origin}${path}`, { method: 'HEAD', headers: { accept: 'application/json' } })
+    t.equal(notAcceptable.status, 406, `${path}: HEAD refusing text/event-stream gets 406`)
+    open.destroy()
+    await waitUntil(() => app.sse.stats().openStreams === 0, 2000, `${path}: the stream closed`)
+  }
+})
+
 t.test('Accept: the most specific range decides (text/event-stream;q=0 wins over */*)', async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
   app.get('/s', (_request, reply) => { reply.sse(events).close() })

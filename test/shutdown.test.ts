@@ -48,6 +48,21 @@ t.test(`fastify.close() with ${STREAMS} open streams resolves in under 1 s; ever
     'every client saw its response end cleanly (final chunk received)')
 })
 
+t.test('fastify.close() spreads the reconnects: each stream gets a retry between closeGraceMs and twice that, not all the same', async (t) => {
+  const closeGraceMs = 500
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, closeGraceMs } })
+  app.get('/s', (_request, reply) => { reply.sse(events).send('hello', 1) })
+  const origin = await start()
+  const clients = await Promise.all(Array.from({ length: 20 }, async () => await openStream(t, `${origin}/s`)))
+  await Promise.all(clients.map(async (client) => await client.events(1)))
+  await withTimeout(app.close(), 5000, 'app.close()')
+  await Promise.all(clients.map(async (client) => await withTimeout(client.ended, 3000, 'stream end')))
+  const retries = clients.map((client) => client.parser.retry as number)
+  t.ok(retries.every((ms) => Number.isInteger(ms) && ms >= closeGraceMs && ms < 2 * closeGraceMs), `every retry in [${closeGraceMs}, ${2 * closeGraceMs}): ${retries.join(' ')}`)
+  // 20 draws from 500 values: all equal has a chance of 500^-19.
+  t.ok(new Set(retries).size > 1, `spread: ${new Set(retries).size} distinct values`)
+})
+
 t.test('a server process with an open stream exits by itself after close()', async (t) => {
   // The child loads TypeScript the way this test process does (tap's loader, in
   // execArgv), falling back to tsx when run without tap.

@@ -39,6 +39,36 @@ t.test('runAt reaches a far deadline through a chain of timers', async (t) => {
   past.cancel()
 })
 
+t.test('runAt: each link of the chain that ends before the deadline arms the next; only the last runs the callback', async (t) => {
+  // Weeks cannot pass in a test: the clock and setTimeout are stood in for while runAt
+  // arms its links, and each link is fired by hand at the time it would have fired.
+  const realNow = Date.now
+  const realSetTimeout = globalThis.setTimeout
+  let now = 1_000_000
+  const links: Array<{ callback: () => void, delayMs: number }> = []
+  Date.now = () => now
+  globalThis.setTimeout = ((callback: () => void, delayMs: number) => {
+    links.push({ callback, delayMs })
+    return realSetTimeout(() => {}, 0).unref()
+  }) as typeof setTimeout
+  let calls = 0
+  try {
+    runAt(now + 2 * MAX_TIMER_MS + 5000, () => calls++)
+    for (const expected of [MAX_TIMER_MS, MAX_TIMER_MS, 5000]) {
+      const link = links.shift()
+      t.equal(link?.delayMs, expected, `a link of ${expected} ms`)
+      t.equal(calls, 0, 'the callback waits')
+      now += expected
+      link?.callback()
+    }
+  } finally {
+    Date.now = realNow
+    globalThis.setTimeout = realSetTimeout
+  }
+  t.equal(calls, 1, 'the last link ran the callback, once')
+  t.equal(links.length, 0, 'and armed nothing more')
+})
+
 t.test('absurd durations are a coded option error (a RangeError) at register time', async (t) => {
   for (const [name, value] of [
     ['heartbeatMs', 200 * DAY_MS],

@@ -107,7 +107,8 @@ export const MUTANTS: readonly Mutant[] = [
     what: 'a Last-Event-ID past maxLastEventIdBytes is used',
     snippet: "header === '' || header.length > maxBytes) return undefined",
     replacement: "header === '') return undefined",
-    tests: ['limits.test.ts']
+    tests: ['admission.test.ts'],
+    grep: ['longer than maxLastEventIdBytes']
   },
   // --- http: negotiation, admission, HEAD, 204 -------------------------------------------
   {
@@ -147,7 +148,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: 'head-runs-handler',
-    what: 'HEAD on a { sse } route runs the handler',
+    what: 'HEAD on a { sse } route runs a plain async handler (its side effects happen on a HEAD)',
     snippet: 'if (streams.isAnsweredWithoutHandler(request)) {',
     replacement: 'if (false) {',
     tests: ['requests.test.ts']

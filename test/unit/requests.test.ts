@@ -84,6 +84,20 @@ t.test('HEAD while the stream limits are full still gets the headers (it holds n
   }
 })
 
+t.test('HEAD on a { sse } route with a plain async handler: the handler does not run (a generator\'s body never would)', async (t) => {
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
+  let handlerRuns = 0
+  app.get('/plain-handler', { sse: events }, async (_request, reply) => {
+    handlerRuns++
+    reply.sse().send('n', 1)
+  })
+  const origin = await start()
+  const head = await request(`${origin}/plain-handler`, { method: 'HEAD' })
+  t.equal(head.status, 200)
+  t.match(head.headers['content-type'], /^text\/event-stream/)
+  t.equal(handlerRuns, 0, 'HEAD answered without the handler: no side effect of a GET ran')
+})
+
 t.test('Accept: the most specific range decides (text/event-stream;q=0 wins over */*)', async (t) => {
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false } })
   app.get('/s', (_request, reply) => { reply.sse(events).close() })

@@ -195,7 +195,7 @@ export const MUTANTS: readonly Mutant[] = [
     snippet: 'if (tick - member[kLastWriteTick] > TICKS_PER_HEARTBEAT) member[kHeartbeat]()',
     replacement: 'if (tick - member[kLastWriteTick] > 3 * TICKS_PER_HEARTBEAT) member[kHeartbeat]()',
     tests: ['lifecycle.test.ts'],
-    grep: ['heartbeat']
+    grep: ['^heartbeat']
   },
   {
     id: 'shutdown-retry-unspread',
@@ -375,10 +375,10 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ['client-parser.test.ts']
   },
   {
-    id: 'client-comment-dispatched',
-    what: 'a comment line is read as a field',
-    snippet: 'if (line.charCodeAt(0) === 0x3a) return',
-    replacement: 'if (line.charCodeAt(0) === 0x3b) return',
+    id: 'client-space-kept',
+    what: 'the client parser keeps the space after a field\'s colon (data: x reads " x")',
+    snippet: 'if (value.charCodeAt(0) === 0x20) value = value.slice(1)',
+    replacement: 'if (value.charCodeAt(0) === 0x09) value = value.slice(1)',
     tests: ['client-parser.test.ts']
   },
   {

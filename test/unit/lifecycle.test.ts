@@ -136,6 +136,15 @@ t.test('heartbeat: a comment after heartbeatMs of silence, reset by every write'
   t.pass('heartbeats resume once the stream is silent')
 })
 
+t.test('heartbeat: the first one comes about one heartbeatMs after the last write, not several', async (t) => {
+  // Periods of 1.5 s: one period late (3 s) or more would miss this bound of 2.5 periods,
+  // which leaves a busy machine 2 s of timer delay.
+  const heartbeatMs = 1500
+  const { client } = await openOne(t, heartbeatMs)
+  const [first] = await client.comments(1, 2.5 * heartbeatMs)
+  t.equal(first, '', 'a heartbeat within 2.5 periods of silence')
+})
+
 t.test('heartbeatMs: false sends none', async (t) => {
   const { stream, client } = await openOne(t, false)
   await sleep(300)

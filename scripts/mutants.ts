@@ -135,7 +135,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'head-not-negotiated',
     what: 'HEAD refusing text/event-stream gets 200 instead of the 406 a GET gets',
-    snippet: "    if (disposition === 'head') admission.negotiate(this.request)\n",
+    snippet: "    if (disposition === 'head') admission.negotiate(reply.request)\n",
     replacement: '',
     tests: ['requests.test.ts']
   },

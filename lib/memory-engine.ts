@@ -50,6 +50,8 @@ export function memoryEngine (): SseEngine {
   const boot = (Date.now().toString(36) + randomBytes(3).toString('hex'))
   const channels = new Map<string, SharedChannel>()
   let position = 0
+  /** The id of the message at `at`: rings make it again on a read instead of keeping one string per message. */
+  const idOf = (at: number): string => `${boot}_${at}`
   /** Per dropped history channel not made again: the position when it was dropped. */
   const dropped = new Map<string, number>()
   /** The greatest drop position forgotten from `dropped`. */
@@ -85,7 +87,7 @@ export function memoryEngine (): SseEngine {
       const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
-        shared = { history: history === undefined ? undefined : new RingHistory(history), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set() }
+        shared = { history: history === undefined ? undefined : new RingHistory(history, idOf), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set() }
         channels.set(name, shared)
       } else if (shared.bounds?.maxEvents !== history?.maxEvents || shared.bounds?.maxAgeMs !== history?.maxAgeMs) {
         // Instances sharing this engine must declare a channel alike, or one would lose history.
@@ -95,13 +97,11 @@ export function memoryEngine (): SseEngine {
       current.delivers.add(deliver)
       return {
         publish (message) {
-          let id: string | undefined
-          if (current.history !== undefined) {
-            id = `${boot}_${++position}`
-            const stored = { id, event: message.event, data: message.data }
-            current.history.append(position, stored)
-          }
+          const history = current.history
+          const id = history === undefined ? undefined : idOf(++position)
           const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload, publishedAt: message.publishedAt }
+          // The ring keeps the fields it needs, not this object (nor the payload).
+          if (history !== undefined) history.append(position, delivered)
           for (const fn of current.delivers) fn(delivered)
           return Promise.resolve(id)
         },

@@ -174,7 +174,7 @@ export const DEFAULT_LATENCY_RATE = 20
 
 /** The full run. */
 export function fullPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3), streams(200, 100), capacity(18_000, 20_000), capacityRedis(50_000, 20_000), capacityCluster(50_000, 20_000)] }
+  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3), streams(200, 500), capacity(18_000, 20_000), capacityRedis(50_000, 20_000), capacityCluster(50_000, 20_000)] }
 }
 
 /** `--quick`: a smoke test of every path in about a minute. */

@@ -224,7 +224,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'channel-lagging-cursor-ignored',
     what: "after a replay, a lagging instance's late deliveries of what the client had are sent again",
-    snippet: '          if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue\n',
+    snippet: '        if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue\n',
     replacement: '',
     tests: ['replay.test.ts']
   },

@@ -25,6 +25,13 @@ export interface Mutant {
 export const MUTANTS: readonly Mutant[] = [
   // --- core: frames ----------------------------------------------------------------
   {
+    id: 'frame-size-without-blank-line',
+    what: 'maxEventBytes lets a channel event one byte over the limit through (the size misses the blank line)',
+    snippet: '  const fixed = 8 + Buffer.byteLength(event) + 1\n',
+    replacement: '  const fixed = 8 + Buffer.byteLength(event)\n',
+    tests: ['frame.test.ts']
+  },
+  {
     id: 'frame-data-unsplit',
     what: 'a data value with a line break is written as one data: line (event injection)',
     snippet: 'if (!LINE_BREAK_CHAR.test(text)) return `data: ${text}\\n`',

@@ -88,6 +88,11 @@ async function main (): Promise<number> {
   const files = filesUnder(join(ROOT, 'test', 'unit'))
     .map((path) => relative(ROOT, path))
     .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
+  if (files.length === 0) {
+    // A typo or a file moved to another tier: nothing ran, which is not a pass.
+    console.log(`no file under test/unit/ matches ${filters.map((filter) => JSON.stringify(filter)).join(', ')}: nothing ran`)
+    return 1
+  }
   // Without a recorded time, a file's size stands in (about 1 s per 3 kB).
   const weight = (file: string): number => times[file] ?? statSync(join(ROOT, file)).size / 3
   const groups = isIsolated ? balance(files, weight, files.length) : balance(files, weight, JOBS)

@@ -31,6 +31,8 @@ const kIsSending = Symbol('fastify-typed-sse.isSending')
 const kReserved = Symbol('fastify-typed-sse.reserved')
 /** The request's Last-Event-ID, decoded (`undefined`: none usable); `null` until decoded. */
 const kLastEventId = Symbol('fastify-typed-sse.lastEventId')
+/** The header value `kLastEventId` was decoded from. */
+const kLastEventIdHeader = Symbol('fastify-typed-sse.lastEventIdHeader')
 
 interface ReplyState {
   [kStream]: SseStream<any> | null
@@ -41,12 +43,13 @@ interface ReplyState {
 
 interface RequestState {
   [kLastEventId]: string | undefined | null
+  [kLastEventIdHeader]: string | string[] | undefined | null
 }
 
 /** What the plugin decorates every reply with, and the starting values (stable shapes). */
 export const REPLY_DECORATIONS: ReadonlyArray<readonly [symbol, null | false]> = [[kStream, null], [kRouteCatalog, null], [kIsSending, false], [kReserved, null]]
 /** What the plugin decorates every request with, and the starting values. */
-export const REQUEST_DECORATIONS: ReadonlyArray<readonly [symbol, null]> = [[kLastEventId, null]]
+export const REQUEST_DECORATIONS: ReadonlyArray<readonly [symbol, null]> = [[kLastEventId, null], [kLastEventIdHeader, null]]
 
 
 /** An `onSend` hook ran: `reply.sse()` would now write a second response. */
@@ -161,13 +164,19 @@ export class StreamOpener {
     return this.#lastEventIdOf(request) === END_EVENT ? 'ended' : 'stream'
   }
 
-  /** The request's Last-Event-ID, decoded the first time it is asked for (at most once per request). */
+  /**
+   * The request's Last-Event-ID, decoded once per header value: a `{ sse }` route asks
+   * before its handler runs, and the handler may still set the header (from a query
+   * parameter: an EventSource cannot send it on its first connection) before reply.sse().
+   */
   #lastEventIdOf (request: FastifyRequest): string | undefined {
     const state = request as FastifyRequest & RequestState
+    const header = request.headers['last-event-id']
     const known = state[kLastEventId]
-    if (known !== null) return known
-    const decoded = decodeLastEventId(request.headers['last-event-id'], this.#options.maxLastEventIdBytes)
+    if (known !== null && state[kLastEventIdHeader] === header) return known
+    const decoded = decodeLastEventId(header, this.#options.maxLastEventIdBytes)
     state[kLastEventId] = decoded
+    state[kLastEventIdHeader] = header
     return decoded
   }
 }

@@ -19,7 +19,7 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { basename, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -101,7 +101,7 @@ async function main (): Promise<number> {
   const queue = [...groups]
   await Promise.all(Array.from({ length: Math.min(JOBS, queue.length) }, async () => {
     for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
-      const result = await run(group, `${results.length + queue.length}.tap`)
+      const result = await run(group, `${basename(group[0], '.test.ts')}.tap`)
       results.push(result)
       const status = result.code === 0 ? 'ok  ' : result.code === undefined ? 'TIME' : 'FAIL'
       console.log(`${status} ${(result.ms / 1000).toFixed(1).padStart(5)} s  ${group.join(' ')}`)

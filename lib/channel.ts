@@ -10,8 +10,9 @@ import {
   compiledEvent, findEvent, parsePayload, serializePayload,
   type EventCatalog, type EventData, type EventName, type SseMessage
 } from './catalog.js'
-import { END_EVENT, RESYNC_EVENT, type Resync } from './control.js'
-import type { ChannelListener, EngineChannel, EngineMessage, HistoryOptions, PageLimit, ReplayPage, ResolvedHistory } from './engine.js'
+import type { TSchema } from '@sinclair/typebox'
+import { END_EVENT, JOIN_EVENT, LEAVE_EVENT, REMOVE_EVENT, RESYNC_EVENT, type Resync } from './control.js'
+import type { ChannelFeatures, ChannelListener, EngineChannel, EngineMessage, HistoryOptions, PageLimit, ReplayPage, ResolvedHistory, StateSnapshot } from './engine.js'
 import {
   CatalogMismatchError, ChannelDroppedError, EventTooLargeError, ForeignEventError, InvalidOptionError, QueueFullError, SubscriberError
 } from './errors.js'
@@ -19,13 +20,15 @@ import { controlFrame, describe, eventText } from './frame.js'
 import { resolveHistory } from './history.js'
 import { optionNames, refuseUnknownOptions } from './options.js'
 import { isAfter, ReplayMerge, type ComparePositions } from './merge.js'
+import { ChannelPresence, memberOf, resolvePresence, type PresenceJoin, type PresenceMember, type PresenceOptions } from './presence.js'
 import { holdTick, PageReads, type ReadQueue } from './replay-reads.js'
+import { checkKey, resolveState, stateKey, type ResolvedState, type StateKeys } from './state.js'
 import type { Events, SseStream } from './stream.js'
 import { kClose, kClosed, kCork, kEnd, kMissed, kOffClose, kOnClose, kOptions, kWrite } from './symbols.js'
 import type { CorkableSocket } from './transport/index.js'
 
 /** Options of `app.sse.channel()`. */
-export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
+export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog, S extends TSchema = TSchema> {
   /**
    * Keep published events for replay: `true` for the defaults, or bounds. Channels
    * with history give every event an id (ordered, opaque, unique across restarts).
@@ -45,12 +48,30 @@ export interface ChannelOptions<C extends EventCatalog<any> = EventCatalog> {
    * @default false
    */
   idleMs?: number | false
+  /**
+   * Keyed state (needs `history`): per event name, the key its data is stored under.
+   * The latest event of every key is the channel's state (`state()`), sent first to
+   * subscribers that ask (`snapshot: true`), coalesced for slow readers
+   * (`queuePolicy: 'coalesce'`); `remove(key)` deletes a key (`sse:remove`).
+   * @example { price: (d) => d.symbol }
+   */
+  state?: StateKeys<C>
+  /**
+   * Keys the state holds at most; a publish for one more is refused (TYPED_SSE_TOO_MANY_KEYS).
+   * @default 10000
+   */
+  maxKeys?: number
+  /** Who is subscribed, on every instance: `subscribe(stream, { presence: { id, info } })`, `presence()`. */
+  presence?: PresenceOptions<S>
 }
 
 /** The keys of {@link ChannelOptions}: any other is refused (`{ histroy: true }` is never ignored). */
-export const CHANNEL_OPTION_NAMES = optionNames<ChannelOptions>({ history: true, onResync: true, idleMs: true })
+export const CHANNEL_OPTION_NAMES = optionNames<ChannelOptions>({ history: true, onResync: true, idleMs: true, state: true, maxKeys: true, presence: true })
 /** The keys of {@link SubscribeOptions}. */
-const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions<EventCatalog>>({ filter: true, lastEventId: true, replayAll: true })
+const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions<EventCatalog>>({ filter: true, lastEventId: true, replayAll: true, snapshot: true, presence: true })
+
+/** One entry of a channel's keyed state (`channel.state()`): the latest event of its key. */
+export type StateEntry<C extends EventCatalog<any>> = SseMessage<Events<C>> & { key: string, id: string }
 
 /**
  * A stream that can subscribe to a channel of catalog `C`: its own catalog declares
@@ -61,7 +82,7 @@ export type StreamFor<C extends EventCatalog<any>> = SseStream<any> & {
 }
 
 /** Options of `channel.subscribe()`. */
-export interface SubscribeOptions<C extends EventCatalog<any>> {
+export interface SubscribeOptions<C extends EventCatalog<any>, S extends TSchema = TSchema> {
   /**
    * Deliver only the messages for which this returns true (e.g. one user's). Runs on
    * the decoded message; the shared Buffer is written unchanged. A filter that throws
@@ -80,6 +101,15 @@ export interface SubscribeOptions<C extends EventCatalog<any>> {
    * @default false
    */
   replayAll?: boolean
+  /**
+   * On a channel with `state`: a stream without Last-Event-ID first gets the state (one
+   * event per key, with its id), then live events; one whose id cannot be replayed gets
+   * `sse:resync` followed by the state. No gap and no duplicate between the two.
+   * @default false
+   */
+  snapshot?: boolean
+  /** On a channel with `presence`: who this stream is. It leaves when the stream closes. */
+  presence?: PresenceJoin<S>
 }
 
 /** Figures of one channel on this instance. */
@@ -103,7 +133,7 @@ export interface ChannelContext {
   readonly maxLastEventIdBytes: number
   readonly compare: ComparePositions
   /** Opens the engine side of the channel. */
-  readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener) => EngineChannel
+  readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures) => EngineChannel
   /** The channel was idle for `idleMs` or dropped: forget it. */
   readonly forget: (channel: Channel<any>) => void
   /** Told after a live message was written to local subscribers (metrics on): when it was published. */
@@ -118,7 +148,9 @@ interface Subscriber {
   /** Live messages held while this subscriber's replay runs (and is written). */
   merge: ReplayMerge<EngineMessage> | undefined
   /** The hold clock's tick when the hold began: reads that started later cover what it missed. */
-  readonly heldSince: number
+  heldSince: number
+  /** Gets the channel's state instead of a bare resync (and when it has no Last-Event-ID). */
+  readonly isSnapshot: boolean
   /** Held messages the drop-oldest policy dropped during the replay, and the newest of them. */
   droppedCount: number
   droppedNewest: EngineMessage | undefined
@@ -136,6 +168,10 @@ interface Subscriber {
 interface Decoded {
   readonly frame: Buffer
   readonly message: SseMessage<any>
+  /** A control event of the channel's (`sse:remove`, `sse:join`, `sse:leave`): no filter applies. */
+  readonly isControl?: boolean
+  /** What a `'coalesce'` queue replaces it by: the channel's name and the state key. */
+  readonly coalesceKey?: string
 }
 
 /** What a held message counts for against the stream's queue limit (its frame, about). */
@@ -181,13 +217,17 @@ export type PublishResult<H extends boolean> = H extends true ? string : H exten
  * app.get('/scores', (request, reply) => { scores.subscribe(reply.sse(scoreEvents)) })
  * app.post('/score', async (request) => scores.publish('score', request.body))
  */
-export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boolean = boolean> {
+export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boolean = boolean, S extends TSchema = TSchema> {
   readonly name: string
   readonly catalog: C
   /** @internal the resolved history bounds, compared when the name is requested again */
   readonly history: ResolvedHistory | undefined
   /** @internal the resolved idle time */
   readonly idleMs: number | false
+  /** @internal what the engine keeps besides history, compared when the name is requested again */
+  readonly features: ChannelFeatures
+  readonly #state: ResolvedState | undefined
+  readonly #presence: ChannelPresence | undefined
   readonly #engine: EngineChannel
   /** History reads shared by this channel's replays; with history only. */
   readonly #pages: PageReads | undefined
@@ -205,14 +245,25 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   #idleTimer: NodeJS.Timeout | undefined
 
   /** @internal use `app.sse.channel()` */
-  constructor (name: string, catalog: C, options: ChannelOptions<C>, context: ChannelContext) {
+  constructor (name: string, catalog: C, options: ChannelOptions<C, S>, context: ChannelContext) {
     this.name = name
     this.catalog = catalog
     this.history = resolveHistory(options.history)
     this.idleMs = options.idleMs === undefined || options.idleMs === false ? false : options.idleMs
     this.#onResync = options.onResync
     this.#context = context
-    this.#engine = context.open(this.history, { deliver: (message) => this.#deliver(message), gap: () => this.#gap() })
+    this.#state = resolveState(options.state, options.maxKeys, catalog, this.history !== undefined)
+    const presence = resolvePresence(options.presence)
+    this.features = { maxKeys: this.#state?.maxKeys, presence: presence !== undefined }
+    this.#engine = context.open(this.history, {
+      deliver: (message) => this.#deliver(message),
+      gap: () => this.#gap(),
+      left: (members) => this.#presence?.left(members)
+    }, this.features)
+    this.#presence = presence === undefined || this.#engine.presence === undefined ? undefined : new ChannelPresence(presence, this.#engine.presence, {
+      publish: async (event, data) => await this.#engine.publish({ event, data, publishedAt: Date.now() }),
+      log: context.log
+    })
     this.#pages = this.history === undefined ? undefined : new PageReads(context.replayReads, (after, limit) => this.#readPage(after, limit))
     this.#armIdle()
   }
@@ -260,19 +311,70 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
       const bytes = text.length > maxEventBytes ? Buffer.byteLength(text) : Buffer.byteLength(eventText(event, text))
       if (bytes > maxEventBytes) throw new EventTooLargeError(event, bytes, maxEventBytes)
     }
+    const key = this.#state === undefined ? undefined : stateKey(this.#state, event, data)
     this.#stats.published++
     this.#armIdle()
     // The engine gives an id exactly when the channel has history, which is what H says.
     let published: Promise<PublishResult<H>>
     publishing++
     try {
-      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() }) as Promise<PublishResult<H>>
+      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now(), key }) as Promise<PublishResult<H>>
     } finally {
       publishing--
     }
     if (!this.#isBackedUp) return published
     this.#isBackedUp = false
     return published.then(afterIo)
+  }
+
+  /**
+   * Deletes a key from the channel's state, on every instance; subscribers get the
+   * `sse:remove` control event (with an id, so a replay has it too).
+   *
+   * @returns the id of the `sse:remove` event
+   * @throws TYPED_SSE_INVALID_OPTION on a channel without `state`, TYPED_SSE_INVALID_STATE_KEY, TYPED_SSE_CHANNEL_DROPPED
+   * @example
+   * await prices.remove('ACME')
+   */
+  remove (key: string | number): Promise<string> {
+    if (this.#isDropped) throw new ChannelDroppedError(this.name)
+    if (this.#state === undefined) throw new InvalidOptionError('state', `channel "${this.name}" keeps no keyed state: declare it with \`state\``)
+    const checked = checkKey(REMOVE_EVENT, key)
+    this.#armIdle()
+    return this.#engine.publish({ event: REMOVE_EVENT, data: JSON.stringify({ key: checked }), key: checked, publishedAt: Date.now() }) as Promise<string>
+  }
+
+  /**
+   * The channel's keyed state now: the latest event of every key, oldest first.
+   *
+   * @throws TYPED_SSE_INVALID_OPTION on a channel without `state`; rejects with
+   *   TYPED_SSE_ENGINE_UNAVAILABLE when the engine cannot be read
+   * @example
+   * for (const { key, data } of await prices.state()) console.log(key, data.value)
+   */
+  async state (): Promise<Array<StateEntry<C>>> {
+    if (this.#state === undefined) throw new InvalidOptionError('state', `channel "${this.name}" keeps no keyed state: declare it with \`state\``)
+    const state = this.#state
+    const out: Array<StateEntry<C>> = []
+    for (const message of (await this.#readSnapshot()).entries) {
+      const decoded = this.#decode(message)
+      const key = decoded === undefined ? undefined : stateKey(state, message.event, decoded.message.data)
+      if (decoded !== undefined && key !== undefined) out.push({ ...decoded.message, key, id: message.id } as StateEntry<C>)
+    }
+    return out
+  }
+
+  /**
+   * The members of the channel's presence on every instance, each once (however many
+   * connections it has).
+   *
+   * @throws TYPED_SSE_INVALID_OPTION on a channel without `presence`
+   * @example
+   * const watching = await room.presence() // [{ id: 'alice', info: { name: 'Alice' }, connections: 2 }]
+   */
+  async presence (): Promise<Array<PresenceMember<S>>> {
+    if (this.#presence === undefined) throw new InvalidOptionError('presence', `channel "${this.name}" keeps no presence: declare it with \`presence: { info }\``)
+    return await this.#presence.list<S>()
   }
 
   /**
@@ -305,7 +407,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
    * @example
    * await scores.subscribe(reply.sse(scoreEvents), { filter: (m) => m.data.match === request.params.match })
    */
-  subscribe (stream: StreamFor<C>, options: SubscribeOptions<C> = {}): Promise<void> {
+  subscribe (stream: StreamFor<C>, options: SubscribeOptions<C, S> = {}): Promise<void> {
     if (this.#isDropped) throw new ChannelDroppedError(this.name)
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', `subscribe() takes an options object, got ${describe(options)}`)
     refuseUnknownOptions('subscribe()', options, SUBSCRIBE_OPTION_NAMES)
@@ -314,14 +416,18 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     if (options.lastEventId != null && typeof options.lastEventId !== 'string') {
       throw new InvalidOptionError('lastEventId', `expected a string or null, got ${describe(options.lastEventId)}`)
     }
+    const isSnapshot = options.snapshot === true
+    if (isSnapshot && this.#state === undefined) throw new InvalidOptionError('snapshot', `channel "${this.name}" keeps no keyed state: declare it with \`state\``)
+    const member = options.presence === undefined ? undefined : memberOf(this.#presence?.resolved, options.presence)
     this.#assertCatalog(stream)
     if (!stream.isOpen || this.#subscribers.has(stream)) return Promise.resolve()
     let lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId ?? undefined
     if (lastEventId !== undefined && Buffer.byteLength(lastEventId) > this.#context.maxLastEventIdBytes) lastEventId = undefined
-    const isReplaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true)
+    const isReplaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true || isSnapshot)
     const subscriber: Subscriber = {
       stream,
       filter,
+      isSnapshot,
       merge: isReplaying ? new ReplayMerge(this.#context.compare, heldBytes) : undefined,
       heldSince: isReplaying ? holdTick() : 0,
       droppedCount: 0,
@@ -333,8 +439,9 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     this.#cancelIdle()
     // The channel itself is told of the close ([kClosed]): no closure per subscriber.
     stream[kOnClose](this)
-    if (isReplaying) return this.#replay(subscriber, lastEventId)
-    return this.#engine.ready === undefined ? Promise.resolve() : this.#whenLive(subscriber)
+    const joined = member === undefined ? undefined : this.#presence?.join(stream, member.id, member.info)
+    const live = isReplaying ? this.#replay(subscriber, lastEventId) : this.#engine.ready === undefined ? Promise.resolve() : this.#whenLive(subscriber)
+    return joined === undefined ? live : Promise.all([live, joined]).then(() => {})
   }
 
   /**
@@ -375,6 +482,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     if (this.#isDropped) return
     this.#isDropped = true
     this.#cancelIdle()
+    this.#presence?.leaveAll()
     const streams = [...this.#subscribers.keys()]
     this.#subscribers.clear()
     for (const stream of streams) stream.close()
@@ -391,6 +499,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   [kClose] (): Promise<void> | void {
     this.#isDropped = true
     this.#cancelIdle()
+    this.#presence?.leaveAll()
     this.#subscribers.clear()
     return this.#engine.close()
   }
@@ -450,9 +559,19 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   #gap (): void {
     const info: Resync = { channel: this.name, lastEventId: this.#lastId ?? '', reason: 'gap' }
     for (const subscriber of [...this.#subscribers.values()]) {
-      if (subscriber.merge === undefined) this.#resync(subscriber.stream, info, true)
+      if (subscriber.merge === undefined) this.#gapOne(subscriber, info)
       else subscriber.isGapped = true
     }
+  }
+
+  /** A live subscriber missed messages: resynced, and sent the state again when it asked for snapshots. */
+  #gapOne (subscriber: Subscriber, info: Resync): void {
+    this.#resync(subscriber.stream, info, true)
+    if (!subscriber.isSnapshot || !subscriber.stream.isOpen) return
+    // Held from now, like a new subscriber's snapshot: the state read next covers the rest.
+    subscriber.merge = new ReplayMerge(this.#context.compare, heldBytes)
+    subscriber.heldSince = holdTick()
+    void this.#replay(subscriber, undefined)
   }
 
   /**
@@ -463,8 +582,8 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
    */
   #writeTo (subscriber: Subscriber, decoded: Decoded): boolean {
     try {
-      if (subscriber.filter !== undefined && subscriber.filter(decoded.message) !== true) return true
-      if (subscriber.stream[kWrite](decoded.frame)) return true
+      if (subscriber.filter !== undefined && decoded.isControl !== true && subscriber.filter(decoded.message) !== true) return true
+      if (subscriber.stream[kWrite](decoded.frame, decoded.coalesceKey)) return true
       if (subscriber.stream.isOpen) this.#isBackedUp = true
     } catch (err) {
       this.#failSubscriber(subscriber, err)
@@ -485,7 +604,8 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     merge.hold(message)
     const { maxQueueBytes, queuePolicy } = subscriber.stream[kOptions]
     if (merge.heldSize <= maxQueueBytes) return
-    if (queuePolicy === 'close') {
+    // Held messages are not coalesced: under 'coalesce' a hold past the limit closes, as under 'close'.
+    if (queuePolicy !== 'drop-oldest') {
       this.#detach(subscriber.stream)
       subscriber.stream.request.log.warn({ err: new QueueFullError(merge.heldSize, maxQueueBytes) }, 'event stream closed: live events held during its replay passed maxQueueBytes')
       subscriber.stream[kEnd]('policy')
@@ -498,6 +618,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
 
   /** The frame and payload of a message, or `undefined` when this catalog cannot take it. */
   #decode (message: EngineMessage): Decoded | undefined {
+    if (message.event === REMOVE_EVENT || message.event === JOIN_EVENT || message.event === LEAVE_EVENT) return this.#decodeControl(message)
     const compiled = findEvent(this.catalog, message.event)
     const data = compiled === undefined ? undefined
       : message.payload !== undefined ? message.payload : parsePayload(compiled, message.data)
@@ -517,7 +638,59 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
       this.#context.log(err, `channel "${this.name}" skipped a message with an id it cannot write`)
       return undefined
     }
-    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any> }
+    const key = this.#state === undefined ? undefined : stateKey(this.#state, message.event, data)
+    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any>, coalesceKey: key === undefined ? undefined : `${this.name}\n${key}` }
+  }
+
+  /** A control event of the channel's own (state removal, presence), checked: anyone may write to a Redis. */
+  #decodeControl (message: EngineMessage): Decoded | undefined {
+    let data: { key?: unknown, id?: unknown, info?: unknown } | undefined
+    try {
+      data = JSON.parse(message.data)
+    } catch {}
+    const isValid = data !== null && typeof data === 'object' && (message.event === REMOVE_EVENT ? typeof data.key === 'string' : typeof data.id === 'string')
+    if (!isValid) return undefined
+    const payload = message.event === REMOVE_EVENT ? { key: data?.key } : message.event === JOIN_EVENT ? { id: data?.id, info: data?.info } : { id: data?.id }
+    const frame = controlFrame(message.event as typeof REMOVE_EVENT, payload, message.id)
+    const coalesceKey = message.event === REMOVE_EVENT ? `${this.name}\n${payload.key as string}` : undefined
+    return { frame, message: { event: message.event, data: payload, id: message.id } as SseMessage<any>, isControl: true, coalesceKey }
+  }
+
+  /** The engine's state, read in turn with replays' reads (a bounded number at once). */
+  async #readSnapshot (): Promise<StateSnapshot> {
+    const engine = this.#engine
+    if (engine.snapshot === undefined) return { entries: [], position: undefined }
+    return await this.#context.replayReads.run(() => {
+      if (this.#isDropped) throw new ChannelDroppedError(this.name)
+      return (engine.snapshot as () => Promise<StateSnapshot> | StateSnapshot)()
+    })
+  }
+
+  /**
+   * Writes the state to a subscriber whose live messages are held (then, with presence
+   * events, who is there).
+   *
+   * @returns the position the state was read at (where the held messages join), or
+   *   false when the subscriber is gone (the read failed: its stream was closed)
+   */
+  async #snapshotTo (subscriber: Subscriber): Promise<string | undefined | false> {
+    const { stream } = subscriber
+    let snapshot: StateSnapshot
+    let present: Array<PresenceMember<S>> = []
+    try {
+      snapshot = await this.#readSnapshot()
+      if (this.#presence?.resolved.events === true) present = await this.#presence.list<S>()
+    } catch (err) {
+      if (!stream.isOpen || this.#subscribers.get(stream) !== subscriber) return false
+      subscriber.merge = undefined
+      this.#context.log(err, `reading the state of channel "${this.name}" failed; the stream was closed so its client retries`)
+      stream.close()
+      return false
+    }
+    if (!(await this.#writeAll(subscriber, snapshot.entries, undefined))) return false
+    // Joins and leaves held from before this list are written after it: applied in order, they leave the list right.
+    for (const { id, info } of present) stream[kWrite](controlFrame(JOIN_EVENT, { id, info }))
+    return snapshot.position
   }
 
   /** A page read as the read queue runs it: none once the channel is dropped (its replays are gone). */
@@ -539,6 +712,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     let cursor = lastEventId
     let resync: Resync | undefined
     for (let isFirst = true; ; isFirst = false) {
+      if (isFirst && cursor === undefined && subscriber.isSnapshot) {
+        const at = await this.#snapshotTo(subscriber)
+        if (at === false) return
+        cursor = at
+        break
+      }
       let page: ReplayPage
       try {
         page = await (this.#pages as PageReads).read(cursor, subscriber.heldSince)
@@ -557,6 +736,12 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
         resync = { channel: this.name, lastEventId: cursor ?? '', reason: page.status }
         stream[kWrite](controlFrame(RESYNC_EVENT, resync))
         if (isFirst) cursor = undefined
+        if (subscriber.isSnapshot) {
+          // The state follows the resync: the client's view is whole again.
+          const at = await this.#snapshotTo(subscriber)
+          if (at === false) return
+          cursor = at
+        }
         break
       }
       if (isFirst) this.#stats.replaysServed++
@@ -570,7 +755,14 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     // A gap the engine reported meanwhile concerns the live messages: said before them.
     const gap: Resync | undefined = subscriber.isGapped ? { channel: this.name, lastEventId: cursor ?? '', reason: 'gap' } : undefined
     subscriber.isGapped = false
-    if (gap !== undefined) this.#resync(stream, gap, false)
+    if (gap !== undefined) {
+      this.#resync(stream, gap, false)
+      if (subscriber.isSnapshot) {
+        const at = await this.#snapshotTo(subscriber)
+        if (at === false) return
+        cursor = at
+      }
+    }
     // What was held meanwhile, in batches: more may be held while a batch is written.
     const merge = subscriber.merge as ReplayMerge<EngineMessage>
     for (let batch = merge.release(cursor); batch.length > 0; batch = merge.release(cursor)) {
@@ -587,7 +779,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     if (subscriber.isGapped) {
       // Another gap while the held messages were written.
       subscriber.isGapped = false
-      this.#resync(stream, { channel: this.name, lastEventId: cursor ?? '', reason: 'gap' }, true)
+      this.#gapOne(subscriber, { channel: this.name, lastEventId: cursor ?? '', reason: 'gap' })
     }
     stream[kMissed](0, true)
   }
@@ -633,6 +825,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     if (subscriber === undefined) return
     this.#subscribers.delete(stream)
     stream[kOffClose](this)
+    this.#presence?.leave(stream)
     if (this.#subscribers.size === 0) this.#armIdle()
   }
 

@@ -10,6 +10,7 @@ import { describe } from './frame.js'
 import { resolveHistory } from './history.js'
 import { positiveIntegerOrFalse, refuseUnknownOptions } from './options.js'
 import { MAX_REPLAY_READS, ReadQueue } from './replay-reads.js'
+import { resolveState } from './state.js'
 import { kClose } from './symbols.js'
 import { MAX_TIMER_MS } from './timers.js'
 
@@ -67,8 +68,10 @@ export class ChannelRegistry {
     const idleMs = positiveIntegerOrFalse('idleMs', options.idleMs, false, MAX_TIMER_MS)
     const existing = this.#channels.get(name)
     if (existing !== undefined) {
+      const maxKeys = resolveState(options.state, options.maxKeys, catalog, history !== undefined)?.maxKeys
       if (existing.catalog !== catalog || existing.history?.maxEvents !== history?.maxEvents ||
-        existing.history?.maxAgeMs !== history?.maxAgeMs || existing.idleMs !== idleMs) throw new ChannelConflictError(name)
+        existing.history?.maxAgeMs !== history?.maxAgeMs || existing.idleMs !== idleMs ||
+        existing.features.maxKeys !== maxKeys || existing.features.presence !== (options.presence !== undefined)) throw new ChannelConflictError(name)
       return existing
     }
     const engine = this.#engine
@@ -76,7 +79,7 @@ export class ChannelRegistry {
       ...this.#options,
       replayReads: this.#replayReads,
       compare: (a, b) => engine.compareIds(a, b),
-      open: (resolved, listener) => engine.channel(name, resolved, listener),
+      open: (resolved, listener, features) => engine.channel(name, resolved, listener, features),
       forget: (dropped) => this.#forget(dropped)
     })
     this.#channels.set(name, channel)

@@ -17,12 +17,15 @@
  * - transport/       per HTTP version: headers, cork, close; the answer without a stream (nothing of ours)
  * - producer.ts      from(iterable): backpressure, return() on disconnect (catalog types)
  * - hub.ts           the shared heartbeat ticker, stalled clients, the counters (symbols)
- * - channel.ts       fan-out, per-subscriber isolation, filters, replay (catalog, frame, merge, options, replay-reads, stream types)
+ * - channel.ts       fan-out, per-subscriber isolation, filters, replay, snapshots (catalog, frame, merge, options, presence,
+ *                    replay-reads, state, stream types)
+ * - state.ts         keyed state: the option, key checks, the in-memory store (catalog, control, errors, frame, options)
+ * - presence.ts      presence: the option, members per stream, join/leave, the in-memory store (catalog, control, errors, frame, options)
  * - replay-reads.ts  replays' history reads: paged, bounded at once, shared (engine types)
  * - channels.ts      the channels of an instance by name (channel, history, options, replay-reads)
  * - merge.ts         replay-then-live by position: pure, property-tested (nothing)
  * - engine.ts        the engine interface: types only (nothing)
- * - memory-engine.ts the in-memory engine (history)
+ * - memory-engine.ts the in-memory engine (history, state, presence)
  * - history.ts       the in-memory ring history (options)
  * - admission.ts     Accept negotiation and stream limits (errors)
  * - openapi.ts       OpenAPI response schemas from catalogs (catalog)
@@ -49,7 +52,8 @@ export {
   type EventCatalog, type EventSchemas, type EventName, type EventData, type SseMessage, type SendOptions, type TText
 } from './catalog.js'
 export {
-  END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync
+  END_EVENT, EndSchema, JOIN_EVENT, JoinSchema, LEAVE_EVENT, LeaveSchema, MISSED_EVENT, MissedSchema, REMOVE_EVENT, RemoveSchema,
+  RESYNC_EVENT, ResyncSchema, type Join, type Leave, type Missed, type Remove, type Resync
 } from './control.js'
 export type { EventId } from './frame.js'
 export * as errors from './errors.js'
@@ -59,9 +63,12 @@ export type { MetricsOptions, MetricsRegistry } from './metrics.js'
 export type { OpenOptions, SseReply, SseRouteHandler, SseSource } from './route.js'
 export type { CloseReason, RejectReason } from './hub.js'
 export type { Events, SseStream } from './stream.js'
-export type { Channel, ChannelOptions, ChannelStats, PublishResult, StreamFor, SubscribeOptions } from './channel.js'
+export type { Channel, ChannelOptions, ChannelStats, PublishResult, StateEntry, StreamFor, SubscribeOptions } from './channel.js'
+export { DEFAULT_MAX_KEYS, type StateKeys } from './state.js'
+export type { PresenceJoin, PresenceMember, PresenceOptions } from './presence.js'
 export type {
-  AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, PageLimit, ReplayPage, SseEngine
+  AdmissionLease, AdmissionStore, ChannelFeatures, ChannelListener, EngineChannel, EngineHealth, EngineMessage, EnginePresence, HistoryOptions, PageLimit,
+  PresenceRecord, ReplayPage, SseEngine, StateSnapshot
 } from './engine.js'
 export { memoryEngine } from './memory-engine.js'
 export { EVENT_STREAM_MEDIA_TYPE, sseItemSchemas, sseResponseSchema, type SseResponseOptions } from './openapi.js'

@@ -327,9 +327,12 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
     }, source, end)
   }
 
-  /** @internal writes a frame built once for many streams (a channel publish) */
-  [kWrite] (frame: Buffer): boolean {
-    return this.isOpen && this.#write(frame, 1)
+  /**
+   * @internal writes a frame built once for many streams (a channel publish); `coalesceKey`
+   * names a keyed event that a newer one of the same key may replace in the queue
+   */
+  [kWrite] (frame: Buffer, coalesceKey?: string): boolean {
+    return this.isOpen && this.#write(frame, 1, coalesceKey)
   }
 
   /**
@@ -426,9 +429,9 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
     return this.#queue !== undefined && this.#queue.isBackedUp
   }
 
-  #write (frame: Buffer, events: number): boolean {
+  #write (frame: Buffer, events: number, coalesceKey?: string): boolean {
     const queue = this.#queue
-    if (queue !== undefined && queue.isBackedUp) return this.#enqueue(queue, frame, events)
+    if (queue !== undefined && queue.isBackedUp) return this.#enqueue(queue, frame, events, coalesceKey)
     const hub = this.#context.hub
     this[kLastWriteTick] = hub.tick
     hub.wrote(frame.length, events)
@@ -439,8 +442,8 @@ export class SseStream<C extends EventCatalog<any> = EventCatalog> {
     return false
   }
 
-  #enqueue (queue: FrameQueue, frame: Buffer, events: number): false {
-    if (!queue.push(frame, events, this.#options)) {
+  #enqueue (queue: FrameQueue, frame: Buffer, events: number, coalesceKey?: string): false {
+    if (!queue.push(frame, events, this.#options, coalesceKey)) {
       this.request.log.warn({ err: new QueueFullError(queue.bytes + frame.length, this.#options.maxQueueBytes) }, 'event stream closed: client not reading')
       this.#end('policy')
     }

@@ -1,0 +1,28 @@
+/**
+ * Keyed state, snapshots, coalescing and presence on a real Redis Cluster (3 masters,
+ * 3 replicas on loopback): the scenarios of test/helpers/state.ts with two instances,
+ * each its own engine. A channel's stream, state and presence keys share its hash tag,
+ * so each script runs on the one shard that owns them.
+ */
+import t from 'tap'
+import { redisEngine } from '../lib/redis.js'
+import { channelKey, channelKeys } from '../lib/redis/keys.js'
+import { slotOf } from '../lib/redis/slot.js'
+import { REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.js'
+import { stateScenarios } from './helpers/state.js'
+
+if (REDIS_MISSING !== undefined) t.comment(REDIS_MISSING)
+const cluster = REDIS_MISSING === undefined ? await startCluster(t) : undefined as unknown as RedisCluster
+let prefixes = 0
+
+t.test("a channel's keys are in one hash slot", async (t) => {
+  for (const name of ['prices', 'room:{7}', 'a}b', '']) {
+    const key = channelKey('sse:', name)
+    const slots = new Set([key, ...Object.values(channelKeys(key))].map(slotOf))
+    t.equal(slots.size, 1, `channel ${JSON.stringify(name)}: one slot`)
+  }
+})
+
+t.test('on a Redis Cluster', async (t) => {
+  stateScenarios(t, () => redisEngine({ cluster: { nodes: cluster.nodes }, prefix: `c${Math.floor(prefixes++ / 2)}:` }))
+})

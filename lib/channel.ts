@@ -102,9 +102,10 @@ export interface SubscribeOptions<C extends EventCatalog<any>, S extends TSchema
    */
   replayAll?: boolean
   /**
-   * On a channel with `state`: a stream without Last-Event-ID first gets the state (one
-   * event per key, with its id), then live events; one whose id cannot be replayed gets
-   * `sse:resync` followed by the state. No gap and no duplicate between the two.
+   * On a channel with history and `state` (or `presence: { events: true }`): a stream
+   * without Last-Event-ID first gets the state (one event per key, with its id) and the
+   * members present (one `sse:join` each), then live events; one whose id cannot be
+   * replayed gets `sse:resync` followed by the same. No gap and no duplicate between the two.
    * @default false
    */
   snapshot?: boolean
@@ -417,7 +418,9 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
       throw new InvalidOptionError('lastEventId', `expected a string or null, got ${describe(options.lastEventId)}`)
     }
     const isSnapshot = options.snapshot === true
-    if (isSnapshot && this.#state === undefined) throw new InvalidOptionError('snapshot', `channel "${this.name}" keeps no keyed state: declare it with \`state\``)
+    if (isSnapshot && (this.history === undefined || (this.#state === undefined && this.#presence?.resolved.events !== true))) {
+      throw new InvalidOptionError('snapshot', `channel "${this.name}" has nothing to snapshot: declare it with \`history\` and \`state\` or \`presence: { events: true }\``)
+    }
     const member = options.presence === undefined ? undefined : memberOf(this.#presence?.resolved, options.presence)
     this.#assertCatalog(stream)
     if (!stream.isOpen || this.#subscribers.has(stream)) return Promise.resolve()

@@ -81,7 +81,7 @@ export function stateScenarios (t: Test, makeEngine: () => SseEngine): void {
     await onA.publish('price', { symbol: 'OMEGA', seq: 7 })
     t.same((await onB.state()).map((entry) => entry.key).sort(), ['ACME', 'OMEGA', 'ZETA'], 'a removed key makes room')
 
-    const events = await watcher.waitForEvents(7, 10_000)
+    const events = await watcher.waitForEvents(7, 30_000)
     const removal = events.find((event) => event.type === REMOVE_EVENT)
     t.same(removal === undefined ? undefined : JSON.parse(removal.data), { key: 'INIT' }, 'subscribers got sse:remove with the key')
     t.equal(removal?.lastEventId, removedId, 'carrying its id')

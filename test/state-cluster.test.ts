@@ -11,7 +11,8 @@ import { slotOf } from '../lib/redis/slot.js'
 import { REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.js'
 import { stateScenarios } from './helpers/state.js'
 
-if (REDIS_MISSING !== undefined) t.comment(REDIS_MISSING)
+// Under CI a missing redis-server fails the tests instead of skipping them.
+const skip = REDIS_MISSING !== undefined && process.env.CI === undefined ? REDIS_MISSING : false
 const cluster = REDIS_MISSING === undefined ? await startCluster(t) : undefined as unknown as RedisCluster
 let prefixes = 0
 
@@ -23,6 +24,6 @@ t.test("a channel's keys are in one hash slot", async (t) => {
   }
 })
 
-t.test('on a Redis Cluster', async (t) => {
+t.test('on a Redis Cluster', { skip }, async (t) => {
   stateScenarios(t, () => redisEngine({ cluster: { nodes: cluster.nodes }, prefix: `c${Math.floor(prefixes++ / 2)}:` }))
 })

@@ -3,10 +3,11 @@
  * instances sharing one engine (test/helpers/state.ts has the scenarios; the Redis
  * and Cluster runs are in test/state-redis.test.ts), plus the option checks.
  */
+import { Registry } from 'prom-client'
 import t from 'tap'
 import { defineEvents, memoryEngine, Type } from '../lib/index.js'
-import { buildApp } from './helpers/app.js'
-import { openStream } from './helpers/client.js'
+import { buildApp, waitUntil } from './helpers/app.js'
+import { openRawStream, openStream } from './helpers/client.js'
 import { prices, stateScenarios } from './helpers/state.js'
 
 const shared = memoryEngine()
@@ -50,4 +51,21 @@ t.test('state and presence options are checked when the channel is made', async 
   t.same(codes, ['TYPED_SSE_INVALID_PAYLOAD', 'TYPED_SSE_INVALID_OPTION', 'TYPED_SSE_INVALID_OPTION', 'TYPED_SSE_INVALID_OPTION'],
     'an info not matching its schema, an empty or too long id, presence on a channel without it: refused with their codes')
   t.equal(room.size, 0, 'and nothing subscribed')
+})
+
+t.test("the metrics count coalesced events: sse_events_dropped_total{reason=\"coalesced\"}", async (t) => {
+  const registry = new Registry()
+  const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, metrics: { registry } } })
+  const channel = app.sse.channel('prices', prices, { history: true, state: { price: (d) => d.symbol } })
+  app.get('/slow', async (_request, reply) => { await channel.subscribe(reply.sse(prices, { queuePolicy: 'coalesce' })) })
+  const origin = await start()
+  const reader = openRawStream(Number(new URL(origin).port), '/slow', { paused: true })
+  t.teardown(() => reader.close())
+  await waitUntil(() => channel.size === 1, 10_000, 'subscribed')
+  const pad = 'x'.repeat(2000)
+  for (let seq = 0; seq < 3000; seq++) await channel.publish('price', { symbol: `K${seq % 3}`, seq, pad })
+  const coalesced = app.sse.stats().coalescedEvents
+  t.ok(coalesced > 0, `coalesced ${coalesced}`)
+  const text = await registry.getSingleMetricAsString('sse_events_dropped_total')
+  t.match(text, new RegExp(`sse_events_dropped_total\\{reason="coalesced"\\} ${coalesced}\\n`), 'the metric says as many as stats()')
 })

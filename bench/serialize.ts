@@ -9,7 +9,7 @@
  *
  * Run: `node --import tsx bench/serialize.ts` (`ROUNDS=15 OPS=200000` to change sizes).
  */
-import { compiledEvent, serializePayload, type CompiledEvent } from '../lib/catalog.js'
+import { compiledEvent, serializePayload, type CompiledEvent } from '../lib/core/catalog.js'
 import { makePayload, type PayloadKind } from './payload.js'
 import { benchEvents } from './servers/catalog.js'
 

@@ -26,7 +26,7 @@ export { DEFAULT_MAX_RECONNECT_DELAY_MS, DEFAULT_MIN_RECONNECT_DELAY_MS, DEFAULT
 export { END_EVENT } from './client/names.js'
 export { SseClientError, type ClientErrorCode } from './client/errors.js'
 export type { EventSourceConstructor } from './client/eventsource-transport.js'
-export { DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, type FetchFunction, type HeadersOption, type RequestBody, type UnauthorizedInfo } from './client/fetch-transport.js'
+export { DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RESPONSE_TIMEOUT_MS, type FetchFunction, type HeadersOption, type RequestBody, type UnauthorizedInfo } from './client/fetch-options.js'
 export { DEFAULT_MAX_EVENT_BYTES } from './client/parser.js'
 export type { CrossOriginRedirect } from './client/redirects.js'
 export type { SharedOptions } from './client/shared.js'

@@ -5,4 +5,4 @@
  * @example
  * import { redisEngine } from 'fastify-typed-sse/redis'
  */
-export * from './redis/index.js'
+export * from './engine/redis/index.js'

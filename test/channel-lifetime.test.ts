@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { defineEvents, Type } from '../lib/index.js'
-import { RingHistory } from '../lib/history.js'
+import { RingHistory } from '../lib/engine/history.js'
 import { buildApp, sleep, thrown, waitUntil } from './helpers/app.js'
 import { openStream } from './helpers/client.js'
 

@@ -3,7 +3,7 @@
  * as the same bytes; filters, several channels per stream, detach on close, stats.
  */
 import t from 'tap'
-import { kWrite } from '../lib/symbols.js'
+import { kWrite } from '../lib/core/symbols.js'
 import { defineEvents, Text, Type } from '../lib/index.js'
 import { buildApp, thrown, waitUntil } from './helpers/app.js'
 import { openStream, type StreamClient } from './helpers/client.js'

@@ -9,9 +9,9 @@ import t from 'tap'
 import {
   createClient, type ClientStatus, type EventMeta, type SseClient, type SseClientError
 } from '../lib/client.js'
-import { MISSED_EVENT } from '../lib/control.js'
-import { controlFrame } from '../lib/frame.js'
-import { kWrite } from '../lib/symbols.js'
+import { MISSED_EVENT } from '../lib/core/control.js'
+import { controlFrame } from '../lib/core/frame.js'
+import { kWrite } from '../lib/core/symbols.js'
 import { defineEvents, eventValidator, Text, Type, type SsePluginOptions, type SseStream } from '../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil, withTimeout, type Teardown, type TestApp } from './helpers/app.js'
 

@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import { compiledEvent, serializePayload, type EventCatalog } from '../lib/catalog.js'
-import { commentBlock, dataField, eventField, eventText, HEARTBEAT, idField, idValue, retryField, type EventId } from '../lib/frame.js'
+import { compiledEvent, serializePayload, type EventCatalog } from '../lib/core/catalog.js'
+import { commentBlock, dataField, eventField, eventText, HEARTBEAT, idField, idValue, retryField, type EventId } from '../lib/core/frame.js'
 import { defineEvents, Text, Type } from '../lib/index.js'
 import { thrown } from './helpers/app.js'
 import { parseAll } from './helpers/parser.js'

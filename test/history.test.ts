@@ -5,7 +5,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { memoryEngine, type EngineMessage } from '../lib/index.js'
-import { resolveHistory, RingHistory } from '../lib/history.js'
+import { resolveHistory, RingHistory } from '../lib/engine/history.js'
 import { sleep, thrown } from './helpers/app.js'
 import { readAll } from './helpers/engine.js'
 

@@ -8,7 +8,7 @@ import t from 'tap'
 import { defineEvents, memoryEngine, Type, type ChannelListener, type SseEngine } from '../lib/index.js'
 import { buildApp, LEVEL, waitUntil } from './helpers/app.js'
 import { openStream } from './helpers/client.js'
-import type { PageLimit, ReplayPage } from '../lib/engine.js'
+import type { PageLimit, ReplayPage } from '../lib/engine/engine.js'
 
 const news = defineEvents({
   post: Type.Object({ text: Type.String(), user: Type.Optional(Type.Object({ id: Type.String() })) })

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import { isAfter, ReplayMerge } from '../lib/merge.js'
+import { isAfter, ReplayMerge } from '../lib/core/merge.js'
 
 interface Message { readonly id: string | undefined, readonly n: number }
 

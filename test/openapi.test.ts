@@ -9,9 +9,9 @@ import swagger from '@fastify/swagger'
 import { EventSource } from 'eventsource'
 import t from 'tap'
 import { createClient } from '../lib/client.js'
-import { END_EVENT, EndSchema, JOIN_EVENT, LEAVE_EVENT, MISSED_EVENT, MissedSchema, REMOVE_EVENT, RESYNC_EVENT, ResyncSchema } from '../lib/control.js'
+import { END_EVENT, EndSchema, JOIN_EVENT, LEAVE_EVENT, MISSED_EVENT, MissedSchema, REMOVE_EVENT, RESYNC_EVENT, ResyncSchema } from '../lib/core/control.js'
 import { defineEvents, sseResponseSchema, Text, Type, type SsePluginOptions } from '../lib/index.js'
-import { sseItemSchemas } from '../lib/openapi.js'
+import { sseItemSchemas } from '../lib/http/openapi.js'
 import { buildApp, Inbox, type Teardown, type TestApp } from './helpers/app.js'
 
 const clock = defineEvents({

@@ -5,7 +5,8 @@
  */
 import Fastify from 'fastify'
 import t from 'tap'
-import { DEFAULT_CLOSE_GRACE_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_QUEUE_BYTES, resolvePluginOptions } from '../lib/options.js'
+import { DEFAULT_CLOSE_GRACE_MS, DEFAULT_HEARTBEAT_MS, resolvePluginOptions } from '../lib/http/options.js'
+import { DEFAULT_MAX_QUEUE_BYTES } from '../lib/stream/options.js'
 import sse, { defineEvents, Type, type CloseReason, type SsePluginOptions } from '../lib/index.js'
 import { buildApp, Inbox, streamRoute, thrown, waitUntil } from './helpers/app.js'
 import { openStream } from './helpers/client.js'

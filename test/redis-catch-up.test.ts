@@ -8,10 +8,10 @@
  */
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import type { SseEngine } from '../lib/engine.js'
+import type { SseEngine } from '../lib/engine/engine.js'
 import { redisEngine } from '../lib/redis.js'
-import { compareIds } from '../lib/redis/ids.js'
-import { channelKey } from '../lib/redis/keys.js'
+import { compareIds } from '../lib/engine/redis/ids.js'
+import { channelKey } from '../lib/engine/redis/keys.js'
 import { defineEvents, Type } from '../lib/index.js'
 import { buildApp, sleep, waitUntil } from './helpers/app.js'
 import { openStream } from './helpers/client.js'

@@ -6,8 +6,8 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import { decode, encode, MAX_CLOCK_DISTANCE_MS } from '../lib/redis/codec.js'
-import { compareIds } from '../lib/redis/ids.js'
+import { decode, encode, MAX_CLOCK_DISTANCE_MS } from '../lib/engine/redis/codec.js'
+import { compareIds } from '../lib/engine/redis/ids.js'
 
 const NOW = 1_718_000_000_000
 

@@ -10,8 +10,8 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import sse from '../lib/index.js'
 import { redisEngine } from '../lib/redis.js'
-import { connectionFailure } from '../lib/redis/connections.js'
-import { redact, resolveRedisOptions } from '../lib/redis/options.js'
+import { connectionFailure } from '../lib/engine/redis/connections.js'
+import { redact, resolveRedisOptions } from '../lib/engine/redis/options.js'
 import { freePort, REDIS_MISSING, RedisServer } from './helpers/redis.js'
 
 if (REDIS_MISSING !== undefined) t.comment(REDIS_MISSING)

@@ -10,10 +10,10 @@
  */
 import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import type { EngineChannel, SseEngine } from '../lib/engine.js'
+import type { EngineChannel, SseEngine } from '../lib/engine/engine.js'
 import { redisEngine } from '../lib/redis.js'
-import { channelKey } from '../lib/redis/keys.js'
-import { defineScripts } from '../lib/redis/scripts.js'
+import { channelKey } from '../lib/engine/redis/keys.js'
+import { defineScripts } from '../lib/engine/redis/scripts.js'
 import { checkDeliveries, describeViolations, type ChannelTruth, type Recording, SequenceRecorder } from '../bench/chaos-check.js'
 import { sleep } from './helpers/app.js'
 import { REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.js'

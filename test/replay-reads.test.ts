@@ -6,9 +6,9 @@
  * published in between).
  */
 import t from 'tap'
-import type { PageLimit, ReplayPage, SseEngine } from '../lib/engine.js'
+import type { PageLimit, ReplayPage, SseEngine } from '../lib/engine/engine.js'
 import { defineEvents, memoryEngine, Type } from '../lib/index.js'
-import { MAX_REPLAY_READS, REPLAY_PAGE } from '../lib/replay-reads.js'
+import { MAX_REPLAY_READS, REPLAY_PAGE } from '../lib/engine/replay-reads.js'
 import { buildApp, sleep, waitUntil } from './helpers/app.js'
 import { openStream, type StreamClient } from './helpers/client.js'
 

@@ -6,8 +6,8 @@
  */
 import t from 'tap'
 import { redisEngine } from '../lib/redis.js'
-import { channelKey, channelKeys } from '../lib/redis/keys.js'
-import { slotOf } from '../lib/redis/slot.js'
+import { channelKey, channelKeys } from '../lib/engine/redis/keys.js'
+import { slotOf } from '../lib/engine/redis/slot.js'
 import { REDIS_MISSING, startCluster, type RedisCluster } from './helpers/redis.js'
 import { stateScenarios } from './helpers/state.js'
 

@@ -5,8 +5,8 @@
  */
 import t from 'tap'
 import { defineEvents, Type } from '../lib/index.js'
-import { resolvePluginOptions } from '../lib/options.js'
-import { MAX_TIMER_MS, runAt } from '../lib/timers.js'
+import { resolvePluginOptions } from '../lib/http/options.js'
+import { MAX_TIMER_MS, runAt } from '../lib/core/timers.js'
 import { buildApp, sleep, thrown } from './helpers/app.js'
 import { openStream } from './helpers/client.js'
 

@@ -10,96 +10,10 @@ import { backoffDelayMs, MAX_RECONNECT_DELAY_MS, retryAfterMs } from './backoff.
 import { readBody } from './body-reader.js'
 import { badOption, SseClientError } from './errors.js'
 import { EventStreamParser } from './parser.js'
-import { fetchFollowing, type CrossOriginRedirect } from './redirects.js'
+import { fetchFollowing } from './redirects.js'
 import type { Transport, TransportSink } from './transport.js'
-
-/**
- * Request headers: an object, or a function called before every connection attempt
- * (reconnects included), so a refreshed token is sent.
- *
- * @example
- * const headers: HeadersOption = async () => ({ authorization: `Bearer ${await token()}` })
- */
-export type HeadersOption = Readonly<Record<string, string>> | (() => Readonly<Record<string, string>> | Promise<Readonly<Record<string, string>>>)
-
-/**
- * A request body. It is sent again on every reconnect, so it must be a value that can
- * be read twice: not a `ReadableStream`.
- *
- * @example
- * const body: RequestBody = JSON.stringify({ prompt: 'Hello' })
- */
-export type RequestBody = string | URLSearchParams | Blob | ArrayBuffer | Uint8Array<ArrayBuffer> | FormData
-
-/**
- * What `onUnauthorized` learns: the status (401 or 403) and how many refusals in a row.
- *
- * @example
- * const onUnauthorized = async (info: UnauthorizedInfo) => info.attempt === 1 && await refreshToken()
- */
-export interface UnauthorizedInfo {
-  readonly statusCode: number
-  /** 1 for the first refusal since the stream was last open, 2 for the next... */
-  readonly attempt: number
-}
-
-/**
- * The `fetch` the transport calls: the global one, or any with its signature.
- *
- * @example
- * const viaProxy: FetchFunction = (url, init) => fetch(url.replace(publicOrigin, internalOrigin), init)
- */
-export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>
-
-/**
- * Everything the fetch transport needs, defaults applied by the client (lib/client.ts).
- *
- * @example
- * new FetchTransport({ ...settings, lastEventId: '41' }, sink)
- */
-export interface FetchTransportOptions {
-  readonly url: string
-  readonly fetch: FetchFunction
-  readonly method: string
-  readonly headers: HeadersOption | undefined
-  readonly body: RequestBody | undefined
-  readonly credentials: RequestCredentials
-  readonly reconnectDelayMs: number
-  readonly minReconnectDelayMs: number
-  readonly maxReconnectDelayMs: number
-  readonly responseTimeoutMs: number
-  readonly heartbeatTimeoutMs: number | false
-  readonly crossOriginRedirect: CrossOriginRedirect
-  readonly maxEventBytes: number
-  readonly onUnauthorized: ((info: UnauthorizedInfo) => boolean | Promise<boolean>) | undefined
-  readonly pauseWhenHidden: boolean
-  /** The id to resume after (a shared client taking over from another tab), `''` for none. */
-  readonly lastEventId: string
-}
-
-/** The part of `document` the visibility pause uses (absent in Node and workers). */
-interface VisibilityDocument {
-  readonly visibilityState: string
-  addEventListener (type: 'visibilitychange', listener: () => void): void
-  removeEventListener (type: 'visibilitychange', listener: () => void): void
-}
-
-/**
- * The default wait for a response head before the attempt is dropped and retried.
- * @default 30000
- * @example
- * createClient(url, { responseTimeoutMs: DEFAULT_RESPONSE_TIMEOUT_MS / 3 })
- */
-export const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000
-
-/**
- * The default silence after which an open stream is dropped and resumed: three times
- * the server's default heartbeat (15 s), so one late heartbeat is not a drop.
- * @default 45000
- * @example
- * createClient(url, { heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS * 2 })
- */
-export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 45_000
+import type { FetchTransportOptions, HeadersOption, VisibilityDocument } from './fetch-options.js'
+import { cancelBody, describeFailure, isSendableId, readFailure, utf8AsByteString } from './fetch-io.js'
 
 /** The longest delay `setTimeout` takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -394,52 +308,4 @@ export class FetchTransport implements Transport {
     }
     this.#wake?.()
   }
-}
-
-/**
- * Whether an id survives the trip as a header value: no control character but tab
- * (Node's fetch refuses them, §9.2.3 allows them), and no space or tab at either end
- * (`Headers` trims them, so the server would read another id).
- */
-function isSendableId (id: string): boolean {
-  return !/[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$/.test(id)
-}
-
-/**
- * An id as a header value: `Headers` takes byte strings only (a character above U+00FF
- * throws), so the UTF-8 bytes go one per character, which is what browsers'
- * EventSource puts on the wire (§9.2.3: "UTF-8 encode").
- */
-function utf8AsByteString (id: string): string {
-  if (!/[^\x00-\x7f]/.test(id)) return id
-  let value = ''
-  for (const byte of new TextEncoder().encode(id)) value += String.fromCharCode(byte)
-  return value
-}
-
-/** What a body that failed mid-stream is reported as: the liveness deadline, a bound, or the read itself. */
-function readFailure (cause: unknown, isSilent: boolean, silenceMs: number | false): SseClientError {
-  if (isSilent) {
-    return new SseClientError('TYPED_SSE_CLIENT_TIMEOUT',
-      `Nothing arrived for heartbeatTimeoutMs (${String(silenceMs)} ms); dropped the connection, reconnecting with Last-Event-ID.`, { cause })
-  }
-  if (cause instanceof SseClientError) return cause
-  return new SseClientError('TYPED_SSE_CLIENT_READ_FAILED',
-    'The response body failed mid-stream (connection reset, or a body that cannot be decoded); reconnecting.', { cause })
-}
-
-/** Frees a response we will not read, whatever state its body is in. */
-async function cancelBody (response: Response): Promise<void> {
-  try {
-    await response.body?.cancel()
-  } catch {
-    // Already errored or aborted: nothing to free.
-  }
-}
-
-/** A failed fetch in words: Node's says "fetch failed" and keeps the reason (ECONNREFUSED, ENOTFOUND) in its cause. */
-function describeFailure (cause: unknown): string {
-  const error = cause as { message?: string, cause?: { code?: string, message?: string } }
-  const reason = error.cause?.code ?? error.cause?.message
-  return reason === undefined ? String(error.message) : `${String(error.message)}: ${reason}`
 }

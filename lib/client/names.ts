@@ -2,8 +2,8 @@
  * The names the client needs at run time from the rest of the package, repeated here
  * (the browser loads no server code) and typed by the originals so they cannot drift.
  */
-import type { TEXT_KEYWORD } from '../catalog.js'
-import type { END_EVENT as SERVER_END_EVENT, JOIN_EVENT, LEAVE_EVENT, MISSED_EVENT, REMOVE_EVENT, RESYNC_EVENT } from '../control.js'
+import type { TEXT_KEYWORD } from '../core/catalog.js'
+import type { END_EVENT as SERVER_END_EVENT, JOIN_EVENT, LEAVE_EVENT, MISSED_EVENT, REMOVE_EVENT, RESYNC_EVENT } from '../core/control.js'
 
 /**
  * The schema keyword that marks raw text events (`Text()`).

@@ -14,7 +14,7 @@
  * origin, may post there); a tab ignores what it cannot read.
  */
 import { badOption, SseClientError, type ClientErrorCode } from './errors.js'
-import type { FetchTransportOptions } from './fetch-transport.js'
+import type { FetchTransportOptions } from './fetch-options.js'
 import type { StreamEvent } from './parser.js'
 import type { ClientStatus, Transport, TransportSink } from './transport.js'
 

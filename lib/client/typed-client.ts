@@ -5,7 +5,7 @@
  */
 import { END_EVENT, MISSED_EVENT_NAME, RESYNC_EVENT_NAME, TEXT_MARK } from './names.js'
 import { LiveState } from './state.js'
-import type { Missed, Resync } from '../control.js'
+import type { Missed, Resync } from '../core/control.js'
 import { SseClientError } from './errors.js'
 import type { StreamEvent } from './parser.js'
 import type { ClientStatus, Transport, TransportSink } from './transport.js'

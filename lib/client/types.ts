@@ -4,11 +4,11 @@
  * browser never loads this file.
  */
 import type { Static } from '@sinclair/typebox'
-import type { EventSchemas, TEXT_KEYWORD } from '../catalog.js'
-import type { Missed, Resync } from '../control.js'
+import type { EventSchemas, TEXT_KEYWORD } from '../core/catalog.js'
+import type { Missed, Resync } from '../core/control.js'
 import type { SseClientError } from './errors.js'
 import type { EventSourceConstructor } from './eventsource-transport.js'
-import type { FetchFunction, HeadersOption, RequestBody, UnauthorizedInfo } from './fetch-transport.js'
+import type { FetchFunction, HeadersOption, RequestBody, UnauthorizedInfo } from './fetch-options.js'
 import type { CrossOriginRedirect } from './redirects.js'
 import type { SharedOptions } from './shared.js'
 import type { ClientStatus } from './transport.js'

@@ -2,7 +2,7 @@
  * Reading an engine channel's history whole, for tests of an engine (replays read it a
  * page at a time: lib/replay-reads.ts).
  */
-import type { EngineChannel, ReplayResult } from '../../lib/engine.js'
+import type { EngineChannel, ReplayResult } from '../../lib/engine/engine.js'
 
 /** As much as a page may hold: everything. */
 const WHOLE = { maxEvents: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER }

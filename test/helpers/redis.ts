@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { connect, createServer } from 'node:net'
 import type { Redis } from 'ioredis'
-import type { ChannelListener, EngineMessage, SseEngine } from '../../lib/engine.js'
+import type { ChannelListener, EngineMessage, SseEngine } from '../../lib/engine/engine.js'
 
 /** Why Redis can not run here (redis-server and redis-cli come in one Debian package), or undefined. */
 const NOT_INSTALLED: string | undefined = ['redis-server', 'redis-cli'].every((binary) => spawnSync(binary, ['--version']).error === undefined)

@@ -1,0 +1,139 @@
+/**
+ * The default engine: fan-out and history inside one process. Several Fastify
+ * instances in one process may share one engine, and then share its channels.
+ */
+import { randomBytes } from 'node:crypto'
+import type { ChannelFeatures, ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory, SseEngine } from './engine.js'
+import { ChannelConflictError, TooManyKeysError } from '../core/errors.js'
+import { RingHistory } from './history.js'
+import { MemoryPresence } from './presence.js'
+import { KeyedState } from './state.js'
+
+interface SharedChannel {
+  readonly history: RingHistory | undefined
+  /** The history bounds the channel was declared with. */
+  readonly bounds: ResolvedHistory | undefined
+  /**
+   * The last position an earlier channel of this name (dropped since) may have published at:
+   * a replay from before it could miss what that channel published, since this one does not
+   * have its history. 0 when the name is new: every id then replays this channel's history.
+   */
+  readonly earlierUpTo: number
+  readonly delivers: Set<(message: EngineMessage) => void>
+  /** The latest message per key (channels with `state`), and the members (with `presence`). */
+  readonly state: KeyedState | undefined
+  readonly presence: MemoryPresence | undefined
+}
+
+/**
+ * Ids are `<boot>_<position>`: the boot part is new in every process, so an id kept
+ * by a client across a restart is recognised as unknown (and the client resynced)
+ * instead of being matched against a new, unrelated history. Positions come from
+ * one counter for all channels, so one Last-Event-ID orders events of every channel.
+ */
+const ID_PATTERN = /^([0-9a-z]+)_([1-9][0-9]{0,15})$/
+
+/**
+ * Dropped names whose last position is remembered one by one (rooms named from input come
+ * and go); beyond it the oldest are folded into one position, which errs towards a resync.
+ */
+const REMEMBERED_DROPS = 10_000
+
+/** The position part of an id this engine gave (both ids of one comparison come from one boot). */
+function positionOf (id: string): number {
+  return Number(id.slice(id.indexOf('_') + 1))
+}
+
+/**
+ * Creates an in-memory engine (the plugin's default).
+ *
+ * @example
+ * const engine = memoryEngine()
+ * await a.register(sse, { engine }); await b.register(sse, { engine }) // a and b share channels
+ */
+export function memoryEngine (): SseEngine {
+  const boot = (Date.now().toString(36) + randomBytes(3).toString('hex'))
+  const channels = new Map<string, SharedChannel>()
+  let position = 0
+  /** Per dropped history channel not made again: the position when it was dropped. */
+  const dropped = new Map<string, number>()
+  /** The greatest drop position forgotten from `dropped`. */
+  let forgottenUpTo = 0
+
+  function remember (name: string): void {
+    dropped.delete(name)
+    dropped.set(name, position)
+    if (dropped.size > REMEMBERED_DROPS) {
+      const [oldest, at] = dropped.entries().next().value as [string, number]
+      dropped.delete(oldest)
+      forgottenUpTo = Math.max(forgottenUpTo, at)
+    }
+  }
+
+  function earlierUpTo (name: string): number {
+    const at = dropped.get(name)
+    if (at === undefined) return forgottenUpTo
+    dropped.delete(name)
+    return at
+  }
+
+  function readPage (shared: SharedChannel, lastEventId: string | undefined, { maxEvents }: PageLimit): ReplayPage {
+    if (lastEventId === undefined) return shared.history?.readAll(maxEvents) ?? { status: 'ok', messages: [], isLast: true }
+    const match = ID_PATTERN.exec(lastEventId)
+    const after = match === null || match[1] !== boot ? NaN : Number(match[2])
+    if (!(after <= position) || after < shared.earlierUpTo || shared.history === undefined) return { status: 'unknown' }
+    return shared.history.readAfter(after, maxEvents)
+  }
+
+  return {
+    channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures = {}): EngineChannel {
+      const deliver = (message: EngineMessage): void => listener.deliver(message)
+      let shared = channels.get(name)
+      if (shared === undefined) {
+        shared = { history: history === undefined ? undefined : new RingHistory(history), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set(),
+          state: features.maxKeys === undefined ? undefined : new KeyedState(features.maxKeys),
+          presence: features.presence === true ? new MemoryPresence() : undefined
+        }
+        channels.set(name, shared)
+      } else if (shared.bounds?.maxEvents !== history?.maxEvents || shared.bounds?.maxAgeMs !== history?.maxAgeMs ||
+        shared.state?.maxKeys !== features.maxKeys || (shared.presence !== undefined) !== (features.presence === true)) {
+        // Instances sharing this engine must declare a channel alike, or one would lose history.
+        throw new ChannelConflictError(name)
+      }
+      const current = shared
+      current.delivers.add(deliver)
+      return {
+        publish (message) {
+          const { key } = message
+          if (key !== undefined && current.state !== undefined && !current.state.accepts(key, message.event)) {
+            return Promise.reject(new TooManyKeysError(name, current.state.maxKeys, JSON.stringify(key)))
+          }
+          let id: string | undefined
+          if (current.history !== undefined) {
+            id = `${boot}_${++position}`
+            const stored = { id, event: message.event, data: message.data }
+            current.history.append(position, stored)
+            if (key !== undefined) current.state?.apply(key, stored)
+          }
+          const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload, publishedAt: message.publishedAt }
+          for (const fn of current.delivers) fn(delivered)
+          return Promise.resolve(id)
+        },
+        readPage: (lastEventId, limit) => readPage(current, lastEventId, limit),
+        snapshot: current.state === undefined ? undefined : () => (current.state as KeyedState).snapshot(position === 0 ? undefined : `${boot}_${position}`),
+        presence: current.presence,
+        close () {
+          current.delivers.delete(deliver)
+          if (current.delivers.size === 0) {
+            channels.delete(name)
+            if (current.history !== undefined) remember(name)
+          }
+        }
+      }
+    },
+    compareIds: (a, b) => positionOf(a) - positionOf(b),
+    // Channels let go one by one (their close()); an engine shared by several
+    // instances must outlive the first of them to close.
+    async close () {}
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * HTTP/1.1: a keep-alive response with chunked encoding on its own socket, which can
+ * be corked so a channel publish costs one flush for all its writes.
+ */
+import { streamHeaders, type Adapter } from './adapter.js'
+
+const anyHeader = (): boolean => true
+
+/**
+ * The HTTP/1.1 adapter.
+ *
+ * @example
+ * http1.headers({ 'x-request-id': 'a1' })['connection'] // 'keep-alive'
+ */
+export const http1: Adapter = {
+  headers (given) {
+    const head = streamHeaders(given, anyHeader)
+    head.connection = 'keep-alive'
+    return head
+  },
+  socketOf: (raw) => raw.socket ?? undefined,
+  isGone: (raw) => raw.destroyed === true,
+  release () {}
+}

@@ -5,7 +5,7 @@
  * behind a load balancer do), publishers on every instance, and faults chosen by the
  * seed. Every publish and every delivery is recorded; at the end bench/chaos-check.ts
  * judges the delivery invariant against what Redis kept. Run by bench/chaos.ts (CLI)
- * and test/redis-chaos.test.ts.
+ * and test/redis/redis-chaos.test.ts.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import http from 'node:http'

@@ -61,7 +61,7 @@ export function registerClock (app: FastifyInstance, tickMs: number = DEFAULT_TI
     }
     tick()
     // Deliberately not unref()'d: the close callback must clear it, and if it did
-    // not, the server would not exit on SIGTERM (test/example.test.ts checks it).
+    // not, the server would not exit on SIGTERM (test/browser/example.test.ts checks it).
     const timer = setInterval(tick, tickMs)
     stream.onClose(() => clearInterval(timer))
   })

@@ -2,7 +2,7 @@
  * fastify-typed-sse: Server-Sent Events for Fastify with typed, validated events.
  *
  * Layout: folders as layers, each importing only the folders its line names (and
- * itself); test/architecture.test.ts holds every import of lib/ to it, and finds
+ * itself); test/unit/architecture.test.ts holds every import of lib/ to it, and finds
  * no circle between folders or files. docs/architecture.md draws the house.
  * - core/     frames, control events, catalogs, the merge, timers, symbols, errors, validation, stats types (nothing of ours)
  * - engine/   the engine interface, the in-memory engine and history, replay reads; redis/ the only code that knows Redis (core)

@@ -1,5 +1,5 @@
 /**
- * An app instance run as a child process by test/admission-redis.test.ts, so the test
+ * An app instance run as a child process by test/redis/admission-redis.test.ts, so the test
  * can kill it (SIGKILL, by PID) with streams open: a Redis engine with the cluster-wide
  * count of streams per key, a `{ sse }` route `/s` keyed by the `x-user` header.
  * Prints its origin on stdout once listening.

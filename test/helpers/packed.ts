@@ -1,6 +1,6 @@
 /**
  * The package as npm would publish it, packed once per change of its sources and shared by
- * the tests that need it (test/package.test.ts, test/consumer.test.ts, test/readme.test.ts):
+ * the tests that need it (test/package/package.test.ts, test/package/consumer.test.ts, test/package/readme.test.ts):
  * `npm pack` builds through `prepack` (15-20 s on an idle 2-core machine, up to 2 minutes
  * on a busy one), so each packing its own would cost minutes and race on dist/.
  *

@@ -1,5 +1,5 @@
 /**
- * A server run as a child process by test/shutdown.test.ts: it holds an event stream
+ * A server run as a child process by test/load/shutdown.test.ts: it holds an event stream
  * open (default heartbeat, a deadline timer, an interval producer) and on SIGTERM
  * calls `app.close()` and nothing else. The process must then exit by itself.
  * Prints its origin on stdout once listening.

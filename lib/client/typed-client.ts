@@ -4,7 +4,7 @@
  * `sse:missed`, `sse:end`) and errors reported to `onError`.
  */
 import { END_EVENT, MISSED_EVENT_NAME, RESYNC_EVENT_NAME, TEXT_MARK } from './names.js'
-import { LiveState } from './state.js'
+import { liveState, type LiveState } from './state.js'
 import type { Missed, Resync } from '../core/control.js'
 import { SseClientError } from './errors.js'
 import type { StreamEvent } from './parser.js'
@@ -109,7 +109,7 @@ export class TypedEventClient implements SseClient {
   }
 
   #liveState (): LiveState {
-    return this.#live ??= new LiveState((event, handler) => this.#subscribe(event, handler as AnyHandler))
+    return this.#live ??= liveState((event, handler) => this.#subscribe(event, handler as AnyHandler))
   }
 
   onEnd (listener: () => void): () => void {

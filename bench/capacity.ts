@@ -109,7 +109,7 @@ export async function runCapacity (scenario: Scenario, contender: ContenderInfo,
       await Promise.all(clients.map(async (client) => await client.call('expect', { events, seqStart, latency: false, timeoutMs: scenario.timeoutMs }, CALL_TIMEOUT_MS)))
       // Server 0 publishes; with Redis the others deliver what their subscription hears.
       const published = await servers[0].call('publish', {
-        kind: 'score', events, seqStart, ratePerSec: 0, perTick: 1, timesCalls: false, timeoutMs: scenario.timeoutMs
+        kind: 'score', events, seqStart, ratePerSec: 0, perTick: 1, timesCalls: false, channels: 0, timeoutMs: scenario.timeoutMs
       }, scenario.timeoutMs + 10_000)
       const delivered: PhaseResult[] = await Promise.all(clients.map(async (client) => await client.call('wait', undefined, scenario.timeoutMs + 10_000)))
       delivered.forEach((phase, i) => {

@@ -14,6 +14,8 @@ export interface ContenderInfo {
   kinds?: readonly ScenarioKind[]
   /** It needs the runner's private redis-server (`BENCH_REDIS_URL`). */
   needsRedis?: boolean
+  /** The contender whose figures are this one's floor in the `streams` scenario (default raw). */
+  floor?: string
 }
 
 /** Kinds every contender runs unless it lists its own. */
@@ -33,7 +35,7 @@ export function runsKind (contender: ContenderInfo, kind: ScenarioKind): boolean
 export const BASELINE = 'raw'
 
 export const CONTENDERS: readonly ContenderInfo[] = [
-  { name: 'raw', module: 'raw', description: 'node:http, one Buffer per event written to every socket (the limit)', kinds: [...DEFAULT_KINDS, 'capacity'] },
+  { name: 'raw', module: 'raw', description: 'node:http, one Buffer per event written to every socket (the limit)', kinds: [...DEFAULT_KINDS, 'streams', 'capacity'] },
   { name: 'fastify-hijack', module: 'fastify-hijack', description: 'Fastify route, reply hijacked, written like raw' },
   { name: 'typed-sse', module: 'typed-sse', description: 'this plugin: reply.sse(catalog) per client, stream.send() to each' },
   { name: 'typed-sse-channel', module: 'typed-sse-channel', description: 'this plugin: app.sse.channel(), publish() once', kinds: [...DEFAULT_KINDS, 'capacity'] },
@@ -46,13 +48,30 @@ export const CONTENDERS: readonly ContenderInfo[] = [
     kinds: ['fanout', 'idle', 'latency', 'capacity-redis', 'capacity-cluster'],
     needsRedis: true
   },
+  { name: 'typed-sse-streams', module: 'typed-sse-streams', description: 'this plugin: one channel per stream, history off, publish() per token', kinds: ['streams'] },
+  { name: 'typed-sse-streams-history', module: 'typed-sse-streams-history', description: 'this plugin: one channel per stream, history on (ids, replay ring), publish() per token', kinds: ['streams'] },
+  {
+    name: 'ioredis-floor',
+    module: 'ioredis-floor',
+    description: 'bare ioredis: one XADD+PUBLISH script per token, one subscriber connection, frame written by hand (the Redis floor)',
+    kinds: ['streams'],
+    needsRedis: true
+  },
+  {
+    name: 'typed-sse-streams-redis',
+    module: 'typed-sse-streams-redis',
+    description: 'this plugin on redisEngine(): one channel per stream, history on, publish() per token',
+    kinds: ['streams'],
+    needsRedis: true,
+    floor: 'ioredis-floor'
+  },
   { name: '@fastify/sse', module: 'fastify-sse', description: '@fastify/sse 0.6: reply.sse.send() to each client' },
   { name: 'fastify-sse-v2', module: 'fastify-sse-v2', description: 'fastify-sse-v2 4.x: reply.sse() to each client' },
   { name: 'better-sse', module: 'better-sse', description: 'better-sse 0.16: sessions in a channel, channel.broadcast()' }
 ]
 
 /** What a scenario measures. */
-export type ScenarioKind = 'fanout' | 'single' | 'idle' | 'latency' | 'capacity' | 'capacity-redis' | 'capacity-cluster'
+export type ScenarioKind = 'fanout' | 'single' | 'idle' | 'latency' | 'streams' | 'capacity' | 'capacity-redis' | 'capacity-cluster'
 
 export interface Scenario {
   name: string
@@ -106,6 +125,16 @@ function latency (clients: number, ratePerSec: number, seconds: number): Scenari
 }
 
 /**
+ * Many small streams: `channels` channels with one reader each, `rounds` rounds of one
+ * ~50 B token per channel, every channel's publish of a round made in one event-loop
+ * turn (concurrently; awaited together where the API returns a promise): the shape of
+ * resumable LLM streams, where no fixed cost of a publish is shared by other sockets.
+ */
+function streams (channels: number, rounds: number): Scenario {
+  return { name: 'small-streams', kind: 'streams', clients: channels, events: rounds, warmupEvents: Math.ceil(rounds / 5), payload: 'token', ratePerSec: 0, perTick: 1, timeoutMs: 60_000 }
+}
+
+/**
  * Idle connections held by one server process up to (below) its file-descriptor
  * limit (20,000 here, hard), then one broadcast and a short burst. Opt-in: it takes
  * about two minutes per contender.
@@ -145,12 +174,12 @@ export const DEFAULT_LATENCY_RATE = 20
 
 /** The full run. */
 export function fullPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3), capacity(18_000, 20_000), capacityRedis(50_000, 20_000), capacityCluster(50_000, 20_000)] }
+  return { reps: 3, scenarios: [fanout(1000, 150), fanout(5000, 30), single(200_000), idle(5000), latency(1000, latencyRate, 3), streams(200, 500), capacity(18_000, 20_000), capacityRedis(50_000, 20_000), capacityCluster(50_000, 20_000)] }
 }
 
 /** `--quick`: a smoke test of every path in about a minute. */
 export function quickPlan (latencyRate: number): { reps: number, scenarios: Scenario[] } {
-  return { reps: 1, scenarios: [fanout(200, 50), fanout(1000, 10), single(20_000), idle(1000), latency(200, latencyRate, 1), capacity(3000, 6000), capacityRedis(6000, 6000), capacityCluster(6000, 6000)] }
+  return { reps: 1, scenarios: [fanout(200, 50), fanout(1000, 10), single(20_000), idle(1000), latency(200, latencyRate, 1), streams(50, 20), capacity(3000, 6000), capacityRedis(6000, 6000), capacityCluster(6000, 6000)] }
 }
 
 /** Idle connections opened and closed before the idle baseline, so one-time setup is not counted per connection. */
@@ -159,7 +188,7 @@ export const IDLE_WARMUP_CLIENTS = 20
 /** A target of issues 6 and 16, as a ratio to `raw` (or to `versus`) in the same run. */
 export interface Target {
   kind: ScenarioKind
-  metric: 'eventsPerSec' | 'cpuUsPerEvent' | 'heapPerConnection' | 'p99Ms'
+  metric: 'eventsPerSec' | 'cpuUsPerEvent' | 'cpuUsPerMessage' | 'heapPerConnection' | 'p99Ms'
   /** `min`: the ratio must be at least `ratio`; `max`: at most. */
   bound: 'min' | 'max'
   ratio: number
@@ -179,5 +208,9 @@ export const TARGETS: readonly Target[] = [
   { kind: 'latency', metric: 'p99Ms', bound: 'max', ratio: 1.25, contender: 'typed-sse-channel' },
   // Issue 16: the Redis engine (history on, publishes awaited) within 0.9x of the in-memory channel.
   { kind: 'fanout', metric: 'eventsPerSec', bound: 'min', ratio: 0.9, contender: 'typed-sse-redis', versus: 'typed-sse-channel' },
-  { kind: 'fanout', metric: 'cpuUsPerEvent', bound: 'max', ratio: 1.11, contender: 'typed-sse-redis', versus: 'typed-sse-channel' }
+  { kind: 'fanout', metric: 'cpuUsPerEvent', bound: 'max', ratio: 1.11, contender: 'typed-sse-redis', versus: 'typed-sse-channel' },
+  // Issue 26: many channels of one reader each, server CPU per delivered message against each floor.
+  { kind: 'streams', metric: 'cpuUsPerMessage', bound: 'max', ratio: 1.25, contender: 'typed-sse-streams' },
+  { kind: 'streams', metric: 'cpuUsPerMessage', bound: 'max', ratio: 1.4, contender: 'typed-sse-streams-history' },
+  { kind: 'streams', metric: 'cpuUsPerMessage', bound: 'max', ratio: 1.1, contender: 'typed-sse-streams-redis', versus: 'ioredis-floor' }
 ]

@@ -2,7 +2,7 @@
  * Results: one record per run, medians per scenario and contender, ratios to the
  * baseline of the same run, the table printed at the end and the targets check.
  */
-import { BASELINE, TARGETS, type Scenario, type ScenarioKind, type Target } from './config.js'
+import { BASELINE, CONTENDERS, TARGETS, type Scenario, type ScenarioKind, type Target } from './config.js'
 
 /** The figures of one run (one contender, one scenario, one repetition). */
 export interface RunResult {
@@ -22,6 +22,8 @@ export interface RunResult {
   deliveriesPerSec?: number
   /** Server CPU (user + system) from the first publish to the last delivery, per event. */
   cpuUsPerEvent?: number
+  /** The same per delivered message (event x client): the `streams` scenario's figure. */
+  cpuUsPerMessage?: number
   serverCpuMs?: number
   /** Median CPU time of the synchronous publish call (JS only, no syscalls), see harness.ts. */
   publishCallUs?: number
@@ -44,7 +46,7 @@ export interface RunResult {
 
 /** The numeric figures that get medians and ratios. */
 export const METRICS = [
-  'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'serverCpuMs', 'publishCallUs', 'clientCpuMs',
+  'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'cpuUsPerMessage', 'serverCpuMs', 'publishCallUs', 'clientCpuMs',
   'p50Ms', 'p90Ms', 'p99Ms', 'maxMs', 'heapPerConnection', 'rssPerConnection', 'externalPerConnection',
   'connectMs', 'idleCpuPct', 'broadcastMs'
 ] as const
@@ -62,6 +64,31 @@ export interface Summary {
   events: number
   median: Partial<Record<Metric, number>>
   ratio: Partial<Record<Metric, number>>
+  /**
+   * `streams`: the contender's floor (raw, or the one it names in config.ts), its
+   * median CPU per message over the floor's, and the same ratio in each repetition
+   * (each against the floor's run of that repetition: the spread).
+   */
+  floor?: { name: string, ratio: number | undefined, perRep: number[] }
+}
+
+/** The floor of `contender` in the `streams` scenario. */
+export function floorOf (contender: string): string {
+  return CONTENDERS.find((info) => info.name === contender)?.floor ?? BASELINE
+}
+
+function withFloor (summary: Summary, group: readonly Summary[], runs: readonly RunResult[]): void {
+  const name = floorOf(summary.contender)
+  const floor = group.find((candidate) => candidate.contender === name)
+  const mine = summary.median.cpuUsPerMessage
+  const base = floor?.median.cpuUsPerMessage
+  const perRep: number[] = []
+  for (const run of runs) {
+    if (run.scenario !== summary.scenario || run.contender !== summary.contender || run.cpuUsPerMessage === undefined) continue
+    const other = runs.find((candidate) => candidate.scenario === run.scenario && candidate.contender === name && candidate.rep === run.rep)
+    if (other?.cpuUsPerMessage !== undefined) perRep.push(run.cpuUsPerMessage / other.cpuUsPerMessage)
+  }
+  summary.floor = { name, ratio: mine === undefined || base === undefined ? undefined : mine / base, perRep }
 }
 
 function median (values: number[]): number {
@@ -109,6 +136,7 @@ export function summarize (runs: readonly RunResult[], scenarios: readonly Scena
         if (mine !== undefined && base !== undefined && base !== 0) summary.ratio[metric] = mine / base
       }
     }
+    if (scenario.kind === 'streams') for (const summary of group) withFloor(summary, group, runs)
     summaries.push(...group)
   }
   return summaries
@@ -180,6 +208,16 @@ const COLUMNS: Record<ScenarioKind, Column[]> = {
     { title: 'server CPU/event', cell: (s) => value(s, 'cpuUsPerEvent', (n) => `${integer.format(n)} us`) },
     { title: 'vs raw', cell: (s) => ratio(s, 'cpuUsPerEvent') }
   ],
+  streams: [
+    { title: 'floor', cell: (s) => s.floor?.name ?? '-' },
+    { title: 'server CPU/msg', cell: (s) => value(s, 'cpuUsPerMessage', (n) => `${n.toFixed(2)} us`) },
+    { title: 'vs floor', cell: (s) => s.floor?.ratio === undefined ? '-' : `${s.floor.ratio.toFixed(2)}x` },
+    { title: 'per rep', cell: (s) => s.floor === undefined ? '-' : s.floor.perRep.map((r) => r.toFixed(2)).join(' ') },
+    { title: 'msgs/s', cell: (s) => value(s, 'deliveriesPerSec', integer.format) },
+    { title: 'p50', cell: (s) => value(s, 'p50Ms', (n) => `${n.toFixed(2)} ms`) },
+    { title: 'p99', cell: (s) => value(s, 'p99Ms', (n) => `${n.toFixed(2)} ms`) },
+    { title: 'client CPU', cell: (s) => value(s, 'clientCpuMs', (n) => `${integer.format(n)} ms`) }
+  ],
   capacity: CAPACITY_COLUMNS,
   'capacity-redis': CAPACITY_COLUMNS,
   'capacity-cluster': CAPACITY_COLUMNS
@@ -216,6 +254,7 @@ export function describe (scenario: Scenario): string {
     case 'fanout': return `${scenario.events} events of ~200 B JSON to each of ${scenario.clients} clients, one publish per event-loop turn`
     case 'single': return `${scenario.events} small events to 1 client, as fast as the socket drains`
     case 'idle': return `${scenario.clients} idle connections, memory after a forced GC minus the baseline`
+    case 'streams': return `${scenario.clients} channels x one reader each, ${scenario.events} rounds of one ~50 B token per channel (a round's publishes in one turn, concurrent), server CPU per delivered message`
     case 'latency': return `${scenario.clients} clients, ${scenario.ratePerSec} events/s for ${scenario.events / scenario.ratePerSec} s, publish-to-receive`
     case 'capacity':
     case 'capacity-redis':
@@ -249,7 +288,8 @@ export function checkTargets (summaries: readonly Summary[]): TargetCheck[] {
   for (const target of TARGETS) {
     for (const summary of summaries) {
       if (summary.kind !== target.kind || !summary.contender.startsWith('typed-sse')) continue
-      if (target.versus !== undefined && summary.contender !== target.contender) continue
+      // A target against another contender, or of the streams scenario (each floor differs), is its own contender's only.
+      if ((target.versus !== undefined || target.kind === 'streams') && summary.contender !== target.contender) continue
       const r = target.versus === undefined ? summary.ratio[target.metric] : ratioTo(summaries, summary, target.versus, target.metric)
       const isMet = r !== undefined && (target.bound === 'min' ? r >= target.ratio : r <= target.ratio)
       checks.push({ target, scenario: summary.scenario, contender: summary.contender, ratio: r, isMet })

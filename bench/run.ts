@@ -7,7 +7,8 @@
  * Options (argv, or the env variable in brackets):
  *   --quick               fewer repetitions and smaller sizes, about a minute (BENCH_QUICK=1)
  *   --only=a,b            contenders to run; raw is always added (BENCH_ONLY)
- *   --scenario=a,b        scenario kinds or names: fanout, single, idle, latency, fanout-1000 (BENCH_SCENARIO);
+ *   --scenario=a,b        scenario kinds or names: fanout, single, idle, latency, streams, fanout-1000, small-streams (BENCH_SCENARIO);
+ *                         bare words name scenarios too: `npm run bench -- small-streams`;
  *                         capacity, capacity-redis and capacity-cluster run only when named here (several minutes each)
  *   --reps=N              repetitions (BENCH_REPS)
  *   --latency-rate=N      events/s of the latency scenario (default 20; see config.ts) (BENCH_LATENCY_RATE)
@@ -51,6 +52,12 @@ function parseOptions (argv: readonly string[]): Options {
     return process.env[env]
   }
   const known = ['--quick', '--only', '--scenario', '--reps', '--latency-rate', '--cpu-prof']
+  // A bare word names a scenario: `npm run bench -- small-streams`.
+  const named = argv.filter((arg) => !arg.startsWith('-'))
+  if (named.length > 0) {
+    if (argv.some((arg) => arg.startsWith('--scenario'))) throw new Error('name scenarios either with --scenario or as bare words, not both')
+    argv = [...argv.filter((arg) => arg.startsWith('-')), `--scenario=${named.join(',')}`]
+  }
   for (const arg of argv) {
     if (!known.some((name) => arg === name || arg.startsWith(`${name}=`))) throw new Error(`unknown option ${arg}; known: ${known.join(', ')}`)
   }
@@ -105,10 +112,11 @@ interface PhaseOutcome {
 }
 
 async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario: Scenario, events: number, seqStart: number): Promise<PhaseOutcome> {
-  const latency = scenario.kind === 'latency'
+  const latency = scenario.kind === 'latency' || scenario.kind === 'streams'
   await client.call('expect', { events, seqStart, latency, timeoutMs: scenario.timeoutMs }, CALL_TIMEOUT_MS)
   const published = await server.call('publish', {
-    kind: scenario.payload, events, seqStart, ratePerSec: scenario.ratePerSec, perTick: scenario.perTick, timesCalls: scenario.clients > 1, timeoutMs: scenario.timeoutMs
+    kind: scenario.payload, events, seqStart, ratePerSec: scenario.ratePerSec, perTick: scenario.perTick, timesCalls: scenario.clients > 1 && scenario.kind !== 'streams',
+    channels: scenario.kind === 'streams' ? scenario.clients : 0, timeoutMs: scenario.timeoutMs
   }, scenario.timeoutMs + 10_000)
   const delivered = await client.call('wait', undefined, scenario.timeoutMs + 10_000)
   const cpu = await server.call('cpu', undefined, CALL_TIMEOUT_MS)
@@ -126,11 +134,12 @@ async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario
  * group instead of once per scenario keeps the full run under ten minutes.
  */
 function groupScenarios (scenarios: readonly Scenario[]): Scenario[][] {
-  const order: Record<Scenario['kind'], number> = { idle: 0, fanout: 1, latency: 2, single: 3, capacity: 4, 'capacity-redis': 5, 'capacity-cluster': 6 }
+  const order: Record<Scenario['kind'], number> = { idle: 0, fanout: 1, latency: 2, single: 3, streams: 4, capacity: 5, 'capacity-redis': 6, 'capacity-cluster': 7 }
   const groups = new Map<string, Scenario[]>()
   for (const scenario of scenarios) {
-    // A capacity scenario sets up its own processes: it is a group of its own.
-    const key = scenario.capacity === undefined ? String(scenario.clients) : scenario.name
+    // A capacity scenario sets up its own processes, and the streams scenario needs one
+    // stream per channel from the start: each is a group of its own.
+    const key = scenario.capacity === undefined && scenario.kind !== 'streams' ? String(scenario.clients) : scenario.name
     const group = groups.get(key) ?? []
     group.push(scenario)
     groups.set(key, group)
@@ -162,6 +171,7 @@ async function measureEvents (client: Peer<ClientApi>, server: Peer<ServerApi>, 
   result.deliveriesPerSec = result.eventsPerSec * scenario.clients
   result.serverCpuMs = measured.serverCpuMs
   result.cpuUsPerEvent = measured.serverCpuMs * 1000 / scenario.events
+  result.cpuUsPerMessage = measured.serverCpuMs * 1000 / (scenario.events * scenario.clients)
   result.clientCpuMs = measured.delivered.clientCpuMs
   result.drainWaits = measured.drainWaits
   result.publishCallUs = measured.publishCallUs

@@ -25,6 +25,13 @@ export interface Mutant {
 export const MUTANTS: readonly Mutant[] = [
   // --- core: frames ----------------------------------------------------------------
   {
+    id: 'frame-size-without-blank-line',
+    what: 'maxEventBytes lets a channel event one byte over the limit through (the size misses the blank line)',
+    snippet: '  const fixed = 8 + Buffer.byteLength(event) + 1\n',
+    replacement: '  const fixed = 8 + Buffer.byteLength(event)\n',
+    tests: ['frame.test.ts']
+  },
+  {
     id: 'frame-data-unsplit',
     what: 'a data value with a line break is written as one data: line (event injection)',
     snippet: 'if (!LINE_BREAK_CHAR.test(text)) return `data: ${text}\\n`',
@@ -135,7 +142,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'head-not-negotiated',
     what: 'HEAD refusing text/event-stream gets 200 instead of the 406 a GET gets',
-    snippet: "    if (disposition === 'head') admission.negotiate(this.request)\n",
+    snippet: "    if (disposition === 'head') admission.negotiate(reply.request)\n",
     replacement: '',
     tests: ['requests.test.ts']
   },
@@ -224,7 +231,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'channel-lagging-cursor-ignored',
     what: "after a replay, a lagging instance's late deliveries of what the client had are sent again",
-    snippet: '          if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue\n',
+    snippet: '        if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue\n',
     replacement: '',
     tests: ['replay.test.ts']
   },

@@ -29,6 +29,12 @@ export interface Contender {
    * by Redis) returns the promise, and the harness awaits it before the next event.
    */
   publish (kind: PayloadKind, data: Score | Token): void | Promise<void>
+  /**
+   * The `streams` scenario: sends one event to the stream of channel `channel` only
+   * (streams are numbered in the order they opened: stream `i` reads channel `i`).
+   * Absent on contenders that do not run that scenario.
+   */
+  publishTo? (channel: number, kind: PayloadKind, data: Score | Token): void | Promise<unknown>
 }
 
 /**
@@ -61,6 +67,13 @@ export interface PublishParams {
   perTick: number
   /** Measure the CPU time of every publish call (about 1 us of overhead each: for fan-out, not for tiny events). */
   timesCalls: boolean
+  /**
+   * `streams` scenario: this many channels, one stream each; each event (a round) is
+   * published to every channel in one event-loop turn (`publishTo`), their promises
+   * awaited together when the contender returns any, and the next round starts on the
+   * next turn. 0: every event to every stream (`publish`).
+   */
+  channels: number
   timeoutMs: number
 }
 
@@ -160,6 +173,23 @@ export function runContender (contender: Contender): void {
       const intervalMs = params.ratePerSec > 0 ? 1000 / params.ratePerSec : 0
       let drainWaits = 0
       const callUs = new Float64Array(params.events)
+      if (params.channels > 0) {
+        const publishTo = contender.publishTo
+        if (publishTo === undefined) throw new Error('this contender has no publishTo: it does not run the streams scenario')
+        const pending: Array<Promise<unknown>> = []
+        for (let i = 0; i < params.events; i++) {
+          if (i > 0) await nextTurn()
+          if (clockMs() > deadline) throw new Error(`published ${i} of ${params.events} rounds before the deadline`)
+          for (let channel = 0; channel < params.channels; channel++) {
+            const sent = publishTo(channel, params.kind, makePayload(params.kind, params.seqStart + i, clockMs()))
+            if (sent !== undefined) pending.push(sent)
+          }
+          if (pending.length > 0) await Promise.all(pending.splice(0))
+          const waiting = backedUp()
+          if (waiting !== undefined) drainWaits += await drained(waiting, deadline)
+        }
+        return { startedAt, endedAt: clockMs(), drainWaits, publishCallUs: NaN }
+      }
       for (let i = 0; i < params.events; i++) {
         if (intervalMs > 0) {
           const waitMs = startedAt + i * intervalMs - clockMs()

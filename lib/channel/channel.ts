@@ -9,7 +9,7 @@ import type { TSchema } from '@sinclair/typebox'
 import { compiledEvent, findEvent, serializePayload, type EventCatalog, type EventData, type EventName, type Events } from '../core/catalog.js'
 import { END_EVENT, RESYNC_EVENT, type Resync } from '../core/control.js'
 import { CatalogMismatchError, ChannelDroppedError, EventTooLargeError, InvalidOptionError } from '../core/errors.js'
-import { controlFrame, eventText } from '../core/frame.js'
+import { controlFrame, eventByteLength } from '../core/frame.js'
 import type { ComparePositions } from '../core/merge.js'
 import type { ChannelStats } from '../core/stats.js'
 import { kClose, kClosed, kOffClose, kOnClose, kWrite } from '../core/symbols.js'
@@ -163,7 +163,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     const { maxEventBytes } = this.#context
     if (maxEventBytes !== false) {
       // The id is not known yet; ids are short, so the payload and name decide.
-      const bytes = text.length > maxEventBytes ? Buffer.byteLength(text) : Buffer.byteLength(eventText(event, text))
+      const bytes = text.length > maxEventBytes ? Buffer.byteLength(text) : eventByteLength(event, text)
       if (bytes > maxEventBytes) throw new EventTooLargeError(event, bytes, maxEventBytes)
     }
     const key = this.#state.keyOf(event, data)

@@ -71,12 +71,45 @@ function uncorkAll (sockets: CorkableSocket[]): void {
 }
 
 /**
+ * Sockets corked by deliveries of this tick (local publishes) and of this turn (engine
+ * messages): one flush per batch for every channel. With one reader per channel, a
+ * scheduled callback per publish cost as much as the write it batched.
+ */
+let corkedThisTick: CorkableSocket[] | undefined
+let corkedThisTurn: CorkableSocket[] | undefined
+
+function uncorkThisTick (): void {
+  const sockets = corkedThisTick as CorkableSocket[]
+  corkedThisTick = undefined
+  uncorkAll(sockets)
+}
+
+/**
  * Uncorks in the event loop's next check phase: after the immediates queued so far
  * (a publisher that awaited its acknowledgement and yields a turn before its next
  * publish) and the I/O between.
  */
-function uncorkAfterTurn (sockets: CorkableSocket[]): void {
+function uncorkAfterTurn (): void {
+  const sockets = corkedThisTurn as CorkableSocket[]
+  corkedThisTurn = undefined
   setImmediate(uncorkAll, sockets)
+}
+
+/** Uncorks `socket` at the end of this tick (a local publish) or a loop turn later (an engine's message). */
+function uncorkLater (socket: CorkableSocket, isLocal: boolean): void {
+  if (isLocal) {
+    if (corkedThisTick === undefined) {
+      corkedThisTick = []
+      process.nextTick(uncorkThisTick)
+    }
+    corkedThisTick.push(socket)
+  } else {
+    if (corkedThisTurn === undefined) {
+      corkedThisTurn = []
+      setImmediate(uncorkAfterTurn)
+    }
+    corkedThisTurn.push(socket)
+  }
 }
 
 /** Resolves with `value` after the event loop ran I/O once. */
@@ -121,33 +154,27 @@ export class Fanout {
   deliver (subscribers: Iterable<Subscriber>, message: EngineMessage): void {
     const decoded = this.decode(message)
     // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
-    // here and uncorked together, the whole publish costs one. A message heard from the
-    // engine (another instance's, or this one's through Redis) is flushed a turn of the
+    // here and uncorked together, every publish of this tick, on every channel, costs
+    // one (uncorkLater). A message heard from the engine (another instance's, or this one's through Redis) is flushed a turn of the
     // event loop later instead: a publisher awaiting each publish, whose acknowledgement
     // arrives with this message, sends its next one first (also when it yields a turn
     // before it), so that round trip runs while these writes do instead of after them;
     // and messages heard meanwhile join the corked batch, one write per socket for all.
-    const corked: CorkableSocket[] = []
-    try {
-      for (const subscriber of subscribers) {
-        if (subscriber.replay !== undefined) {
-          subscriber.replay.hold(message)
-          continue
-        }
-        if (decoded === undefined) continue
-        if (subscriber.cursor !== undefined) {
-          if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue
-          subscriber.cursor = undefined
-        }
-        const socket = subscriber.stream[kCork]()
-        if (socket !== undefined) corked.push(socket)
-        this.writeTo(subscriber, decoded)
+    const isLocal = publishing > 0
+    for (const subscriber of subscribers) {
+      if (subscriber.replay !== undefined) {
+        subscriber.replay.hold(message)
+        continue
       }
-    } finally {
-      if (corked.length > 0) {
-        if (publishing > 0) process.nextTick(uncorkAll, corked)
-        else setImmediate(uncorkAfterTurn, corked)
+      if (decoded === undefined) continue
+      if (subscriber.cursor !== undefined) {
+        if (!isAfter(message, subscriber.cursor, this.#context.compare)) continue
+        subscriber.cursor = undefined
       }
+      // Scheduled as it is corked, so a throw below cannot leave a socket corked.
+      const socket = subscriber.stream[kCork]()
+      if (socket !== undefined) uncorkLater(socket, isLocal)
+      this.writeTo(subscriber, decoded)
     }
   }
 

@@ -154,6 +154,23 @@ export function eventText (event: string, data: string, id?: EventId, retry?: nu
 }
 
 /**
+ * The bytes {@link eventText} produces for an event without id or retry, counted
+ * without building it: a size limit checks every publish, before the engine gives the
+ * id that the frame is built with.
+ *
+ * @example
+ * eventByteLength('tick', '{"n":1}') // 27, as Buffer.byteLength(eventText('tick', '{"n":1}'))
+ */
+export function eventByteLength (event: string, data: string): number {
+  // 'event: ' + name + LF, then 'data: ' + line + LF per line of the data, then LF.
+  const fixed = 8 + Buffer.byteLength(event) + 1
+  if (!LINE_BREAK_CHAR.test(data)) return fixed + 7 + Buffer.byteLength(data)
+  let bytes = fixed
+  for (const line of data.split(LINE_BREAK)) bytes += 7 + Buffer.byteLength(line)
+  return bytes
+}
+
+/**
  * The most bytes {@link eventText} can produce for these parts (UTF-8 takes at most
  * three bytes per UTF-16 unit, and each line break of the data may add a `data: `
  * prefix), so a size limit can refuse a huge event before building it.

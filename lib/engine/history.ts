@@ -64,24 +64,39 @@ const INITIAL_CAPACITY = 4
 export class RingHistory implements HistoryStore<number> {
   readonly #options: ResolvedHistory
   #positions: number[]
+  /** Written only with `maxAgeMs` (Date.now() per append is otherwise wasted). */
   #times: number[]
-  #messages: Array<EngineMessage | undefined>
+  // A message's fields in parallel arrays, not the message object: one retained
+  // object less per event, which every young-generation GC would copy (most of a
+  // publish's cost with one reader per channel). Reads make the objects again.
+  #ids: Array<string | undefined>
+  /** Makes a message's id from its position, when the store's owner can: ids are then not kept. */
+  readonly #idOf: ((position: number) => string) | undefined
+  #events: Array<string | undefined>
+  #data: Array<string | undefined>
   #head = 0
   #size = 0
   /** The greatest position ever evicted: replay after an earlier one would have a gap. */
   #evictedUpTo = 0
 
-  constructor (options: ResolvedHistory) {
+  /**
+   * @param idOf the id of the message at a position, when ids follow from positions
+   *   (the memory engine's): then no id string is kept per message
+   */
+  constructor (options: ResolvedHistory, idOf?: (position: number) => string) {
     this.#options = options
+    this.#idOf = idOf
     const capacity = Math.min(INITIAL_CAPACITY, options.maxEvents)
     this.#positions = new Array<number>(capacity)
     this.#times = new Array<number>(capacity)
-    this.#messages = new Array<EngineMessage | undefined>(capacity)
+    this.#ids = new Array<string | undefined>(capacity)
+    this.#events = new Array<string | undefined>(capacity)
+    this.#data = new Array<string | undefined>(capacity)
   }
 
   /** Slots allocated now. */
   get capacity (): number {
-    return this.#messages.length
+    return this.#positions.length
   }
 
   /** Messages held now. */
@@ -89,28 +104,31 @@ export class RingHistory implements HistoryStore<number> {
     return this.#size
   }
 
+  /** Stores the message's id, event and data (not the object, nor its payload). */
   append (position: number, message: EngineMessage): void {
-    if (this.#size === this.#messages.length) {
+    if (this.#size === this.#positions.length) {
       if (this.#size < this.#options.maxEvents) this.#grow()
       else this.#evictHead()
     }
-    const capacity = this.#messages.length
+    const capacity = this.#positions.length
     const slot = (this.#head + this.#size) % capacity
     this.#positions[slot] = position
-    this.#times[slot] = Date.now()
-    this.#messages[slot] = message
+    if (this.#options.maxAgeMs !== false) this.#times[slot] = Date.now()
+    if (this.#idOf === undefined) this.#ids[slot] = message.id
+    this.#events[slot] = message.event
+    this.#data[slot] = message.data
     this.#size++
   }
 
   /**
-   * Up to `maxEvents` messages after `position` (a page: the messages are shared, not
-   * copied). `'evicted'` when one that followed it is gone already. (Positions this
-   * store never gave are the engine's to reject: it knows its ids.)
+   * Up to `maxEvents` messages after `position` (a page of new message objects).
+   * `'evicted'` when one that followed it is gone already. (Positions this store never
+   * gave are the engine's to reject: it knows its ids.)
    */
   readAfter (position: number, maxEvents = Infinity): ReplayPage {
     this.trim()
     if (position < this.#evictedUpTo) return { status: 'evicted' }
-    const capacity = this.#messages.length
+    const capacity = this.#positions.length
     // Binary search for the first retained position greater than `position`.
     let low = 0
     let high = this.#size
@@ -124,10 +142,13 @@ export class RingHistory implements HistoryStore<number> {
 
   /** Up to `maxEvents` retained messages from the `from`-th oldest on. */
   #page (from: number, maxEvents: number): ReplayPage {
-    const capacity = this.#messages.length
+    const capacity = this.#positions.length
     const end = Math.min(this.#size, from + maxEvents)
     const messages: EngineMessage[] = []
-    for (let i = from; i < end; i++) messages.push(this.#messages[(this.#head + i) % capacity] as EngineMessage)
+    for (let i = from; i < end; i++) {
+      const slot = (this.#head + i) % capacity
+      messages.push({ id: this.#idOf === undefined ? this.#ids[slot] : this.#idOf(this.#positions[slot]), event: this.#events[slot] as string, data: this.#data[slot] as string })
+    }
     return { status: 'ok', messages, isLast: end === this.#size }
   }
 
@@ -145,15 +166,18 @@ export class RingHistory implements HistoryStore<number> {
   }
 
   #evictHead (): void {
-    this.#evictedUpTo = this.#positions[this.#head]
-    this.#messages[this.#head] = undefined
-    this.#head = (this.#head + 1) % this.#messages.length
+    const head = this.#head
+    this.#evictedUpTo = this.#positions[head]
+    this.#ids[head] = undefined
+    this.#events[head] = undefined
+    this.#data[head] = undefined
+    this.#head = (head + 1) % this.#positions.length
     this.#size--
   }
 
   /** Doubles the slots (up to maxEvents), oldest first from slot 0. */
   #grow (): void {
-    const capacity = Math.min(this.#messages.length * 2, this.#options.maxEvents)
+    const capacity = Math.min(this.#positions.length * 2, this.#options.maxEvents)
     const order = (array: any[]): any[] => {
       const next = new Array(capacity)
       for (let i = 0; i < this.#size; i++) next[i] = array[(this.#head + i) % array.length]
@@ -161,7 +185,9 @@ export class RingHistory implements HistoryStore<number> {
     }
     this.#positions = order(this.#positions)
     this.#times = order(this.#times)
-    this.#messages = order(this.#messages)
+    this.#ids = order(this.#ids)
+    this.#events = order(this.#events)
+    this.#data = order(this.#data)
     this.#head = 0
   }
 }

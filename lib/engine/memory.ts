@@ -55,6 +55,8 @@ export function memoryEngine (): SseEngine {
   const boot = (Date.now().toString(36) + randomBytes(3).toString('hex'))
   const channels = new Map<string, SharedChannel>()
   let position = 0
+  /** The id of the message at `at`: rings make it again on a read instead of keeping one string per message. */
+  const idOf = (at: number): string => `${boot}_${at}`
   /** Per dropped history channel not made again: the position when it was dropped. */
   const dropped = new Map<string, number>()
   /** The greatest drop position forgotten from `dropped`. */
@@ -90,7 +92,7 @@ export function memoryEngine (): SseEngine {
       const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
-        shared = { history: history === undefined ? undefined : new RingHistory(history), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set(),
+        shared = { history: history === undefined ? undefined : new RingHistory(history, idOf), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set(),
           state: features.maxKeys === undefined ? undefined : new KeyedState(features.maxKeys),
           presence: features.presence === true ? new MemoryPresence() : undefined
         }
@@ -108,19 +110,17 @@ export function memoryEngine (): SseEngine {
           if (key !== undefined && current.state !== undefined && !current.state.accepts(key, message.event)) {
             return Promise.reject(new TooManyKeysError(name, current.state.maxKeys, JSON.stringify(key)))
           }
-          let id: string | undefined
-          if (current.history !== undefined) {
-            id = `${boot}_${++position}`
-            const stored = { id, event: message.event, data: message.data }
-            current.history.append(position, stored)
-            if (key !== undefined) current.state?.apply(key, stored)
-          }
+          const history = current.history
+          const id = history === undefined ? undefined : idOf(++position)
           const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload, publishedAt: message.publishedAt }
+          // The ring keeps the fields it needs, not this object (nor the payload).
+          if (history !== undefined) history.append(position, delivered)
+          if (key !== undefined && id !== undefined) current.state?.apply(key, { id, event: message.event, data: message.data })
           for (const fn of current.delivers) fn(delivered)
           return Promise.resolve(id)
         },
         readPage: (lastEventId, limit) => readPage(current, lastEventId, limit),
-        snapshot: current.state === undefined ? undefined : () => (current.state as KeyedState).snapshot(position === 0 ? undefined : `${boot}_${position}`),
+        snapshot: current.state === undefined ? undefined : () => (current.state as KeyedState).snapshot(position === 0 ? undefined : idOf(position)),
         presence: current.presence,
         close () {
           current.delivers.delete(deliver)

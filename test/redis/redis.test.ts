@@ -15,7 +15,7 @@ import { redisEngine } from '../../lib/redis.js'
 import { buildApp, sleep, thrown, waitUntil } from '../helpers/app.js'
 import { Recorder, REDIS_MISSING, startRedis, type RedisServer } from '../helpers/redis.js'
 import { openTracked, seqs, type RawStream } from '../helpers/client.js'
-import { readAll } from '../helpers/engine.js'
+import { laggingEngine, readAll } from '../helpers/engine.js'
 
 const scores = defineEvents({ score: Type.Object({ seq: Type.Integer() }) })
 type Scores = typeof scores
@@ -212,42 +212,18 @@ t.test('a lagging instance does not resend what the client already had', { skip:
   // lagged behind A while the client switched from A to B. (Released during the replay,
   // they would meet the replay's merge, not the position kept after it.)
   const prefix = newPrefix()
-  const inner = redisEngine({ url: redis.url, prefix })
-  let isLagging = true
-  const held: Array<() => void> = []
-  const lagging: SseEngine = {
-    ready: async () => await inner.ready?.(),
-    close: async () => await inner.close(),
-    compareIds: (a, b) => inner.compareIds(a, b),
-    channel (name, history, listener) {
-      const channel = inner.channel(name, history, {
-        deliver (message) {
-          if (isLagging) held.push(() => listener.deliver(message))
-          else listener.deliver(message)
-        },
-        gap: () => listener.gap()
-      })
-      return {
-        publish: async (message) => await channel.publish(message),
-        readPage: async (lastEventId, limit) => await channel.readPage(lastEventId, limit),
-        close: () => channel.close()
-      }
-    }
-  }
+  const lag = laggingEngine(redisEngine({ url: redis.url, prefix }))
   const a = await instance(t, redisEngine({ url: redis.url, prefix }))
-  const b = await instance(t, lagging, true, () => {
-    isLagging = false
-    for (const release of held.splice(0)) release()
-  })
+  const b = await instance(t, lag.engine, true, () => lag.release())
   const first = open(t, a)
   await waitUntil(() => a.channel.size === 1, 2000, 'subscribed on A')
   for (let seq = 0; seq < 5; seq++) await a.channel.publish('score', { seq })
   await first.waitForEvents(5)
   first.close()
-  await waitUntil(() => held.length === 5, 2000, 'B heard nothing yet')
+  await waitUntil(() => lag.held === 5, 2000, 'B heard nothing yet')
 
   const second = open(t, b, first.parser.lastEventId)
-  await waitUntil(() => b.channel.size === 1 && !isLagging, 2000, 'subscribed on B')
+  await waitUntil(() => b.channel.size === 1 && !lag.isLagging, 2000, 'subscribed on B')
   await a.channel.publish('score', { seq: 5 })
   await second.waitForEvents(1)
   await sleep(100)

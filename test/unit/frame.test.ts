@@ -6,7 +6,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { compiledEvent, serializePayload, type EventCatalog } from '../../lib/core/catalog.js'
-import { commentBlock, dataField, eventField, eventText, HEARTBEAT, idField, idValue, retryField, type EventId } from '../../lib/core/frame.js'
+import { commentBlock, dataField, eventByteLength, eventField, eventText, HEARTBEAT, idField, idValue, retryField, type EventId } from '../../lib/core/frame.js'
 import { defineEvents, Text, Type } from '../../lib/index.js'
 import { thrown } from '../helpers/app.js'
 import { parseAll } from '../helpers/parser.js'
@@ -147,4 +147,13 @@ t.test('property: comments never produce a field or an event', async (t) => {
       parser.comments.join('\n') === (text === '' ? '' : ' ' + lf(text).split('\n').join('\n '))
   }), { numRuns: 300 })
   t.pass('300 random comments')
+})
+
+t.test('eventByteLength counts the bytes eventText writes, without building the frame', async (t) => {
+  const text = fc.array(fc.oneof(fc.string({ unit: 'grapheme' }), fc.constantFrom('\r\n', '\r', '\n', 'é', '🎉', '')), { maxLength: 12 }).map((parts) => parts.join(''))
+  fc.assert(fc.property(fc.string({ unit: 'grapheme', minLength: 1 }), text, (event, data) => {
+    return eventByteLength(event, data) === Buffer.byteLength(eventText(event, data))
+  }), { numRuns: 2000 })
+  t.equal(eventByteLength('tick', '{"n":1}'), 27, 'a JSON event')
+  t.equal(eventByteLength('line', 'a\r\nb\rc'), Buffer.byteLength('event: line\ndata: a\ndata: b\ndata: c\n\n'), 'CRLF and CR end lines as LF does')
 })

@@ -8,6 +8,7 @@ import t from 'tap'
 import { defineEvents, memoryEngine, RESYNC_EVENT, Type, type SseEngine, type SseStream } from '../../lib/index.js'
 import { buildApp, Inbox, sleep, waitUntil } from '../helpers/app.js'
 import { openStream } from '../helpers/client.js'
+import { laggingEngine } from '../helpers/engine.js'
 
 const scores = defineEvents({
   score: Type.Object({ seq: Type.Integer() }),
@@ -85,23 +86,8 @@ for (const readFirst of [false, true]) {
 t.test('a lagging instance: what the client already had, heard live only after its replay ended, is not sent again', async (t) => {
   // The engine's live deliveries lag: held here until released by hand, after the
   // replay (the client came with the newest id, so the replay has nothing to send).
-  const inner = memoryEngine()
-  let isLagging = true
-  const held: Array<() => void> = []
-  const engine: SseEngine = {
-    channel (name, history, listener) {
-      const channel = inner.channel(name, history, {
-        deliver (message) {
-          if (isLagging) held.push(() => listener.deliver(message))
-          else listener.deliver(message)
-        },
-        gap: () => listener.gap()
-      })
-      return { publish: async (message) => await channel.publish(message), readPage: (after, limit) => channel.readPage(after, limit), close: () => channel.close() }
-    },
-    compareIds: (a, b) => inner.compareIds(a, b),
-    close: async () => await inner.close()
-  }
+  const lag = laggingEngine(memoryEngine())
+  const engine = lag.engine
   const { app, start } = await buildApp(t, { sse: { heartbeatMs: false, engine } })
   const channel = app.sse.channel('scores', scores, { history: true })
   const live = new Inbox<void>()
@@ -112,13 +98,12 @@ t.test('a lagging instance: what the client already had, heard live only after i
   const origin = await start()
   const ids: string[] = []
   for (let seq = 0; seq < 5; seq++) ids.push(await channel.publish('score', { seq }) as string)
-  t.equal(held.length, 5, 'this instance has heard none of them yet')
+  t.equal(lag.held, 5, 'this instance has heard none of them yet')
 
   const client = await openStream(t, `${origin}/scores`, { 'last-event-id': ids[4] })
   await live.next(3000)
   // The replay is over: the late deliveries meet the subscriber's position, not a replay.
-  isLagging = false
-  for (const release of held.splice(0)) release()
+  lag.release()
   await channel.publish('score', { seq: 5 })
   const [event] = await client.events(1)
   await sleep(50)

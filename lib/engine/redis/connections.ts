@@ -233,6 +233,8 @@ export class Commands {
   /** A deadline of our own for a cluster, whose redirections and retries happen above its nodes' command timeouts. */
   readonly #deadlineMs: number | undefined
   #isClosed = false
+  /** The command socket is corked until the end of this tick (#corkForTick). */
+  #isCorked = false
 
   constructor (connection: Connection, commandTimeoutMs: number) {
     this.connection = connection
@@ -253,6 +255,7 @@ export class Commands {
   async run<T> (command: (connection: Connection) => Promise<T>): Promise<T> {
     if (this.#isClosed) throw new EngineError('the Redis engine is closed')
     if (this.connection.status !== 'ready') throw unavailable(`the command connection to Redis is ${this.connection.status}`)
+    if (this.#deadlineMs === undefined) this.#corkForTick(this.connection as Redis)
     try {
       if (this.#deadlineMs === undefined) return await command(this.connection)
       return await withDeadline(command(this.connection), this.#deadlineMs)
@@ -260,6 +263,25 @@ export class Commands {
       if (isTimeout(err)) reset(this.connection)
       throw unavailable('a Redis command failed', err)
     }
+  }
+
+  /**
+   * Holds this tick's commands in the socket and writes them at its end, in one system
+   * call: ioredis writes each command at once, and many channels publishing in one tick
+   * (one reader each) paid a write per command, as much CPU as the rest of the publish.
+   * Order is kept; a socket closed meanwhile fails its commands as before. (A cluster's
+   * commands go to the node connections it picks, uncorked.)
+   */
+  #corkForTick (redis: Redis): void {
+    if (this.#isCorked) return
+    const socket = redis.stream as { cork?: () => void, uncork?: () => void } | undefined
+    if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return
+    socket.cork()
+    this.#isCorked = true
+    process.nextTick(() => {
+      this.#isCorked = false
+      socket.uncork?.()
+    })
   }
 
   /** Quits the connection; later calls reject. */

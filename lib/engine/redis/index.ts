@@ -167,24 +167,31 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
       const topic = topics.open(key, history, listener)
       const { maxKeys } = features
       const presence = features.presence === true ? (presences ??= new RedisPresences(commands, resolved.presenceLeaseMs)).open(key, (left) => listener.left?.(left)) : undefined
-      return {
-        async publish ({ event, data, publishedAt, key: itemKey }) {
-          await topics.whenSubscribed(topic) // so this instance's own subscribers hear it too
-          if (topic.history === undefined) {
-            const text = encode('', event, data, publishedAt)
-            await commands.run(async (redis) => await (isCluster ? redis.spublish(key, text) : redis.publish(key, text)))
-            return undefined
-          }
-          const { maxEvents } = topic.history
-          // A first run of this publish (before a resend) is after what this instance has seen.
-          const publishId = nextPublishId()
-          const since = topic.lastId ?? '0-0'
-          if (itemKey === undefined || maxKeys === undefined) {
-            return await commands.run(async () => await scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
-          }
-          const id = await commands.run(async () => await stateScripts.append(key, stateKey, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt, itemKey, maxKeys))
+      // Returns ioredis's own promise (through Commands.run): no async wrapper per publish.
+      const send = ({ event, data, publishedAt, key: itemKey }: Parameters<EngineChannel['publish']>[0]): Promise<string | undefined> => {
+        if (topic.history === undefined) return publishText(event, data, publishedAt)
+        const { maxEvents } = topic.history
+        // A first run of this publish (before a resend) is after what this instance has seen.
+        const publishId = nextPublishId()
+        const since = topic.lastId ?? '0-0'
+        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
+        return commands.run(() => stateScripts.append(key, stateKey, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt, itemKey, maxKeys)).then((id) => {
           if (id === STATE_FULL) throw new TooManyKeysError(name, maxKeys, JSON.stringify(itemKey))
           return id
+        })
+      }
+      const publishText = async (event: string, data: string, publishedAt: number | undefined): Promise<undefined> => {
+        const text = encode('', event, data, publishedAt)
+        await commands.run((redis) => isCluster ? redis.spublish(key, text) : redis.publish(key, text))
+        return undefined
+      }
+      return {
+        publish (message) {
+          // The steady state, subscribed already: the command goes out now, with no
+          // promise or microtask before it (a wait per publish cost as much as the client).
+          if (!isClosed && topic.state === 'subscribed') return send(message)
+          // Subscribed first, so this instance's own subscribers hear it too.
+          return topics.whenSubscribed(topic).then(() => send(message))
         },
         snapshot: maxKeys === undefined
           ? undefined

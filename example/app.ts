@@ -9,7 +9,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { Registry } from 'prom-client'
 import sse, { type SsePluginOptions } from '../lib/index.js'
 import { registerClientModule } from './client-module.js'
-import { clock, Score, scoreboard, serverFigures } from './events.js'
+import { Type } from '../lib/index.js'
+import { clock, Score, scoreboard, serverFigures, Viewer } from './events.js'
 
 /**
  * The page and its script. Resolved from this module, so it is found both from
@@ -69,20 +70,33 @@ export function registerClock (app: FastifyInstance, tickMs: number = DEFAULT_TI
 /** Scores the `scores` channel keeps for replay. */
 export const SCORE_HISTORY = 1000
 
+/** The query of `GET /scores`: a page that says who it is counts as a viewer. */
+const ScoresQuery = Type.Object({ viewer: Type.Optional(Type.String({ pattern: '^[0-9a-z]{1,16}$' })) })
+
 /**
  * The live scoreboard: `GET /scores` streams `score` events from the `scores`
- * channel. A new page (no Last-Event-ID) first gets every retained score, so it
- * shows the current state; a reconnecting one gets exactly what it missed.
- * `POST /score` publishes one (validated by the catalog, once for all watchers).
+ * channel, which keeps the latest score per match as keyed state. A new page (no
+ * Last-Event-ID) first gets the board (one event per match), so it shows it at once; a
+ * reconnecting one gets exactly what it missed, or, when the history moved on, a
+ * resync and the board again. Slow readers keep the latest score per match
+ * (`'coalesce'`). With `?viewer=<id>` the page is counted as watching (presence, with
+ * `sse:join` and `sse:leave`). `POST /score` publishes one (validated by the catalog,
+ * once for all watchers).
  *
  * @example
  * registerScoreboard(app)
  * // curl -X POST localhost:3000/score -H 'content-type: application/json' -d '{"match":"AUS-NZL","home":2,"away":1}'
  */
 export function registerScoreboard (app: FastifyInstance): void {
-  const scores = app.sse.channel('scores', scoreboard, { history: { maxEvents: SCORE_HISTORY } })
-  app.get('/scores', { sse: scoreboard }, async (_request, reply) => {
-    await scores.subscribe(reply.sse(), { replayAll: true })
+  const scores = app.sse.channel('scores', scoreboard, {
+    history: { maxEvents: SCORE_HISTORY },
+    state: { score: (d) => d.match },
+    presence: { info: Viewer, events: true }
+  })
+  app.get('/scores', { sse: scoreboard, schema: { querystring: ScoresQuery } }, async (request, reply) => {
+    const { viewer } = request.query as typeof ScoresQuery.static
+    const stream = reply.sse({ queuePolicy: 'coalesce' })
+    await scores.subscribe(stream, { snapshot: true, ...(viewer === undefined ? {} : { presence: { id: viewer, info: { name: `Tab ${viewer.slice(0, 4)}` } } }) })
   })
   app.post('/score', { schema: { body: Score } }, async (request, reply) => {
     const id = await scores.publish('score', request.body as typeof Score.static)

@@ -34,6 +34,9 @@ export const Score = Type.Object({
  */
 export const scoreboard = defineEvents({ score: Score })
 
+/** What a page watching the scoreboard tells about itself (the "who is watching" card). */
+export const Viewer = Type.Object({ name: Type.String({ minLength: 1, maxLength: 40 }) })
+
 /**
  * Events of `GET /stats`: the server's own figures, from `app.sse.stats()`, once per
  * period, for the page's live view of the server.

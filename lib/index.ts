@@ -28,7 +28,8 @@ export {
   type EventCatalog, type EventSchemas, type EventName, type EventData, type Events, type SseMessage, type SendOptions, type TText
 } from './core/catalog.js'
 export {
-  END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema, type Missed, type Resync
+  END_EVENT, EndSchema, JOIN_EVENT, JoinSchema, LEAVE_EVENT, LeaveSchema, MISSED_EVENT, MissedSchema, REMOVE_EVENT, RemoveSchema,
+  RESYNC_EVENT, ResyncSchema, type Join, type Leave, type Missed, type Remove, type Resync
 } from './core/control.js'
 export type { EventId } from './core/frame.js'
 export * as errors from './core/errors.js'
@@ -41,9 +42,12 @@ export type { CloseReason, RejectReason } from './stream/hub.js'
 export type { SseStream } from './stream/stream.js'
 export type { Channel, PublishResult, StreamFor } from './channel/channel.js'
 export type { ChannelOptions, SubscribeOptions } from './channel/options.js'
+export { DEFAULT_MAX_KEYS, type StateEntry, type StateKeys } from './channel/state.js'
+export type { PresenceJoin, PresenceMember, PresenceOptions } from './channel/presence.js'
 export type { ChannelStats } from './core/stats.js'
 export type {
-  AdmissionLease, AdmissionStore, ChannelListener, EngineChannel, EngineHealth, EngineMessage, HistoryOptions, PageLimit, ReplayPage, SseEngine
+  AdmissionLease, AdmissionStore, ChannelFeatures, ChannelListener, EngineChannel, EngineHealth, EngineMessage, EnginePresence, HistoryOptions, PageLimit,
+  PresenceRecord, ReplayPage, SseEngine, StateSnapshot
 } from './engine/engine.js'
 export { memoryEngine } from './engine/memory.js'
 export { EVENT_STREAM_MEDIA_TYPE, sseItemSchemas, sseResponseSchema, type SseResponseOptions } from './http/openapi.js'

@@ -3,6 +3,7 @@
  * wraps the handlers of routes declared `{ sse: catalog }`, and ends every stream in
  * `preClose` so `fastify.close()` never waits on open connections.
  */
+import type { TSchema } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Channel } from './channel/channel.js'
@@ -62,9 +63,9 @@ export interface SseNamespace {
    * @example
    * const scores = app.sse.channel('scores', scoreEvents, { history: true })
    */
-  channel<C extends EventCatalog<any>> (name: string, catalog: C, options: ChannelOptions<C> & { history: true | HistoryOptions }): Channel<C, true>
-  channel<C extends EventCatalog<any>> (name: string, catalog: C, options?: ChannelOptions<C> & { history?: false | undefined }): Channel<C, false>
-  channel<C extends EventCatalog<any>> (name: string, catalog: C, options?: ChannelOptions<C>): Channel<C>
+  channel<C extends EventCatalog<any>, S extends TSchema = TSchema> (name: string, catalog: C, options: ChannelOptions<C, S> & { history: true | HistoryOptions }): Channel<C, true, S>
+  channel<C extends EventCatalog<any>, S extends TSchema = TSchema> (name: string, catalog: C, options?: ChannelOptions<C, S> & { history?: false | undefined }): Channel<C, false, S>
+  channel<C extends EventCatalog<any>, S extends TSchema = TSchema> (name: string, catalog: C, options?: ChannelOptions<C, S>): Channel<C, boolean, S>
 }
 
 declare module 'fastify' {

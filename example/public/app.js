@@ -44,45 +44,69 @@ function startClock () {
 }
 
 /**
- * Shows the live scoreboard streamed as `score` events by `GET /scores`. Each event
- * carries one match's whole score, so the latest per match is the state. A new
- * connection gets every retained score first; a reconnect gets what it missed
- * (the browser sends Last-Event-ID). On `sse:resync` (the server could not replay
- * from our id) the page starts over with a new connection, which replays all.
+ * Shows the live scoreboard and who is watching it, from `GET /scores`: the server
+ * keeps the latest score per match (keyed state) and sends it first, so a reload shows
+ * the board at once; the client keeps it as a map (`client.state`), filled by that
+ * snapshot and live events, emptied and filled again on a resync. The same stream
+ * says who else watches (`client.presence`, from `sse:join` and `sse:leave`).
  */
 function startScoreboard () {
   const rows = new Map()
   const body = document.querySelector('#scores tbody')
   const empty = document.getElementById('scores-empty')
+  const viewer = Math.random().toString(36).slice(2, 10)
+  const client = createClient(`/scores?viewer=${viewer}`)
+  showStatus(client, document.getElementById('scores-status'))
+  const scores = client.state('score', (score) => score.match)
+  const watching = client.presence()
 
-  function show ({ match, home, away }) {
-    let row = rows.get(match)
-    if (row === undefined) {
-      row = body.insertRow()
-      row.insertCell().textContent = match
-      row.insertCell().className = 'score'
-      rows.set(match, row)
+  function showScores () {
+    for (const [match, { home, away }] of scores) {
+      let row = rows.get(match)
+      if (row === undefined) {
+        row = body.insertRow()
+        row.insertCell().textContent = match
+        row.insertCell().className = 'score'
+        rows.set(match, row)
+      }
+      const text = `${home} : ${away}`
+      if (row.cells[1].textContent === text) continue
+      row.cells[1].textContent = text
+      // Restart the highlight animation on every update.
+      row.classList.remove('fresh')
+      void row.offsetWidth
+      row.classList.add('fresh')
     }
-    row.cells[1].textContent = `${home} : ${away}`
-    // Restart the highlight animation on every update.
-    row.classList.remove('fresh')
-    void row.offsetWidth
-    row.classList.add('fresh')
-    empty.hidden = true
+    for (const [match, row] of rows) {
+      if (scores.has(match)) continue
+      row.remove()
+      rows.delete(match)
+    }
+    empty.hidden = scores.size > 0
   }
 
-  function connect () {
-    const client = createClient('/scores')
-    showStatus(client, document.getElementById('scores-status'))
-    client.on('score', show)
-    client.onResync(() => {
-      client.close()
-      rows.clear()
-      body.replaceChildren()
-      connect()
-    })
+  let seen = new Set()
+  function showWatching () {
+    const list = document.getElementById('watchers')
+    list.replaceChildren(...[...watching].map(([id, info]) => {
+      const item = document.createElement('li')
+      item.textContent = id === viewer ? `${info.name} (this tab)` : info.name
+      return item
+    }))
+    document.getElementById('watching-count').textContent = String(watching.size)
+    const joined = [...watching.keys()].filter((id) => !seen.has(id) && id !== viewer)
+    const left = [...seen].filter((id) => !watching.has(id))
+    if (joined.length > 0 || left.length > 0) {
+      const names = (ids, map) => ids.map((id) => map.get(id)?.name ?? id).join(', ')
+      document.getElementById('watching-news').textContent = joined.length > 0 ? `${names(joined, watching)} joined` : `${left.length} left`
+    }
+    seen = new Set(watching.keys())
   }
-  connect()
+
+  client.onState(() => {
+    showScores()
+    showWatching()
+  })
 
   document.getElementById('score-form').addEventListener('submit', async (event) => {
     event.preventDefault()

@@ -2,22 +2,26 @@
  * Broadcast channels, their API and lifetime: a publish is validated once and handed
  * to the engine; what the engine delivers goes out through the fan-out (fanout.ts),
  * encoded once and written to every subscriber, and a subscriber that comes back with
- * Last-Event-ID first gets what it missed (replay.ts). Channels by name: registry.ts.
+ * Last-Event-ID first gets what it missed (replay.ts), or the state (state.ts).
+ * Presence: presence.ts. Channels by name: registry.ts.
  */
+import type { TSchema } from '@sinclair/typebox'
 import { compiledEvent, findEvent, serializePayload, type EventCatalog, type EventData, type EventName, type Events } from '../core/catalog.js'
 import { END_EVENT, RESYNC_EVENT, type Resync } from '../core/control.js'
 import { CatalogMismatchError, ChannelDroppedError, EventTooLargeError, InvalidOptionError } from '../core/errors.js'
-import { controlFrame, describe, eventByteLength } from '../core/frame.js'
+import { controlFrame, eventByteLength } from '../core/frame.js'
 import type { ComparePositions } from '../core/merge.js'
 import type { ChannelStats } from '../core/stats.js'
 import { kClose, kClosed, kOffClose, kOnClose, kWrite } from '../core/symbols.js'
-import { refuseUnknownOptions } from '../core/validate.js'
-import type { ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory } from '../engine/engine.js'
+import type { ChannelFeatures, ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory } from '../engine/engine.js'
 import { PageReads, type ReadQueue } from '../engine/replay-reads.js'
 import type { SseStream } from '../stream/stream.js'
 import { afterIo, beginPublish, endPublish, Fanout, type Subscriber } from './fanout.js'
-import { SUBSCRIBE_OPTION_NAMES, type ChannelOptions, type ChannelSettings, type SubscribeOptions } from './options.js'
+import { checkSubscription, type ChannelOptions, type ChannelSettings, type SubscribeOptions } from './options.js'
+import { ChannelPresence, type PresenceMember } from './presence.js'
 import { Replay, type ReplayContext } from './replay.js'
+import { IdleTimer } from './idle.js'
+import { ChannelState, readSnapshot, type StateEntry } from './state.js'
 
 /**
  * A stream that can subscribe to a channel of catalog `C`: its own catalog declares
@@ -34,7 +38,7 @@ export interface ChannelContext {
   readonly maxLastEventIdBytes: number
   readonly compare: ComparePositions
   /** Opens the engine side of the channel. */
-  readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener) => EngineChannel
+  readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures) => EngineChannel
   /** The channel was idle for `idleMs` or dropped: forget it. */
   readonly forget: (channel: Channel<any>) => void
   /** Told after a live message was written to local subscribers (metrics on): when it was published. */
@@ -58,13 +62,17 @@ export type PublishResult<H extends boolean> = H extends true ? string : H exten
  * app.get('/scores', (request, reply) => { scores.subscribe(reply.sse(scoreEvents)) })
  * app.post('/score', async (request) => scores.publish('score', request.body))
  */
-export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boolean = boolean> {
+export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boolean = boolean, S extends TSchema = TSchema> {
   readonly name: string
   readonly catalog: C
   /** @internal the resolved history bounds, compared when the name is requested again */
   readonly history: ResolvedHistory | undefined
   /** @internal the resolved idle time */
   readonly idleMs: number | false
+  /** @internal what the engine keeps besides history, compared when the name is requested again */
+  readonly features: ChannelFeatures
+  readonly #state: ChannelState<C>
+  readonly #presence: ChannelPresence | undefined
   readonly #engine: EngineChannel
   /** History reads shared by this channel's replays; with history only. */
   readonly #pages: PageReads | undefined
@@ -79,7 +87,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   /** The id of the last message delivered here: where a gap's resync says the client was. */
   #lastId: string | undefined
   #isDropped = false
-  #idleTimer: NodeJS.Timeout | undefined
+  readonly #idle: IdleTimer
 
   /** @internal use `app.sse.channel()`; `settings` were checked and resolved by the registry */
   constructor (name: string, catalog: C, settings: ChannelSettings<C>, context: ChannelContext) {
@@ -89,8 +97,10 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     this.idleMs = settings.idleMs
     this.#onResync = settings.onResync
     this.#context = context
+    this.#idle = new IdleTimer(this.idleMs, () => { this.drop().catch((err: unknown) => context.log(err, `dropping idle channel "${name}" failed`)) })
+    this.features = { maxKeys: settings.state?.maxKeys, presence: settings.presence !== undefined }
     const detach = (stream: SseStream<any>): void => this.#detach(stream)
-    this.#fanout = new Fanout({ name, catalog, compare: context.compare, log: context.log, detach })
+    this.#fanout = new Fanout({ name, catalog, compare: context.compare, log: context.log, state: settings.state, detach })
     this.#replays = {
       name,
       compare: context.compare,
@@ -102,9 +112,13 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
       writeTo: (subscriber, decoded) => this.#fanout.writeTo(subscriber, decoded),
       resync: (stream, info, callHook) => this.#resync(stream, info, callHook),
       callOnResync: (stream, info) => this.#callOnResync(stream, info),
-      detach
+      detach,
+      snapshot: async () => await readSnapshot(this.#engine, context.replayReads, name, () => this.#isDropped, this.#presence),
+      gapped: (subscriber, info) => this.#gapOne(subscriber, info)
     }
-    this.#engine = context.open(this.history, { deliver: (message) => this.#deliver(message), gap: () => this.#gap() })
+    this.#engine = context.open(this.history, { deliver: (message) => this.#deliver(message), gap: () => this.#gap(), left: (members) => this.#presence?.left(members) }, this.features)
+    this.#presence = ChannelPresence.open(settings.presence, this.#engine, context.log)
+    this.#state = new ChannelState(name, settings.state, () => this.#engine, context.replayReads, () => this.#isDropped, (message) => this.#fanout.decode(message))
     this.#pages = this.history === undefined ? undefined : new PageReads(context.replayReads, (after, limit) => this.#readPage(after, limit))
     this.#armIdle()
   }
@@ -152,19 +166,50 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
       const bytes = text.length > maxEventBytes ? Buffer.byteLength(text) : eventByteLength(event, text)
       if (bytes > maxEventBytes) throw new EventTooLargeError(event, bytes, maxEventBytes)
     }
+    const key = this.#state.keyOf(event, data)
     this.#stats.published++
     this.#armIdle()
     // The engine gives an id exactly when the channel has history, which is what H says.
     let published: Promise<PublishResult<H>>
     beginPublish()
     try {
-      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now() }) as Promise<PublishResult<H>>
+      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now(), key }) as Promise<PublishResult<H>>
     } finally {
       endPublish()
     }
     if (!this.#fanout.isBackedUp) return published
     this.#fanout.isBackedUp = false
     return published.then(afterIo)
+  }
+
+  /**
+   * Deletes a key from the channel's state, on every instance: subscribers get `sse:remove`
+   * (with an id, so a replay has it too). Resolves with that id.
+   * @throws TYPED_SSE_INVALID_OPTION (no `state`), TYPED_SSE_INVALID_STATE_KEY, TYPED_SSE_CHANNEL_DROPPED
+   * @example await prices.remove('ACME')
+   */
+  remove (key: string | number): Promise<string> {
+    if (this.#isDropped) throw new ChannelDroppedError(this.name)
+    this.#armIdle()
+    return this.#state.remove(key)
+  }
+
+  /**
+   * The channel's keyed state now: the latest event of every key, oldest first.
+   * @throws TYPED_SSE_INVALID_OPTION (no `state`); rejects with TYPED_SSE_ENGINE_UNAVAILABLE
+   * @example for (const { key, data } of await prices.state()) console.log(key, data)
+   */
+  async state (): Promise<Array<StateEntry<C>>> {
+    return await this.#state.entries()
+  }
+
+  /**
+   * The members present on every instance, each once, with its connections. @throws TYPED_SSE_INVALID_OPTION (no `presence`)
+   * @example const watching = await room.presence() // [{ id: 'alice', info: { name: 'Alice' }, connections: 2 }]
+   */
+  async presence (): Promise<Array<PresenceMember<S>>> {
+    if (this.#presence === undefined) throw new InvalidOptionError('presence', `channel "${this.name}" keeps no presence: declare it with \`presence: { info }\``)
+    return await this.#presence.list<S>()
   }
 
   /**
@@ -197,28 +242,24 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
    * @example
    * await scores.subscribe(reply.sse(scoreEvents), { filter: (m) => m.data.match === request.params.match })
    */
-  subscribe (stream: StreamFor<C>, options: SubscribeOptions<C> = {}): Promise<void> {
+  subscribe (stream: StreamFor<C>, options: SubscribeOptions<C, S> = {}): Promise<void> {
     if (this.#isDropped) throw new ChannelDroppedError(this.name)
-    if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', `subscribe() takes an options object, got ${describe(options)}`)
-    refuseUnknownOptions('subscribe()', options, SUBSCRIBE_OPTION_NAMES)
-    const filter = options.filter as Subscriber['filter']
-    if (filter !== undefined && typeof filter !== 'function') throw new InvalidOptionError('filter', `expected a function, got ${describe(filter)}`)
-    if (options.lastEventId != null && typeof options.lastEventId !== 'string') {
-      throw new InvalidOptionError('lastEventId', `expected a string or null, got ${describe(options.lastEventId)}`)
-    }
+    const canSnapshot = this.history !== undefined && (this.features.maxKeys !== undefined || this.#presence?.resolved.events === true)
+    const { filter, isSnapshot, member } = checkSubscription(this.name, options, canSnapshot, this.#presence?.resolved)
     this.#assertCatalog(stream)
     if (!stream.isOpen || this.#subscribers.has(stream)) return Promise.resolve()
     let lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId ?? undefined
     if (lastEventId !== undefined && Buffer.byteLength(lastEventId) > this.#context.maxLastEventIdBytes) lastEventId = undefined
-    const isReplaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true)
-    const subscriber: Subscriber = { stream, filter, replay: undefined, cursor: undefined }
+    const isReplaying = this.history !== undefined && (lastEventId !== undefined || options.replayAll === true || isSnapshot)
+    const subscriber: Subscriber = { stream, filter, isSnapshot, replay: undefined, cursor: undefined }
     const replay = isReplaying ? subscriber.replay = new Replay(subscriber, this.#replays) : undefined
     this.#subscribers.set(stream, subscriber)
-    this.#cancelIdle()
+    this.#idle.cancel()
     // The channel itself is told of the close ([kClosed]): no closure per subscriber.
     stream[kOnClose](this)
-    if (replay !== undefined) return replay.start(lastEventId)
-    return this.#engine.ready === undefined ? Promise.resolve() : this.#whenLive(subscriber)
+    const joined = member === undefined ? undefined : this.#presence?.join(stream, member.id, member.info)
+    const live = replay !== undefined ? replay.start(lastEventId) : this.#engine.ready === undefined ? Promise.resolve() : this.#whenLive(subscriber)
+    return joined === undefined ? live : Promise.all([live, joined]).then(() => {})
   }
 
   /**
@@ -258,7 +299,8 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   async drop (): Promise<void> {
     if (this.#isDropped) return
     this.#isDropped = true
-    this.#cancelIdle()
+    this.#idle.cancel()
+    this.#presence?.leaveAll()
     const streams = [...this.#subscribers.keys()]
     this.#subscribers.clear()
     for (const stream of streams) stream.close()
@@ -274,7 +316,8 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   /** @internal stops delivery on this instance (plugin close) */
   [kClose] (): Promise<void> | void {
     this.#isDropped = true
-    this.#cancelIdle()
+    this.#idle.cancel()
+    this.#presence?.leaveAll()
     this.#subscribers.clear()
     return this.#engine.close()
   }
@@ -305,9 +348,15 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   #gap (): void {
     const info: Resync = { channel: this.name, lastEventId: this.#lastId ?? '', reason: 'gap' }
     for (const subscriber of [...this.#subscribers.values()]) {
-      if (subscriber.replay === undefined) this.#resync(subscriber.stream, info, true)
+      if (subscriber.replay === undefined) this.#gapOne(subscriber, info)
       else subscriber.replay.isGapped = true
     }
+  }
+
+  /** A live subscriber missed messages: resynced, and (held from now) sent the state again when it asked for snapshots. */
+  #gapOne (subscriber: Subscriber, info: Resync): void {
+    this.#resync(subscriber.stream, info, true)
+    if (subscriber.isSnapshot && subscriber.stream.isOpen) void (subscriber.replay = new Replay(subscriber, this.#replays)).start(undefined)
   }
 
   /** A page read as the read queue runs it: none once the channel is dropped (its replays are gone). */
@@ -334,6 +383,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     if (subscriber === undefined) return
     this.#subscribers.delete(stream)
     stream[kOffClose](this)
+    this.#presence?.leave(stream)
     if (this.#subscribers.size === 0) this.#armIdle()
   }
 
@@ -345,14 +395,6 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
 
   /** (Re)starts the idle countdown while nobody is subscribed. */
   #armIdle (): void {
-    if (this.idleMs === false || this.#isDropped || this.#subscribers.size > 0) return
-    clearTimeout(this.#idleTimer)
-    this.#idleTimer = setTimeout(() => { this.drop().catch((err: unknown) => this.#context.log(err, `dropping idle channel "${this.name}" failed`)) }, this.idleMs)
-    this.#idleTimer.unref()
-  }
-
-  #cancelIdle (): void {
-    clearTimeout(this.#idleTimer)
-    this.#idleTimer = undefined
+    if (!this.#isDropped && this.#subscribers.size === 0) this.#idle.arm()
   }
 }

@@ -4,13 +4,15 @@
  * (a filter that throws, a stream that cannot take the write) ends that subscriber alone.
  */
 import { findEvent, parsePayload, type EventCatalog, type SseMessage } from '../core/catalog.js'
+import { JOIN_EVENT, LEAVE_EVENT, REMOVE_EVENT } from '../core/control.js'
 import { ForeignEventError, SubscriberError } from '../core/errors.js'
-import { describe, eventText } from '../core/frame.js'
+import { controlFrame, describe, eventText } from '../core/frame.js'
 import { isAfter, type ComparePositions } from '../core/merge.js'
 import { kCork, kEnd, kWrite } from '../core/symbols.js'
 import type { EngineMessage } from '../engine/engine.js'
 import type { CorkableSocket } from '../stream/adapters/index.js'
 import type { SseStream } from '../stream/stream.js'
+import { stateKey, type ResolvedState } from './state.js'
 
 /** What the fan-out and the channel use of a subscriber's replay (replay.ts). */
 export interface HeldReplay {
@@ -26,6 +28,8 @@ export interface HeldReplay {
 export interface Subscriber {
   readonly stream: SseStream<any>
   readonly filter: ((message: SseMessage<any>) => boolean) | undefined
+  /** Gets the channel's state instead of a bare resync (and when it has no Last-Event-ID). */
+  readonly isSnapshot: boolean
   /** While this subscriber's replay runs (and is written): it holds the live messages. */
   replay: HeldReplay | undefined
   /**
@@ -40,6 +44,10 @@ export interface Subscriber {
 export interface Decoded {
   readonly frame: Buffer
   readonly message: SseMessage<any>
+  /** A control event of the channel's (`sse:remove`, `sse:join`, `sse:leave`): no filter applies. */
+  readonly isControl?: boolean
+  /** What a `'coalesce'` queue replaces it by: the channel's name and the state key. */
+  readonly coalesceKey?: string
 }
 
 /**
@@ -115,6 +123,8 @@ export interface FanoutContext {
   readonly catalog: EventCatalog<any>
   readonly compare: ComparePositions
   readonly log: (err: unknown, message: string) => void
+  /** The channel's keyed state: a keyed message's key names it in a `'coalesce'` queue. */
+  readonly state: ResolvedState | undefined
   /** Forgets a subscriber whose write failed (its stream is ended here). */
   readonly detach: (stream: SseStream<any>) => void
 }
@@ -176,8 +186,8 @@ export class Fanout {
    */
   writeTo (subscriber: Subscriber, decoded: Decoded): boolean {
     try {
-      if (subscriber.filter !== undefined && subscriber.filter(decoded.message) !== true) return true
-      if (subscriber.stream[kWrite](decoded.frame)) return true
+      if (subscriber.filter !== undefined && decoded.isControl !== true && subscriber.filter(decoded.message) !== true) return true
+      if (subscriber.stream[kWrite](decoded.frame, 1, decoded.coalesceKey)) return true
       if (subscriber.stream.isOpen) this.isBackedUp = true
     } catch (err) {
       this.#failSubscriber(subscriber, err)
@@ -187,6 +197,7 @@ export class Fanout {
 
   /** The frame and payload of a message, or `undefined` when this catalog cannot take it. */
   decode (message: EngineMessage): Decoded | undefined {
+    if (message.event === REMOVE_EVENT || message.event === JOIN_EVENT || message.event === LEAVE_EVENT) return this.#decodeControl(message)
     const { name, catalog } = this.#context
     const compiled = findEvent(catalog, message.event)
     const data = compiled === undefined ? undefined
@@ -207,7 +218,22 @@ export class Fanout {
       this.#context.log(err, `channel "${name}" skipped a message with an id it cannot write`)
       return undefined
     }
-    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any> }
+    const key = this.#context.state === undefined ? undefined : stateKey(this.#context.state, message.event, data)
+    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any>, coalesceKey: key === undefined ? undefined : `${name}\n${key}` }
+  }
+
+  /** A control event of the channel's own (state removal, presence), checked: anyone may write to a Redis. */
+  #decodeControl (message: EngineMessage): Decoded | undefined {
+    let data: { key?: unknown, id?: unknown, info?: unknown } | undefined
+    try {
+      data = JSON.parse(message.data)
+    } catch {}
+    const isValid = data !== null && typeof data === 'object' && (message.event === REMOVE_EVENT ? typeof data.key === 'string' : typeof data.id === 'string')
+    if (!isValid) return undefined
+    const payload = message.event === REMOVE_EVENT ? { key: data?.key } : message.event === JOIN_EVENT ? { id: data?.id, info: data?.info } : { id: data?.id }
+    const frame = controlFrame(message.event as typeof REMOVE_EVENT, payload, message.id)
+    const coalesceKey = message.event === REMOVE_EVENT ? `${this.#context.name}\n${payload.key as string}` : undefined
+    return { frame, message: { event: message.event, data: payload, id: message.id } as SseMessage<any>, isControl: true, coalesceKey }
   }
 
   #failSubscriber (subscriber: Subscriber, err: unknown): void {

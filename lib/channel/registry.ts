@@ -14,6 +14,8 @@ import { positiveIntegerOrFalse, refuseUnknownOptions } from '../core/validate.j
 import { MAX_REPLAY_READS, ReadQueue } from '../engine/replay-reads.js'
 import { kClose } from '../core/symbols.js'
 import { MAX_TIMER_MS } from '../core/timers.js'
+import { resolvePresence } from './presence.js'
+import { resolveState } from './state.js'
 
 /** Totals over the channels of an instance, for `app.sse.stats()`. */
 export interface ChannelTotals {
@@ -67,18 +69,21 @@ export class ChannelRegistry {
     refuseUnknownOptions(`channel("${name}")`, options, CHANNEL_OPTION_NAMES)
     const history = resolveHistory(options.history)
     const idleMs = positiveIntegerOrFalse('idleMs', options.idleMs, false, MAX_TIMER_MS)
+    const state = resolveState(options.state, options.maxKeys, catalog, history !== undefined)
+    const presence = resolvePresence(options.presence)
     const existing = this.#channels.get(name)
     if (existing !== undefined) {
       if (existing.catalog !== catalog || existing.history?.maxEvents !== history?.maxEvents ||
-        existing.history?.maxAgeMs !== history?.maxAgeMs || existing.idleMs !== idleMs) throw new ChannelConflictError(name)
+        existing.history?.maxAgeMs !== history?.maxAgeMs || existing.idleMs !== idleMs ||
+        existing.features.maxKeys !== state?.maxKeys || existing.features.presence !== (presence !== undefined)) throw new ChannelConflictError(name)
       return existing
     }
     const engine = this.#engine
-    const channel = new Channel(name, catalog, { history, idleMs, onResync: options.onResync }, {
+    const channel = new Channel(name, catalog, { history, idleMs, onResync: options.onResync, state, presence }, {
       ...this.#options,
       replayReads: this.#replayReads,
       compare: (a, b) => engine.compareIds(a, b),
-      open: (resolved, listener) => engine.channel(name, resolved, listener),
+      open: (resolved, listener, features) => engine.channel(name, resolved, listener, features),
       forget: (dropped) => this.#forget(dropped)
     })
     this.#channels.set(name, channel)

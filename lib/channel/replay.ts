@@ -3,14 +3,16 @@
  * written at the client's pace, while the live messages published meanwhile are held
  * (bounded by the stream's `maxQueueBytes` and its policy) and joined by position
  * once the last page is written (core/merge.ts): no gap, no duplicate, or an explicit
- * `sse:resync`.
+ * `sse:resync`. A subscriber that asked for snapshots gets the channel's state instead
+ * (no Last-Event-ID, or after the resync), joined with the held messages by the
+ * position it was read at, the same way.
  */
 import { END_EVENT, RESYNC_EVENT, type Resync } from '../core/control.js'
 import { QueueFullError } from '../core/errors.js'
 import { controlFrame } from '../core/frame.js'
 import { isAfter, ReplayMerge, type ComparePositions } from '../core/merge.js'
 import { kEnd, kMissed, kOptions, kWrite } from '../core/symbols.js'
-import type { EngineMessage, ReplayPage } from '../engine/engine.js'
+import type { EngineMessage, ReplayPage, StateSnapshot } from '../engine/engine.js'
 import { holdTick } from '../engine/replay-reads.js'
 import type { SseStream } from '../stream/stream.js'
 import type { Decoded, HeldReplay, Subscriber } from './fanout.js'
@@ -32,6 +34,10 @@ export interface ReplayContext {
   readonly resync: (stream: SseStream<any>, info: Resync, callHook: boolean) => void
   readonly callOnResync: (stream: SseStream<any>, info: Resync) => void
   readonly detach: (stream: SseStream<any>) => void
+  /** The channel's state and the `sse:join` frames of its members (for a subscriber with `snapshot: true`). */
+  readonly snapshot: () => Promise<StateSnapshot & { readonly joins: readonly Buffer[] }>
+  /** A live subscriber missed messages (a gap): resync it (and send the state again to one with snapshots). */
+  readonly gapped: (subscriber: Subscriber, info: Resync) => void
 }
 
 /** What a held message counts for against the stream's queue limit (its frame, about). */
@@ -75,7 +81,8 @@ export class Replay implements HeldReplay {
     merge.hold(message)
     const { maxQueueBytes, queuePolicy } = subscriber.stream[kOptions]
     if (merge.heldSize <= maxQueueBytes) return
-    if (queuePolicy === 'close') {
+    // Held messages are not coalesced: under 'coalesce' a hold past the limit closes, as under 'close'.
+    if (queuePolicy !== 'drop-oldest') {
       this.#context.detach(subscriber.stream)
       subscriber.stream.request.log.warn({ err: new QueueFullError(merge.heldSize, maxQueueBytes) }, 'event stream closed: live events held during its replay passed maxQueueBytes')
       subscriber.stream[kEnd]('policy')
@@ -101,6 +108,12 @@ export class Replay implements HeldReplay {
     let cursor = lastEventId
     let resync: Resync | undefined
     for (let isFirst = true; ; isFirst = false) {
+      if (isFirst && cursor === undefined && subscriber.isSnapshot) {
+        const at = await this.#snapshot()
+        if (at === false) return
+        cursor = at
+        break
+      }
       let page: ReplayPage
       try {
         page = await context.read(cursor, this.heldSince)
@@ -119,6 +132,12 @@ export class Replay implements HeldReplay {
         resync = { channel: context.name, lastEventId: cursor ?? '', reason: page.status }
         stream[kWrite](controlFrame(RESYNC_EVENT, resync))
         if (isFirst) cursor = undefined
+        if (subscriber.isSnapshot) {
+          // The state follows the resync: the client's view is whole again.
+          const at = await this.#snapshot()
+          if (at === false) return
+          cursor = at
+        }
         break
       }
       if (isFirst) context.counted(true)
@@ -132,7 +151,14 @@ export class Replay implements HeldReplay {
     // A gap the engine reported meanwhile concerns the live messages: said before them.
     const gap: Resync | undefined = this.isGapped ? { channel: context.name, lastEventId: cursor ?? '', reason: 'gap' } : undefined
     this.isGapped = false
-    if (gap !== undefined) context.resync(stream, gap, false)
+    if (gap !== undefined) {
+      context.resync(stream, gap, false)
+      if (subscriber.isSnapshot) {
+        const at = await this.#snapshot()
+        if (at === false) return
+        cursor = at
+      }
+    }
     // What was held meanwhile, in batches: more may be held while a batch is written.
     const merge = this.merge
     for (let batch = merge.release(cursor); batch.length > 0; batch = merge.release(cursor)) {
@@ -149,9 +175,33 @@ export class Replay implements HeldReplay {
     if (this.isGapped) {
       // Another gap while the held messages were written.
       this.isGapped = false
-      context.resync(stream, { channel: context.name, lastEventId: cursor ?? '', reason: 'gap' }, true)
+      context.gapped(subscriber, { channel: context.name, lastEventId: cursor ?? '', reason: 'gap' })
     }
     stream[kMissed](0, true)
+  }
+
+  /**
+   * Writes the channel's state (then who is there) while live messages stay held.
+   *
+   * @returns the position the state was read at (where the held messages join), or
+   *   false when the subscriber is gone (a failed read closes its stream)
+   */
+  async #snapshot (): Promise<string | undefined | false> {
+    const { stream } = this.#subscriber
+    let snapshot: StateSnapshot & { readonly joins: readonly Buffer[] }
+    try {
+      snapshot = await this.#context.snapshot()
+    } catch (err) {
+      if (!stream.isOpen || !this.#context.isCurrent(this.#subscriber)) return false
+      this.#stop()
+      this.#context.log(err, `reading the state of channel "${this.#context.name}" failed; the stream was closed so its client retries`)
+      stream.close()
+      return false
+    }
+    if (!(await this.#writeAll(snapshot.entries, undefined))) return false
+    // Joins and leaves held from before this list are written after it: applied in order, they leave the list right.
+    for (const join of snapshot.joins) stream[kWrite](join)
+    return snapshot.position
   }
 
   /** The subscriber is live again: live messages go straight out, not held here. */

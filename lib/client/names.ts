@@ -3,7 +3,7 @@
  * (the browser loads no server code) and typed by the originals so they cannot drift.
  */
 import type { TEXT_KEYWORD } from '../core/catalog.js'
-import type { END_EVENT as SERVER_END_EVENT, MISSED_EVENT, RESYNC_EVENT } from '../core/control.js'
+import type { END_EVENT as SERVER_END_EVENT, JOIN_EVENT, LEAVE_EVENT, MISSED_EVENT, REMOVE_EVENT, RESYNC_EVENT } from '../core/control.js'
 
 /**
  * The schema keyword that marks raw text events (`Text()`).
@@ -37,3 +37,10 @@ export const MISSED_EVENT_NAME: typeof MISSED_EVENT = 'sse:missed'
  * if (event === END_EVENT) client.close()
  */
 export const END_EVENT: typeof SERVER_END_EVENT = 'sse:end'
+
+/** The control events of keyed state and presence (lib/control.ts), read by `state()` and `presence()`. */
+export const REMOVE_EVENT_NAME: typeof REMOVE_EVENT = 'sse:remove'
+/** See {@link REMOVE_EVENT_NAME}. */
+export const JOIN_EVENT_NAME: typeof JOIN_EVENT = 'sse:join'
+/** See {@link REMOVE_EVENT_NAME}. */
+export const LEAVE_EVENT_NAME: typeof LEAVE_EVENT = 'sse:leave'

@@ -4,6 +4,7 @@
  * `sse:missed`, `sse:end`) and errors reported to `onError`.
  */
 import { END_EVENT, MISSED_EVENT_NAME, RESYNC_EVENT_NAME, TEXT_MARK } from './names.js'
+import { liveState, type LiveState } from './state.js'
 import type { Missed, Resync } from '../core/control.js'
 import { SseClientError } from './errors.js'
 import type { StreamEvent } from './parser.js'
@@ -31,6 +32,8 @@ export class TypedEventClient implements SseClient {
   readonly #endListeners = new Set<() => void>()
   readonly #signal: AbortSignal | undefined
   #status: ClientStatus = 'connecting'
+  /** The keyed state and presence maps, made on first use. */
+  #live: LiveState | undefined
 
   constructor (url: string, options: ClientInit, openTransport: (sink: TransportSink) => Transport) {
     this.#url = url
@@ -61,11 +64,15 @@ export class TypedEventClient implements SseClient {
   }
 
   on (event: string, handler: AnyHandler): () => void {
+    this.#assertKnown(event)
+    return this.#subscribe(event, handler)
+  }
+
+  #assertKnown (event: string): void {
     if (this.#catalog !== undefined && !Object.hasOwn(this.#catalog.schemas, event)) {
       throw new SseClientError('TYPED_SSE_CLIENT_UNKNOWN_EVENT',
         `Event "${event}" is not in the catalog (known: ${Object.keys(this.#catalog.schemas).join(', ')}).`, { event })
     }
-    return this.#subscribe(event, handler)
   }
 
   off (event: string, handler: AnyHandler): void {
@@ -86,6 +93,23 @@ export class TypedEventClient implements SseClient {
 
   onMissed (listener: (info: Missed) => void): () => void {
     return this.#subscribe(MISSED_EVENT_NAME, listener as AnyHandler)
+  }
+
+  state (event: string, keyOf: (data: any) => string | number): ReadonlyMap<string, any> {
+    this.#assertKnown(event)
+    return this.#liveState().map(event, keyOf)
+  }
+
+  presence (): ReadonlyMap<string, any> {
+    return this.#liveState().presence()
+  }
+
+  onState (listener: () => void): () => void {
+    return this.#liveState().onChange(listener)
+  }
+
+  #liveState (): LiveState {
+    return this.#live ??= liveState((event, handler) => this.#subscribe(event, handler as AnyHandler))
   }
 
   onEnd (listener: () => void): () => void {
@@ -133,7 +157,7 @@ export class TypedEventClient implements SseClient {
     }
     const handlers = this.#subscriptions.get(event)
     if (handlers === undefined) return
-    const isControl = event === RESYNC_EVENT_NAME || event === MISSED_EVENT_NAME
+    const isControl = event.startsWith('sse:')
     let data: unknown = message.data
     if (isControl || !this.#text.has(event)) {
       try {

@@ -353,6 +353,21 @@ export interface SseClient<C extends CatalogLike = CatalogLike> {
    */
   onEnd (listener: () => void): () => void
   /**
+   * The latest data of each key of `event` (a channel with keyed state, `snapshot: true`): a live
+   * map filled by the snapshot and live events, a key deleted by `sse:remove`, emptied by
+   * `sse:resync` (the snapshot after it fills it again). Give it the channel's key function.
+   * @throws TYPED_SSE_CLIENT_UNKNOWN_EVENT when a catalog was given and does not declare `event`
+   * @example const prices = client.state('price', (d) => d.symbol)
+   */
+  state<K extends ClientEventName<C>> (event: K, keyOf: (data: ClientEventData<C, K>) => string | number): ReadonlyMap<string, ClientEventData<C, K>>
+  /**
+   * The members present (`presence: { events: true }`) by id, with their `Info`: from `sse:join`
+   * and `sse:leave`, emptied by `sse:resync`. @example const watching = client.presence<{ name: string }>()
+   */
+  presence<Info = unknown> (): ReadonlyMap<string, Info>
+  /** Calls `listener` after every change of `state()` maps and `presence()`; returns its remover. @example client.onState(render) */
+  onState (listener: () => void): () => void
+  /**
    * `true` while this client holds the connection itself: always, unless `shared`
    * and another tab holds it (this one then gets the events forwarded).
    *

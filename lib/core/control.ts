@@ -39,3 +39,34 @@ export type Resync = Static<typeof ResyncSchema>
 export const END_EVENT = 'sse:end'
 /** Payload schema of {@link END_EVENT}: empty. */
 export const EndSchema = Type.Object({})
+
+/**
+ * Sent to the subscribers of a channel with keyed state when a key is deleted
+ * (`channel.remove(key)`): the client drops the key from its state. It carries an id
+ * like the events it follows, so a replay delivers it too.
+ */
+export const REMOVE_EVENT = 'sse:remove'
+/** Payload schema of {@link REMOVE_EVENT}. */
+export const RemoveSchema = Type.Object({ key: Type.String() })
+/** Payload of {@link REMOVE_EVENT}. */
+export type Remove = Static<typeof RemoveSchema>
+
+/**
+ * Sent to the subscribers of a channel with `presence: { events: true }` when a member
+ * opens its first connection anywhere (on any instance); once per member, not per connection.
+ */
+export const JOIN_EVENT = 'sse:join'
+/** Payload schema of {@link JOIN_EVENT}: the member's id and info (as the channel's `presence.info` schema says). */
+export const JoinSchema = Type.Object({ id: Type.String(), info: Type.Unknown() })
+/** Payload of {@link JOIN_EVENT}. */
+export type Join<Info = unknown> = { id: string, info: Info }
+
+/**
+ * Sent to the subscribers of a channel with `presence: { events: true }` when a member's
+ * last connection closes (or, on Redis, when the instance that held it stopped renewing its lease).
+ */
+export const LEAVE_EVENT = 'sse:leave'
+/** Payload schema of {@link LEAVE_EVENT}. */
+export const LeaveSchema = Type.Object({ id: Type.String() })
+/** Payload of {@link LEAVE_EVENT}. */
+export type Leave = Static<typeof LeaveSchema>

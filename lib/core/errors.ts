@@ -234,3 +234,17 @@ export const MetricsConflictError = createError<'TYPED_SSE_METRICS_CONFLICT', [s
   'Metric "%s" is already registered in this registry (another Fastify instance with this plugin?). Give each instance its own registry or its own prefix.',
   500
 )
+
+/** A keyed event for a new key on a channel whose state holds `maxKeys` keys already. Nothing was published. */
+export const TooManyKeysError = createError<'TYPED_SSE_TOO_MANY_KEYS', [string, number, string]>(
+  'TYPED_SSE_TOO_MANY_KEYS',
+  'Channel "%s" holds %s keys already (maxKeys), so the event for the new key %s was not published. Remove keys with channel.remove(key), or raise maxKeys.',
+  500
+)
+
+/** A channel's `state` key function returned something that cannot be a key (not a non-empty string or a finite number, or too long). Nothing was published. */
+export const InvalidStateKeyError = createError<'TYPED_SSE_INVALID_STATE_KEY', [string, string]>(
+  'TYPED_SSE_INVALID_STATE_KEY',
+  'The state key of event "%s" is invalid: %s. A key is a non-empty string of at most 512 characters, or a finite number. Nothing was published.',
+  500
+)

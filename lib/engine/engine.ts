@@ -69,6 +69,11 @@ export interface ChannelListener {
   /** Every message published on the channel, on any instance: in order, once per instance. */
   deliver (message: EngineMessage): void
   /**
+   * Presence members that left without a word (their instance stopped renewing its
+   * lease): the channel announces them. Only engines with leases call it.
+   */
+  left? (members: readonly string[]): void
+  /**
    * This instance may have missed messages and could not read them back (an outage
    * longer than the history, or a history that cannot be read): the channel resyncs
    * its subscribers. Delivery goes on with the messages that follow.
@@ -86,7 +91,15 @@ export interface EngineChannel {
    * the channel's `deliver` with it, in the same order everywhere. With history, the
    * message is also stored and its id returned.
    */
-  publish (message: { event: string, data: string, payload?: unknown, publishedAt?: number }): Promise<string | undefined>
+  publish (message: { event: string, data: string, payload?: unknown, publishedAt?: number, key?: string }): Promise<string | undefined>
+  /**
+   * The channel's keyed state (channels opened with `maxKeys`): the latest message of
+   * every key, oldest first, and the position it was read at, read at once: every
+   * message up to the position is in it (or was replaced or removed), none after.
+   */
+  snapshot? (): Promise<StateSnapshot> | StateSnapshot
+  /** The channel's presence (channels opened with `presence`). */
+  readonly presence?: EnginePresence
   /**
    * One page of the messages retained after `lastEventId`, for replay; with `undefined`,
    * from the oldest retained (status `'ok'`). A replay reads page after page, each after
@@ -106,6 +119,42 @@ export interface EngineChannel {
   ready? (): Promise<void>
   /** Stops delivery to this instance and frees what the channel holds here. */
   close (): Promise<void> | void
+}
+
+/**
+ * A channel's keyed state as read at one position (lib/state.ts): a message with `key`
+ * set is stored under it (replacing the one before), an `sse:remove` with `key` deletes it.
+ */
+export interface StateSnapshot {
+  /** The latest message of every key, in id order. */
+  readonly entries: readonly EngineMessage[]
+  /** The channel's last id when it was read; `undefined` when nothing was ever published. */
+  readonly position: string | undefined
+}
+
+/** What a channel asks of its engine besides history. */
+export interface ChannelFeatures {
+  /** Keep keyed state, at most this many keys (a publish for one more is refused with TYPED_SSE_TOO_MANY_KEYS). */
+  readonly maxKeys?: number
+  /** Keep presence. */
+  readonly presence?: boolean
+}
+
+/** One presence member as listed by an engine: its info as JSON text, its connections on every instance. */
+export interface PresenceRecord {
+  readonly id: string
+  readonly info: string
+  readonly connections: number
+}
+
+/** Who is subscribed to a channel, on every instance (lib/presence.ts). */
+export interface EnginePresence {
+  /** One more connection of `member`: resolves true when it is the member's first anywhere. */
+  join (member: string, info: string): Promise<boolean>
+  /** One connection of `member` less: resolves true when it was the member's last anywhere. */
+  leave (member: string): Promise<boolean>
+  /** The members on every instance. */
+  list (): Promise<readonly PresenceRecord[]>
 }
 
 /** One slot of a key taken in an {@link AdmissionStore}; given back with `release`. */
@@ -146,7 +195,7 @@ export interface SseEngine {
    * instance. Synchronous, so channels can be declared anywhere; an engine that needs
    * a round trip (a subscription) makes `publish` and `readPage` wait for it.
    */
-  channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel
+  channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener, features?: ChannelFeatures): EngineChannel
   /**
    * Orders two ids this engine gave (negative, zero, positive), so replay and live
    * delivery can be joined by position (lib/merge.ts). Only called with ids of one channel.

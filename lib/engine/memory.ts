@@ -3,9 +3,11 @@
  * instances in one process may share one engine, and then share its channels.
  */
 import { randomBytes } from 'node:crypto'
-import type { ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory, SseEngine } from './engine.js'
-import { ChannelConflictError } from '../core/errors.js'
+import type { ChannelFeatures, ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory, SseEngine } from './engine.js'
+import { ChannelConflictError, TooManyKeysError } from '../core/errors.js'
 import { RingHistory } from './history.js'
+import { MemoryPresence } from './presence.js'
+import { KeyedState } from './state.js'
 
 interface SharedChannel {
   readonly history: RingHistory | undefined
@@ -18,6 +20,9 @@ interface SharedChannel {
    */
   readonly earlierUpTo: number
   readonly delivers: Set<(message: EngineMessage) => void>
+  /** The latest message per key (channels with `state`), and the members (with `presence`). */
+  readonly state: KeyedState | undefined
+  readonly presence: MemoryPresence | undefined
 }
 
 /**
@@ -83,13 +88,17 @@ export function memoryEngine (): SseEngine {
   }
 
   return {
-    channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
+    channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures = {}): EngineChannel {
       const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
-        shared = { history: history === undefined ? undefined : new RingHistory(history, idOf), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set() }
+        shared = { history: history === undefined ? undefined : new RingHistory(history, idOf), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set(),
+          state: features.maxKeys === undefined ? undefined : new KeyedState(features.maxKeys),
+          presence: features.presence === true ? new MemoryPresence() : undefined
+        }
         channels.set(name, shared)
-      } else if (shared.bounds?.maxEvents !== history?.maxEvents || shared.bounds?.maxAgeMs !== history?.maxAgeMs) {
+      } else if (shared.bounds?.maxEvents !== history?.maxEvents || shared.bounds?.maxAgeMs !== history?.maxAgeMs ||
+        shared.state?.maxKeys !== features.maxKeys || (shared.presence !== undefined) !== (features.presence === true)) {
         // Instances sharing this engine must declare a channel alike, or one would lose history.
         throw new ChannelConflictError(name)
       }
@@ -97,15 +106,22 @@ export function memoryEngine (): SseEngine {
       current.delivers.add(deliver)
       return {
         publish (message) {
+          const { key } = message
+          if (key !== undefined && current.state !== undefined && !current.state.accepts(key, message.event)) {
+            return Promise.reject(new TooManyKeysError(name, current.state.maxKeys, JSON.stringify(key)))
+          }
           const history = current.history
           const id = history === undefined ? undefined : idOf(++position)
           const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload, publishedAt: message.publishedAt }
           // The ring keeps the fields it needs, not this object (nor the payload).
           if (history !== undefined) history.append(position, delivered)
+          if (key !== undefined && id !== undefined) current.state?.apply(key, { id, event: message.event, data: message.data })
           for (const fn of current.delivers) fn(delivered)
           return Promise.resolve(id)
         },
         readPage: (lastEventId, limit) => readPage(current, lastEventId, limit),
+        snapshot: current.state === undefined ? undefined : () => (current.state as KeyedState).snapshot(position === 0 ? undefined : idOf(position)),
+        presence: current.presence,
         close () {
           current.delivers.delete(deliver)
           if (current.delivers.size === 0) {

@@ -241,7 +241,10 @@ export async function loadMetrics (options: ResolvedMetricsOptions): Promise<Sse
       counter('streams_rejected_total', 'Requests for a stream refused before it opened, by reason.', (metric) => incEach(metric, 'reason', Object.entries(figures().rejected)), ['reason']),
       counter('events_sent_total', 'Events written or queued to clients.', (metric) => metric.inc(figures().eventsSent)),
       counter('bytes_written_total', 'Bytes handed to sockets, heartbeats included.', (metric) => metric.inc(figures().bytesWritten)),
-      counter('events_dropped_total', 'Events dropped for slow clients, by reason.', (metric) => metric.inc({ reason: 'drop_oldest' }, figures().droppedEvents), ['reason']),
+      counter('events_dropped_total', 'Events dropped for slow clients, by reason.', (metric) => {
+        metric.inc({ reason: 'drop_oldest' }, figures().droppedEvents)
+        metric.inc({ reason: 'coalesced' }, figures().coalescedEvents)
+      }, ['reason']),
       gauge('queue_bytes', 'Bytes waiting in stream queues for slow clients.', (metric) => metric.set(figures().queuedBytes)),
       gauge('channel_subscribers', 'Streams subscribed to channels, by channel label.', (metric) => {
         for (const [channel, subscribers] of byChannel((stats) => stats.subscribers)) metric.set({ channel }, subscribers)

@@ -16,7 +16,9 @@
 import type { FastifySchema } from 'fastify'
 import type { TSchema } from '@sinclair/typebox'
 import { TEXT_KEYWORD, type EventCatalog } from '../core/catalog.js'
-import { END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema } from '../core/control.js'
+import {
+  END_EVENT, EndSchema, JOIN_EVENT, JoinSchema, LEAVE_EVENT, LeaveSchema, MISSED_EVENT, MissedSchema, REMOVE_EVENT, RemoveSchema, RESYNC_EVENT, ResyncSchema
+} from '../core/control.js'
 
 /** The media type of an event stream (WHATWG HTML §9.2.1). */
 export const EVENT_STREAM_MEDIA_TYPE = 'text/event-stream'
@@ -40,7 +42,10 @@ const DEFAULT_DESCRIPTION = 'An event stream (Server-Sent Events): one object of
 const CONTROL_EVENTS: ReadonlyArray<{ name: string, schema: TSchema, when: string }> = [
   { name: RESYNC_EVENT, schema: ResyncSchema, when: "a channel cannot replay from the client's Last-Event-ID (unknown, evicted) or lost live events (gap): fetch a full snapshot" },
   { name: MISSED_EVENT, schema: MissedSchema, when: "a stream with the 'drop-oldest' queue policy dropped `dropped` events while its client did not read" },
-  { name: END_EVENT, schema: EndSchema, when: 'the server ended the stream for good (its id is also sse:end; a reconnect with it gets 204)' }
+  { name: END_EVENT, schema: EndSchema, when: 'the server ended the stream for good (its id is also sse:end; a reconnect with it gets 204)' },
+  { name: REMOVE_EVENT, schema: RemoveSchema, when: 'a channel with keyed state deleted `key` (channel.remove): drop it from the client\'s state' },
+  { name: JOIN_EVENT, schema: JoinSchema, when: 'a member (`id`, with its `info`) opened its first connection to a channel with presence events, on any instance' },
+  { name: LEAVE_EVENT, schema: LeaveSchema, when: 'a member closed its last connection to a channel with presence events (or its instance stopped renewing its lease)' }
 ]
 
 /**

@@ -45,6 +45,8 @@ export interface StreamCounters {
   closedByPolicy: number
   /** Events dropped by the `'drop-oldest'` policy. */
   droppedEvents: number
+  /** Queued keyed events replaced by a newer event of the same key (the `'coalesce'` policy). */
+  coalescedEvents: number
   /** Events (not comments) written or queued to clients. */
   eventsSent: number
   /** Bytes handed to sockets, comments and heartbeats included. */
@@ -81,6 +83,7 @@ export class StreamHub {
   readonly #rejected = byReason(REJECT_REASONS)
   #opened = 0
   #droppedEvents = 0
+  #coalescedEvents = 0
   #eventsSent = 0
   #bytesWritten = 0
   #queuedBytes = 0
@@ -118,6 +121,7 @@ export class StreamHub {
       rejected: { ...this.#rejected },
       closedByPolicy: this.#closed.policy,
       droppedEvents: this.#droppedEvents,
+      coalescedEvents: this.#coalescedEvents,
       eventsSent: this.#eventsSent,
       bytesWritten: this.#bytesWritten,
       queuedBytes: this.#queuedBytes,
@@ -174,6 +178,11 @@ export class StreamHub {
   /** Events the `'drop-oldest'` policy dropped. */
   dropped (events: number): void {
     this.#droppedEvents += events
+  }
+
+  /** Queued events the `'coalesce'` policy replaced by newer ones. */
+  coalesced (events: number): void {
+    this.#coalescedEvents += events
   }
 
   /**

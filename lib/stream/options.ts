@@ -14,9 +14,12 @@ export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
  * What a stream does when its client does not read and the queue would pass `maxQueueBytes`:
  * `'close'` ends the stream (the client reconnects and replays from its last id);
  * `'drop-oldest'` drops the oldest queued events and, once the client reads again,
- * sends an `sse:missed` control event with the number dropped.
+ * sends an `sse:missed` control event with the number dropped; `'coalesce'` replaces a
+ * queued keyed event (a channel with `state`) by a newer event of the same key, so a
+ * client that does not read holds at most one event per key, and closes the stream
+ * like `'close'` when unkeyed events pass the limit.
  */
-export type QueuePolicy = 'close' | 'drop-oldest'
+export type QueuePolicy = 'close' | 'drop-oldest' | 'coalesce'
 
 /** Options of one stream; given to the plugin they are the defaults of every stream. */
 export interface StreamOptions {
@@ -55,8 +58,8 @@ export const STREAM_OPTION_NAMES = optionNames<StreamOptions>({ maxQueueBytes: t
 export function streamOptions (given: StreamOptions, base?: ResolvedStreamOptions): ResolvedStreamOptions {
   if (given === null || typeof given !== 'object') throw new InvalidOptionError('options', `expected an object, got ${describe(given)}`)
   const policy = given.queuePolicy ?? base?.queuePolicy ?? 'close'
-  if (policy !== 'close' && policy !== 'drop-oldest') {
-    throw new InvalidOptionError('queuePolicy', `expected 'close' or 'drop-oldest', got ${describe(policy)}`)
+  if (policy !== 'close' && policy !== 'drop-oldest' && policy !== 'coalesce') {
+    throw new InvalidOptionError('queuePolicy', `expected 'close', 'drop-oldest' or 'coalesce', got ${describe(policy)}`)
   }
   const retryMs = given.retryMs ?? base?.retryMs
   if (retryMs !== undefined) positiveInteger('retryMs', retryMs, 0, Number.MAX_SAFE_INTEGER, 0)

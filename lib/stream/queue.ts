@@ -11,6 +11,9 @@ import { controlFrame } from '../core/frame.js'
 import type { StreamHub } from './hub.js'
 import type { ResolvedStreamOptions } from './options.js'
 
+/** What a replaced frame's slot holds until the queue is taken. */
+const EMPTY = Buffer.alloc(0)
+
 /**
  * The frames of one stream waiting for `drain`.
  *
@@ -27,6 +30,8 @@ export class FrameQueue {
   /** Events lost since the client last heard of it. */
   #missed = 0
   #waiters: Array<(drained: boolean) => void> | undefined
+  /** Under `'coalesce'`: where the queued event of each key is in `#frames`. */
+  #keyed: Map<string, number> | undefined
   readonly #hub: StreamHub
 
   constructor (hub: StreamHub) {
@@ -52,12 +57,16 @@ export class FrameQueue {
    * Queues a frame within `maxQueueBytes`. Under `'drop-oldest'` the oldest frames make
    * room (and a frame larger than the limit on its own is dropped too), counted as missed.
    *
-   * @returns `false` when the policy is `'close'` and the frame does not fit (nothing queued)
+   * Under `'coalesce'`, a frame with `coalesceKey` replaces the queued frame of that key
+   * (the newer is queued last, so ids stay in order).
+   *
+   * @returns `false` when the policy is `'close'` (or `'coalesce'`) and the frame does not fit (nothing queued)
    */
-  push (frame: Buffer, events: number, { maxQueueBytes, queuePolicy }: ResolvedStreamOptions): boolean {
+  push (frame: Buffer, events: number, { maxQueueBytes, queuePolicy }: ResolvedStreamOptions, coalesceKey?: string): boolean {
     const frames = this.#frames as Buffer[]
+    if (queuePolicy === 'coalesce' && coalesceKey !== undefined) this.#coalesce(frames, coalesceKey)
     if (this.#bytes + frame.length > maxQueueBytes) {
-      if (queuePolicy === 'close') return false
+      if (queuePolicy !== 'drop-oldest') return false
       let dropped = 0
       let freed = 0
       while (dropped < frames.length && this.#bytes - freed + frame.length > maxQueueBytes) freed += frames[dropped++].length
@@ -67,6 +76,7 @@ export class FrameQueue {
       this.lost(dropped + (isTooLarge ? 1 : 0))
       if (isTooLarge) return true
     }
+    if (coalesceKey !== undefined && this.#keyed !== undefined) this.#keyed.set(coalesceKey, frames.length)
     frames.push(frame)
     this.#bytes += frame.length
     this.#hub.queued(frame.length, events)
@@ -107,8 +117,11 @@ export class FrameQueue {
 
   /** Takes every frame waiting (on `drain`, or to flush them on close); the socket takes writes again. */
   take (): Buffer[] | undefined {
-    const frames = this.#frames
+    let frames = this.#frames
     this.#frames = undefined
+    // Replaced frames left empty slots behind.
+    if (this.#keyed !== undefined && frames !== undefined) frames = frames.filter((frame) => frame.length > 0)
+    this.#keyed = undefined
     this.#unqueue(this.#bytes)
     return frames
   }
@@ -123,6 +136,17 @@ export class FrameQueue {
     const waiters = this.#waiters
     this.#waiters = undefined
     if (waiters !== undefined) for (const resolve of waiters) resolve(isDrained)
+  }
+
+  /** Empties the slot of the frame queued for `key`, if any: the frame coming replaces it. */
+  #coalesce (frames: Buffer[], key: string): void {
+    const keyed = this.#keyed ??= new Map()
+    const index = keyed.get(key)
+    if (index === undefined) return
+    const replaced = frames[index]
+    frames[index] = EMPTY
+    this.#unqueue(replaced.length)
+    this.#hub.coalesced(1)
   }
 
   #unqueue (bytes: number): void {

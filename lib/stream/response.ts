@@ -183,8 +183,12 @@ export class ResponseStream<C extends EventCatalog<any> = EventCatalog> {
    * @internal writes a built frame: an event's (a channel publish builds one for many
    * streams), or with `events` 0 a comment or a control frame
    */
-  [kWrite] (frame: Buffer, events = 1): boolean {
-    return this.isOpen && this.#write(frame, events)
+  /**
+   * @internal writes a frame built once for many streams (a channel publish); `coalesceKey`
+   * names a keyed event that a newer one of the same key may replace in the queue
+   */
+  [kWrite] (frame: Buffer, events = 1, coalesceKey?: string): boolean {
+    return this.isOpen && this.#write(frame, events, coalesceKey)
   }
 
   /**
@@ -286,9 +290,9 @@ export class ResponseStream<C extends EventCatalog<any> = EventCatalog> {
     return this.#queue !== undefined && this.#queue.isBackedUp
   }
 
-  #write (frame: Buffer, events: number): boolean {
+  #write (frame: Buffer, events: number, coalesceKey?: string): boolean {
     const queue = this.#queue
-    if (queue !== undefined && queue.isBackedUp) return this.#enqueue(queue, frame, events)
+    if (queue !== undefined && queue.isBackedUp) return this.#enqueue(queue, frame, events, coalesceKey)
     const hub = this.#context.hub
     this[kLastWriteTick] = hub.tick
     hub.wrote(frame.length, events)
@@ -299,8 +303,8 @@ export class ResponseStream<C extends EventCatalog<any> = EventCatalog> {
     return false
   }
 
-  #enqueue (queue: FrameQueue, frame: Buffer, events: number): false {
-    if (!queue.push(frame, events, this.#options)) {
+  #enqueue (queue: FrameQueue, frame: Buffer, events: number, coalesceKey?: string): false {
+    if (!queue.push(frame, events, this.#options, coalesceKey)) {
       this.request.log.warn({ err: new QueueFullError(queue.bytes + frame.length, this.#options.maxQueueBytes) }, 'event stream closed: client not reading')
       this.#end('policy')
     }

@@ -87,7 +87,9 @@ t.test('the browser build, bundled, minified and gzipped, stays small', async (t
   const minified = await bundleClient()
   const gzipped = gzipSync(minified, { level: 9 }).length
   t.comment(`client: ${minified.length} bytes minified, ${gzipped} bytes gzipped`)
-  t.ok(gzipped < 8 * 1024, `under 8 KiB gzipped (${gzipped} bytes)`)
+  // 8 KiB until 0.2.0's live state (client.state(), presence(), onState(): about 280 B
+  // gzipped, 8304 B in all then); raised by 512 B for them.
+  t.ok(gzipped < 8.5 * 1024, `under 8.5 KiB gzipped (${gzipped} bytes)`)
   t.same(moduleImports(minified), [], 'the bundle has no import left')
 })
 

@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger'
 import { EventSource } from 'eventsource'
 import t from 'tap'
 import { createClient } from '../../lib/client.js'
-import { END_EVENT, EndSchema, MISSED_EVENT, MissedSchema, RESYNC_EVENT, ResyncSchema } from '../../lib/core/control.js'
+import { END_EVENT, EndSchema, JOIN_EVENT, LEAVE_EVENT, MISSED_EVENT, MissedSchema, REMOVE_EVENT, RESYNC_EVENT, ResyncSchema } from '../../lib/core/control.js'
 import { defineEvents, sseResponseSchema, Text, Type, type SsePluginOptions } from '../../lib/index.js'
 import { sseItemSchemas } from '../../lib/http/openapi.js'
 import { buildApp, Inbox, type Teardown, type TestApp } from '../helpers/app.js'
@@ -45,7 +45,7 @@ async function buildDocumented (t: Teardown, sse: SsePluginOptions = {}, openapi
 }
 
 /** The control events every stream documents after its catalog's events, in this order. */
-const CONTROL_EVENTS = [RESYNC_EVENT, MISSED_EVENT, END_EVENT]
+const CONTROL_EVENTS = [RESYNC_EVENT, MISSED_EVENT, END_EVENT, REMOVE_EVENT, JOIN_EVENT, LEAVE_EVENT]
 
 function envelope (name: string, data: unknown): unknown {
   return {
@@ -147,7 +147,7 @@ t.test('sseResponseSchema documents a route without the sse option, with a descr
   t.match(response.content?.['text/event-stream'].schema.oneOf, [envelope('tick', { type: 'object' })])
 })
 
-t.test('the control events sse:resync, sse:missed and sse:end are documented after the catalog, with their schemas', async (t) => {
+t.test('the control events sse:resync, sse:missed, sse:end, sse:remove, sse:join and sse:leave are documented after the catalog, with their schemas', async (t) => {
   const { app } = await buildDocumented(t)
   app.get('/time', { sse: clock }, (_request, reply) => { reply.sse() })
   await app.ready()
@@ -156,7 +156,10 @@ t.test('the control events sse:resync, sse:missed and sse:end are documented aft
   t.match(oneOf.slice(1), [
     envelope(RESYNC_EVENT, { type: 'object', required: ['channel', 'lastEventId', 'reason'], properties: { reason: { anyOf: [{ enum: ['unknown'] }, { enum: ['evicted'] }, { enum: ['gap'] }] } } }),
     envelope(MISSED_EVENT, { type: 'object', required: ['dropped'], properties: { dropped: { type: 'integer', minimum: 1 } } }),
-    envelope(END_EVENT, { type: 'object', properties: {} })
+    envelope(END_EVENT, { type: 'object', properties: {} }),
+    envelope(REMOVE_EVENT, { type: 'object', required: ['key'], properties: { key: { type: 'string' } } }),
+    envelope(JOIN_EVENT, { type: 'object', required: ['id', 'info'], properties: { id: { type: 'string' } } }),
+    envelope(LEAVE_EVENT, { type: 'object', required: ['id'], properties: { id: { type: 'string' } } })
   ])
   for (const entry of oneOf.slice(1)) t.match(entry.description, /^Control event "sse:[a-z]+", sent by the library when /, entry.title)
   t.same([ResyncSchema.required, MissedSchema.required, EndSchema.required], [['channel', 'lastEventId', 'reason'], ['dropped'], undefined], 'the schemas of lib/control.ts')

@@ -18,6 +18,8 @@
  *   catch-up.ts     reading back what a resubscribed topic missed (lib/merge.ts)
  *   topics.ts       the topics: subscribe, resubscribe, route messages
  *   admission.ts    streams per key counted across instances (leases with a time to live)
+ *   state.ts        keyed state: the keyed publish script, snapshots
+ *   presence.ts     presence across instances (leases with a time to live)
  *   index.ts        redisEngine(): wires the parts into an SseEngine
  *
  * @example
@@ -26,13 +28,15 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
-import type { ChannelListener, EngineChannel, ReplayPage, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
-import { EngineError } from '../../core/errors.js'
+import type { ChannelFeatures, ChannelListener, EngineChannel, ReplayPage, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
+import { EngineError, TooManyKeysError } from '../../core/errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
 import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
-import { channelKey } from './keys.js'
+import { channelKey, channelKeys } from './keys.js'
+import { RedisPresences } from './presence.js'
+import { defineStateScripts, STATE_FULL } from './state.js'
 import { DEFAULT_HISTORY_TTL_MS, DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
 import { defineScripts, type ReadReply } from './scripts.js'
 import { ShardPubSub } from './shard-pubsub.js'
@@ -42,7 +46,7 @@ import type { Topic } from './topic.js'
 
 export {
   DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HISTORY_TTL_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_MAX_CATCH_UP_MESSAGES, DEFAULT_REDIS_PREFIX,
-  DEFAULT_REDIS_URL, type RedisAdmissionOptions, type RedisEngineOptions
+  DEFAULT_PRESENCE_LEASE_MS, DEFAULT_REDIS_URL, type RedisAdmissionOptions, type RedisEngineOptions
 } from './options.js'
 
 /** XINFO STREAM's max-deleted-entry-id (how eviction is told apart) came in Redis 7. */
@@ -119,6 +123,9 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
   const { connection, isCluster, makePubSub } = wire(resolved)
   const commands = new Commands(connection, commandTimeoutMs)
   const scripts = defineScripts(connection, isCluster)
+  const stateScripts = defineStateScripts(connection, isCluster)
+  // Made on first use: most engines serve no channel with presence, and it runs a timer.
+  let presences: RedisPresences | undefined
   const maxAgeOf = (topic: Topic): number => topic.history?.maxAgeMs || 0
   // Never shorter than maxAgeMs by default: a stream that expired cannot tell a client
   // that is up to date (after a quiet spell) from one that missed messages.
@@ -145,6 +152,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     if (isClosed) return
     isClosed = true
     admission?.close()
+    presences?.close()
     topics.close()
     await Promise.all([commands.close(), topics.pubsub.close()])
   }
@@ -153,17 +161,24 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     compareIds,
     admission,
 
-    channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener): EngineChannel {
+    channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures = {}): EngineChannel {
       const key = channelKey(prefix, name)
+      const stateKey = channelKeys(key).state
       const topic = topics.open(key, history, listener)
+      const { maxKeys } = features
+      const presence = features.presence === true ? (presences ??= new RedisPresences(commands, resolved.presenceLeaseMs)).open(key, (left) => listener.left?.(left)) : undefined
       // Returns ioredis's own promise (through Commands.run): no async wrapper per publish.
-      const send = ({ event, data, publishedAt }: Parameters<EngineChannel['publish']>[0]): Promise<string | undefined> => {
+      const send = ({ event, data, publishedAt, key: itemKey }: Parameters<EngineChannel['publish']>[0]): Promise<string | undefined> => {
         if (topic.history === undefined) return publishText(event, data, publishedAt)
         const { maxEvents } = topic.history
         // A first run of this publish (before a resend) is after what this instance has seen.
         const publishId = nextPublishId()
         const since = topic.lastId ?? '0-0'
-        return commands.run(() => scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
+        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
+        return commands.run(() => stateScripts.append(key, stateKey, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt, itemKey, maxKeys)).then((id) => {
+          if (id === STATE_FULL) throw new TooManyKeysError(name, maxKeys, JSON.stringify(itemKey))
+          return id
+        })
       }
       const publishText = async (event: string, data: string, publishedAt: number | undefined): Promise<undefined> => {
         const text = encode('', event, data, publishedAt)
@@ -178,6 +193,16 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
           // Subscribed first, so this instance's own subscribers hear it too.
           return topics.whenSubscribed(topic).then(() => send(message))
         },
+        snapshot: maxKeys === undefined
+          ? undefined
+          : async () => {
+            await topics.whenSubscribed(topic)
+            const snapshot = await commands.run(async () => await stateScripts.snapshot(key, stateKey))
+            // Messages up to the snapshot's position reach this instance before the held ones are joined.
+            await topics.pubsub.sync(key)
+            return snapshot
+          },
+        presence,
         async readPage (lastEventId, { maxEvents, maxBytes }): Promise<ReplayPage> {
           if (topic.history === undefined) return { status: 'unknown' }
           if (lastEventId !== undefined && !ID_PATTERN.test(lastEventId)) return { status: 'unknown' }
@@ -191,6 +216,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
         },
         ready: async () => { await topics.whenSubscribed(topic) },
         close () {
+          presence?.close()
           topics.leave(topic, listener, name)
         }
       }

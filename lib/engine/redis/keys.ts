@@ -14,7 +14,16 @@
  * (Redis hashes from the first `{` to the next `}`): the name is still the whole key.
  *
  *   <prefix>ch:{<channel name>}          stream (channels with history) and (shard) channel
+ *   <prefix>ch:{<channel name>}:state    hash: the latest entry per state key (channels with `state`)
+ *   <prefix>ch:{<channel name>}:members  hash: presence, per instance and member, connections and info
+ *   <prefix>ch:{<channel name>}:counts   hash: presence, per member, connections on every instance
+ *   <prefix>ch:{<channel name>}:leases   sorted set: presence, per instance, when its lease expires
  *   <prefix>admission:{<stream key>}     sorted set of leases (maxStreamsPerKey)
+ *
+ * A channel's own keys share its hash tag, so its scripts run on one shard. They end
+ * in a word after the closing brace, and a channel key ends with the brace: no
+ * channel name makes one kind of key equal another (the suffixes differ, and none
+ * ends another).
  */
 
 /**
@@ -35,4 +44,14 @@ export function channelKey (prefix: string, name: string): string {
  */
 export function admissionKey (prefix: string, streamKey: string): string {
   return `${prefix}admission:{${streamKey}}`
+}
+
+/**
+ * The keys of a channel's state and presence, beside its stream (same hash slot).
+ *
+ * @example
+ * channelKeys('sse:ch:{prices}').state // 'sse:ch:{prices}:state'
+ */
+export function channelKeys (channel: string): { state: string, members: string, counts: string, leases: string } {
+  return { state: `${channel}:state`, members: `${channel}:members`, counts: `${channel}:counts`, leases: `${channel}:leases` }
 }

@@ -26,6 +26,8 @@ export const DEFAULT_HISTORY_TTL_MS = 86_400_000
 export const DEFAULT_LEASE_TTL_MS = 15_000
 /** A shorter lease time to live would have instances renewing in a tight loop. */
 const MIN_LEASE_TTL_MS = 100
+/** Time to live of an instance's presence lease per channel (renewed every third of it): a crashed instance's members leave within it. */
+export const DEFAULT_PRESENCE_LEASE_MS = 15_000
 
 /**
  * The cluster-wide count of streams per key (the plugin's `maxStreamsPerKey`, for
@@ -110,12 +112,19 @@ export interface RedisEngineOptions {
    * @default { leaseTtlMs: 15000, whenUnavailable: 'refuse' }
    */
   admission?: RedisAdmissionOptions | false
+  /**
+   * Presence (channels with `presence`): each instance renews a lease on the members it
+   * holds every third of this; the members of an instance that stops (crash, kill -9)
+   * leave (with `sse:leave`) within it, plus one renewal period of a live instance.
+   * @default 15000
+   */
+  presenceLeaseMs?: number
 }
 
 /** The keys of {@link RedisEngineOptions}: any other is refused (a misspelt option is never ignored). */
 const REDIS_OPTION_NAMES = optionNames<RedisEngineOptions>({
   url: true, client: true, cluster: true, prefix: true, connectTimeoutMs: true, commandTimeoutMs: true,
-  maxCatchUpMessages: true, historyTtlMs: true, admission: true
+  maxCatchUpMessages: true, historyTtlMs: true, admission: true, presenceLeaseMs: true
 })
 /** The keys of {@link RedisAdmissionOptions}. */
 const ADMISSION_OPTION_NAMES = optionNames<RedisAdmissionOptions>({ leaseTtlMs: true, whenUnavailable: true })
@@ -136,6 +145,7 @@ export interface ResolvedRedisOptions {
   /** `undefined`: {@link DEFAULT_HISTORY_TTL_MS}, or the channel's `maxAgeMs` when longer. */
   readonly historyTtlMs: number | undefined
   readonly admission: Required<RedisAdmissionOptions> | false
+  readonly presenceLeaseMs: number
 }
 
 /**
@@ -174,7 +184,8 @@ export function resolveRedisOptions (options: RedisEngineOptions): ResolvedRedis
     connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, MAX_TIMER_MS),
     commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, MAX_TIMER_MS),
     maxCatchUpMessages: positiveInteger('maxCatchUpMessages', options.maxCatchUpMessages, DEFAULT_MAX_CATCH_UP_MESSAGES),
-    historyTtlMs: options.historyTtlMs === undefined ? undefined : positiveInteger('historyTtlMs', options.historyTtlMs, DEFAULT_HISTORY_TTL_MS)
+    historyTtlMs: options.historyTtlMs === undefined ? undefined : positiveInteger('historyTtlMs', options.historyTtlMs, DEFAULT_HISTORY_TTL_MS),
+    presenceLeaseMs: positiveInteger('presenceLeaseMs', options.presenceLeaseMs, DEFAULT_PRESENCE_LEASE_MS, MAX_TIMER_MS, MIN_LEASE_TTL_MS)
   }
 }
 

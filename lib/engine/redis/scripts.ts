@@ -74,7 +74,7 @@ export const DEDUPE_WINDOW = 16
  * shard; its ids can even equal the successor's, publish ids cannot): it catches up
  * from the stream instead of delivering (lib/redis/topics.ts).
  */
-function appendScript (publish: 'PUBLISH' | 'SPUBLISH'): string {
+export function appendScript (publish: 'PUBLISH' | 'SPUBLISH', hooks: { beforeAdd: string, afterAdd: string } = { beforeAdd: '', afterAdd: '' }): string {
   return LUA_HELPERS + `
 local key, publishId, since = KEYS[1], ARGV[6], ARGV[7]
 local function publishIdOf (entry)
@@ -95,7 +95,9 @@ if newest then
     end
   end
 end
+${hooks.beforeAdd}
 local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2], 'p', publishId)
+${hooks.afterAdd}
 local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
 if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
 evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))

@@ -238,7 +238,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'channel-filter-ignored',
     what: 'a subscriber filter is not applied',
-    snippet: 'if (subscriber.filter !== undefined && subscriber.filter(decoded.message) !== true) return true',
+    snippet: 'if (subscriber.filter !== undefined && decoded.isControl !== true && subscriber.filter(decoded.message) !== true) return true',
     replacement: 'if (subscriber.filter === null) return true',
     tests: ['channel.test.ts']
   },

@@ -161,13 +161,17 @@ export function stateScenarios (t: Test, makeEngine: () => SseEngine): void {
   })
 
   t.test("a reader that never reads under 'coalesce': 10,000 updates over 10 keys, not closed, at most 10 held, the latest of each when it reads", async (t) => {
-    const a = await instance(t, makeEngine())
-    const b = await instance(t, makeEngine())
-    const onA = pricesOf(a)
+    // History longer than the run: should the engine of b catch up after a gap in its
+    // subscription (a busy machine), the read finds every update and nothing is resynced.
+    const history = { maxEvents: 20_000 }
+    const a = await instance(t, makeEngine(), history)
+    const b = await instance(t, makeEngine(), history)
+    const onA = pricesOf(a, history)
     const reader = openRawStream(b.port, '/slow', { paused: true })
     t.teardown(() => reader.close())
-    await waitUntil(() => pricesOf(b).size === 1, 10_000, 'subscribed')
-    const [stream] = [...pricesOf(b).subscribers()]
+    const onB = pricesOf(b, history)
+    await waitUntil(() => onB.size === 1, 10_000, 'subscribed')
+    const [stream] = [...onB.subscribers()]
     // A 2 KB pad fills the socket buffers within the first few thousand updates.
     const pad = 'x'.repeat(2000)
     const UPDATES = 10_000
@@ -177,7 +181,9 @@ export function stateScenarios (t: Test, makeEngine: () => SseEngine): void {
       maxQueued = Math.max(maxQueued, stream.queuedBytes)
     }
     await onA.publish('note', { text: 'sync' })
-    await waitUntil(() => b.app.sse.stats().coalescedEvents > 0 && pricesOf(b).stats().delivered >= UPDATES + 1, 30_000, 'delivered on b')
+    const delivered = (): string => `delivered ${onB.stats().delivered} of ${UPDATES + 1}, coalesced ${b.app.sse.stats().coalescedEvents}, stream open: ${String(stream.isOpen)}`
+    await waitUntil(() => b.app.sse.stats().coalescedEvents > 0 && onB.stats().delivered >= UPDATES + 1, 60_000, 'delivered on b')
+      .catch((err: Error) => { throw new Error(`${err.message} (${delivered()})`) })
     const frameBytes = 2200
     t.ok(stream.isOpen, 'the stream is still open')
     t.ok(stream.queuedBytes > 0, 'it is backed up')

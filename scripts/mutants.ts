@@ -23,6 +23,35 @@ export interface Mutant {
 }
 
 export const MUTANTS: readonly Mutant[] = [
+  // --- live state: keyed state, coalescing, presence ---------------------------------
+  {
+    id: 'state-max-keys-ignored',
+    what: 'a channel takes new keys past maxKeys (its state grows without bound)',
+    snippet: 'return event === REMOVE_EVENT || this.#entries.has(key) || this.#entries.size < this.maxKeys',
+    replacement: 'return true',
+    tests: ['state.test.ts']
+  },
+  {
+    id: 'state-remove-kept',
+    what: 'channel.remove(key) leaves the key in the state: a snapshot still sends it',
+    snippet: 'if (message.event !== REMOVE_EVENT) this.#entries.set(key, message)',
+    replacement: 'this.#entries.set(key, message)',
+    tests: ['state.test.ts']
+  },
+  {
+    id: 'coalesce-keeps-replaced-frame',
+    what: "under 'coalesce', the replaced event of a key is still sent (a slow reader gets stale values)",
+    snippet: '    frames[index] = EMPTY\n',
+    replacement: '',
+    tests: ['state.test.ts']
+  },
+  {
+    id: 'presence-join-per-connection',
+    what: "sse:join is announced for every connection of a member, not once per member",
+    snippet: 'if (await this.#engine.join(id, info)) await this.#announce(JOIN_EVENT',
+    replacement: 'if ((await this.#engine.join(id, info)) || true) await this.#announce(JOIN_EVENT',
+    tests: ['state.test.ts']
+  },
   // --- core: frames ----------------------------------------------------------------
   {
     id: 'frame-size-without-blank-line',

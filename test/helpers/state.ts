@@ -19,17 +19,26 @@ const KEYS = 20
 
 export interface Instance extends TestApp {
   port: number
+  /** Subscriptions of `/prices` and `/slow` that are live (subscribe() resolved: snapshot sent, engine subscribed). */
+  readonly live: number
 }
 
 /** An app with a `/prices` route subscribing with `snapshot: true` (and a paused-reader route under 'coalesce'). */
 export async function instance (t: Test, engine: SseEngine, options: { maxEvents?: number, maxKeys?: number } = {}): Promise<Instance> {
   const built = await buildApp(t, { sse: { heartbeatMs: false, engine } })
   const channel = built.app.sse.channel('prices', prices, { history: { maxEvents: options.maxEvents ?? 1000 }, state: { price: (d) => d.symbol }, maxKeys: options.maxKeys })
-  built.app.get('/prices', async (_request, reply) => { await channel.subscribe(reply.sse(prices), { snapshot: true }) })
+  let live = 0
+  built.app.get('/prices', async (_request, reply) => {
+    await channel.subscribe(reply.sse(prices), { snapshot: true })
+    live++
+  })
   built.app.get('/plain', async (_request, reply) => { await channel.subscribe(reply.sse(prices)) })
-  built.app.get('/slow', async (_request, reply) => { await channel.subscribe(reply.sse(prices, { queuePolicy: 'coalesce' })) })
+  built.app.get('/slow', async (_request, reply) => {
+    await channel.subscribe(reply.sse(prices, { queuePolicy: 'coalesce' }))
+    live++
+  })
   const origin = await built.start()
-  return { ...built, port: Number(new URL(origin).port) }
+  return { ...built, port: Number(new URL(origin).port), get live () { return live } }
 }
 
 /** The prices channel of an instance (as declared by {@link instance}). */
@@ -57,7 +66,8 @@ export function stateScenarios (t: Test, makeEngine: () => SseEngine): void {
     const onB = pricesOf(b, { maxKeys: 3 })
     const watcher = openTracked(t, b.port, '/prices')
     await watcher.ready
-    await sleep(50)
+    // Live on b before a publishes: a busy cluster may take a while to subscribe.
+    await waitUntil(() => b.live === 1, 20_000, 'the watcher is live on b')
     await onA.publish('price', { symbol: 'ACME', seq: 1 })
     await onA.publish('price', { symbol: 'INIT', seq: 2 })
     await onA.publish('price', { symbol: 'ACME', seq: 3 })
@@ -170,7 +180,9 @@ export function stateScenarios (t: Test, makeEngine: () => SseEngine): void {
     const reader = openRawStream(b.port, '/slow', { paused: true })
     t.teardown(() => reader.close())
     const onB = pricesOf(b, history)
-    await waitUntil(() => onB.size === 1, 10_000, 'subscribed')
+    // Live on b (its engine subscribed) before a publishes: otherwise the first updates
+    // are published before b listens, and b never delivers them.
+    await waitUntil(() => onB.size === 1 && b.live === 1, 20_000, 'subscribed')
     const [stream] = [...onB.subscribers()]
     // A 2 KB pad fills the socket buffers within the first few thousand updates.
     const pad = 'x'.repeat(2000)

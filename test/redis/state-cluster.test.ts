@@ -43,5 +43,8 @@ t.test('on a Redis Cluster', { skip }, async (t) => {
       await engine.close()
     }
   }
-  stateScenarios(t, () => redisEngine({ cluster: { nodes: cluster.nodes }, prefix: `c${Math.floor(prefixes++ / 2)}:` }))
+  // Generous timeouts: on a busy 2-core machine a cluster's first subscription can take
+  // seconds, and a stream whose subscription times out is closed (raw clients do not retry).
+  const timeouts = { connectTimeoutMs: 20_000, commandTimeoutMs: 20_000 }
+  stateScenarios(t, () => redisEngine({ cluster: { nodes: cluster.nodes }, prefix: `c${Math.floor(prefixes++ / 2)}:`, ...timeouts }))
 })

@@ -140,3 +140,22 @@ export function thrown (fn: () => unknown): (Error & { code?: string }) | undefi
   }
   return undefined
 }
+
+/**
+ * The origin a child server process prints as its first line once it listens (the
+ * test helpers' *-child.ts); rejects if it exits first, or after 60 s (a busy machine
+ * loads a TypeScript child slowly).
+ *
+ * @example
+ * const origin = await childOrigin(spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'inherit'] }))
+ */
+export function childOrigin (child: { stdout: NodeJS.ReadableStream | null, once: (event: 'exit', listener: () => void) => unknown }): Promise<string> {
+  return withTimeout(new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      if (out.includes('\n')) resolve(out.trim())
+    })
+    child.once('exit', () => reject(new Error('the child exited before listening')))
+  }), 60_000, 'child listening')
+}

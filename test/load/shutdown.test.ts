@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { defineEvents, Type, type CloseReason } from '../../lib/index.js'
-import { buildApp, Inbox, withTimeout } from '../helpers/app.js'
+import { buildApp, childOrigin, Inbox, withTimeout } from '../helpers/app.js'
 import { openStream } from '../helpers/client.js'
 
 const events = defineEvents({ hello: Type.Integer() })
@@ -74,14 +74,7 @@ t.test('a server process with an open stream exits by itself after close()', asy
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
   })
-  const origin = await withTimeout(new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes('\n')) resolve(out.trim())
-    })
-    child.once('exit', () => reject(new Error('the child exited before listening')))
-  }), 60_000, 'child listening')
+  const origin = await childOrigin(child)
   t.match(origin, /^http:\/\/127\.0\.0\.1:\d+$/)
   const client = await openStream(t, `${origin}/s`)
   await client.events(2)

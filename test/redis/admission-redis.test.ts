@@ -15,7 +15,7 @@ import { Registry } from 'prom-client'
 import t from 'tap'
 import { defineEvents, Type, type SsePluginOptions } from '../../lib/index.js'
 import { redisEngine, type RedisAdmissionOptions } from '../../lib/redis.js'
-import { buildApp, sleep, thrown, waitUntil, withTimeout, type Teardown } from '../helpers/app.js'
+import { buildApp, childOrigin, sleep, thrown, waitUntil, withTimeout, type Teardown } from '../helpers/app.js'
 import { openStream, rawConnect, type StreamClient } from '../helpers/client.js'
 import { delayProxy } from '../helpers/delay-proxy.js'
 import { rawCommand, REDIS_MISSING, startRedis, type RedisServer } from '../helpers/redis.js'
@@ -118,14 +118,7 @@ t.test('an instance killed (SIGKILL) with streams open: its slots are refused un
   })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
-  const origin = await withTimeout(new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes('\n')) resolve(out.trim())
-    })
-    child.once('exit', () => reject(new Error('the child exited before listening')))
-  }), 60_000, 'child listening')
+  const origin = await childOrigin(child)
 
   await open(t, origin, 'u1')
   await open(t, origin, 'u1')

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { defineEvents, Type } from '../../lib/index.js'
 import { redisEngine } from '../../lib/redis.js'
-import { buildApp, sleep, waitUntil, withTimeout } from '../helpers/app.js'
+import { buildApp, childOrigin, sleep, waitUntil, withTimeout } from '../helpers/app.js'
 import { openTracked } from '../helpers/client.js'
 import { REDIS_MISSING, startRedis, type RedisServer } from '../helpers/redis.js'
 import { stateScenarios } from '../helpers/state.js'
@@ -45,14 +45,7 @@ t.test('presence across instances: an instance killed (kill -9), its members lea
   })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
-  const origin = await withTimeout(new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes('\n')) resolve(out.trim())
-    })
-    child.once('exit', () => reject(new Error('the child exited before listening')))
-  }), 60_000, 'child listening')
+  const origin = await childOrigin(child)
   const childPort = Number(new URL(origin).port)
   const alice = openTracked(t, childPort, '/room?user=alice')
   const carol = openTracked(t, childPort, '/room?user=carol')

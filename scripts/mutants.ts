@@ -351,6 +351,22 @@ export const MUTANTS: readonly Mutant[] = [
     replacement: 'return `${prefix}ch:${name}`',
     tests: ['redis-keys.test.ts']
   },
+  {
+    id: 'redis-resend-not-recognised',
+    what: 'a publish ioredis resends after a failover\'s backlog is appended and delivered twice',
+    snippet: 'if first then return first end',
+    replacement: 'if false then return first end',
+    tests: ['redis-keys.test.ts'],
+    grep: ['resent']
+  },
+  {
+    id: 'redis-published-ids-unbounded',
+    what: 'the publish ids a channel remembers grow without bound in Redis',
+    snippet: "redis.call('RENAME', published, publishedBefore)",
+    replacement: "redis.call('TYPE', published)",
+    tests: ['redis-keys.test.ts'],
+    grep: ['resent']
+  },
   // --- http: OpenAPI ----------------------------------------------------------------------
   {
     id: 'openapi-2xx-overwritten',

@@ -26,6 +26,7 @@ fi
 
 results=()
 failures=()
+brief=()
 passed=0
 failed=0
 status=0
@@ -66,12 +67,15 @@ for major in "${majors[@]}"; do
     # CI keeps only the end of a long log: copy each failure (the failing assertion,
     # its diagnostics and the subtests around it) to the summary below.
     failures+=("$(printf '\n--- Node %s: failures ---\n' "$version"; grep -n -B 3 -A 25 -E '^[[:space:]]*not ok ' "$log" | head -n 400)")
+    # And a short list of them, printed last, so even a tail of a few lines names them all.
+    brief+=("$(printf 'Node %s failed:\n' "$version"; grep -E '^[[:space:]]*not ok ' "$log" | cut -c1-220 | head -n 12)")
     status=1
   fi
 done
 
 step "Node matrix"
 (( ${#failures[@]} == 0 )) || printf '%s\n' "${failures[@]}"
+(( ${#brief[@]} == 0 )) || printf '%s\n' "${brief[@]}"
 printf '%s\n' "${results[@]}"
 echo "matrix: ${passed} passed, ${failed} failed"
 exit "$status"

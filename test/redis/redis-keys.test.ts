@@ -8,7 +8,9 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { defineEvents, RESYNC_EVENT, Type } from '../../lib/index.js'
 import { redisEngine, type RedisEngineOptions } from '../../lib/redis.js'
-import { admissionKey, channelKey } from '../../lib/engine/redis/keys.js'
+import { admissionKey, channelKey, channelKeys } from '../../lib/engine/redis/keys.js'
+import { defineScripts, MAX_GENERATION } from '../../lib/engine/redis/scripts.js'
+import { defineStateScripts } from '../../lib/engine/redis/state.js'
 import { buildApp, sleep, waitUntil } from '../helpers/app.js'
 import { openStream } from '../helpers/client.js'
 import { REDIS_MISSING, startRedis, type RedisServer } from '../helpers/redis.js'
@@ -85,7 +87,7 @@ t.test('a room named like an engine key (admission:{alice}) never touches alice\
   t.equal(await redisAdmin.type(channelKey(prefix, 'admission:{alice}')), 'stream', 'the room has its own stream')
   for (const key of await keysUnder(redisAdmin, prefix)) {
     const type = await redisAdmin.type(key)
-    const kind = key.startsWith(`${prefix}ch:{`) ? 'stream' : key.startsWith(`${prefix}admission:{`) ? 'zset' : 'none'
+    const kind = key.endsWith(':published') ? 'hash' : key.startsWith(`${prefix}ch:{`) ? 'stream' : key.startsWith(`${prefix}admission:{`) ? 'zset' : 'none'
     t.equal(type, kind, `${key} is a ${type}`)
   }
 })
@@ -103,7 +105,8 @@ t.test('rooms dropped by idleMs leave no key without a time to live', { skip: RE
   await waitUntil(() => Object.keys(app.sse.stats().channels).length === 0, 5000, 'idle rooms dropped')
 
   const keys = await keysUnder(redisAdmin, prefix)
-  t.equal(keys.filter((key) => key.startsWith(`${prefix}ch:`)).length, ROOMS, 'one history per room, kept for clients that come back')
+  t.equal(keys.filter((key) => key.startsWith(`${prefix}ch:`) && key.endsWith('}')).length, ROOMS, 'one history per room, kept for clients that come back')
+  t.equal(keys.filter((key) => key.endsWith('}:published')).length, ROOMS, 'and its publish ids beside it')
   for (const key of keys) {
     const ttl = await redisAdmin.pttl(key)
     t.ok(ttl > 0, `${key} expires (PTTL ${ttl})`)
@@ -148,5 +151,45 @@ t.test('by default a history lives a day past its last publish, or its maxAgeMs 
 t.test('historyTtlMs is checked when the engine is made', async (t) => {
   for (const bad of [0, -1, 1.5, '1000']) {
     t.throws(() => redisEngine({ url: 'redis://127.0.0.1:1', historyTtlMs: bad as number }), { code: 'TYPED_SSE_INVALID_OPTION' }, String(bad))
+  }
+})
+
+t.test('a publish resent after a failover\'s backlog (300 others appended since) is appended and published once', { skip: REDIS_MISSING }, async (t) => {
+  const prefix = newPrefix()
+  const redisAdmin = admin(t)
+  const listener = admin(t)
+  const keys = channelKeys(channelKey(prefix, 'backlog'))
+  const key = keys.stream
+  const heard: string[] = []
+  listener.on('message', (_channel: string, text: string) => heard.push(text.slice(0, text.indexOf(' '))))
+  await listener.subscribe(key)
+  const scripts = defineScripts(redisAdmin, false)
+  const BACKLOG = 300
+  // The publisher had seen nothing ('0-0') when it sent each of these: ioredis resends
+  // a script whose connection closed before the reply, after the others it queued.
+  const first = await scripts.append(keys, 'line', '0', 1000, 0, 'pub.0', '0-0', 60_000)
+  for (let i = 1; i <= BACKLOG; i++) await scripts.append(keys, 'line', String(i), 1000, 0, `pub.${i.toString(36)}`, '0-0', 60_000)
+  t.equal(await scripts.append(keys, 'line', '0', 1000, 0, 'pub.0', '0-0', 60_000), first, 'the resend answers with the id of its first run')
+  t.equal(await redisAdmin.xlen(key), BACKLOG + 1, 'appended once')
+  await waitUntil(() => heard.length >= BACKLOG + 1, 5000, 'every publish heard')
+  await sleep(100)
+  t.equal(heard.length, BACKLOG + 1, 'published once')
+  t.equal(new Set(heard).size, heard.length, 'no id heard twice')
+
+  // A keyed publish (channels with `state`) is the same script with more steps.
+  const state = defineStateScripts(redisAdmin, false)
+  const keyed = await state.append(keys, keys.state, 'line', '{}', 1000, 0, 'pub.keyed', '0-0', 60_000, undefined, 'k', 10)
+  for (let i = 1; i <= BACKLOG; i++) await scripts.append(keys, 'line', String(i), 1000, 0, `pub.more${i.toString(36)}`, '0-0', 60_000)
+  t.equal(await state.append(keys, keys.state, 'line', '{}', 1000, 0, 'pub.keyed', '0-0', 60_000, undefined, 'k', 10), keyed, 'a keyed resend answers with its first run too')
+  t.equal(await redisAdmin.xlen(key), 2 * BACKLOG + 2, 'appended once')
+
+  // What is remembered is bounded (generations of at most MAX_GENERATION ids) and expires with the stream.
+  for (let i = 0; i < 2 * MAX_GENERATION; i++) await scripts.append(keys, 'line', String(i), 100_000, 0, `pub.last${i.toString(36)}`, '0-0', 60_000)
+  const remembered = await redisAdmin.hlen(keys.published) + await redisAdmin.hlen(keys.publishedBefore)
+  t.ok(remembered >= MAX_GENERATION && remembered < 2 * MAX_GENERATION, `${remembered} publish ids remembered`)
+  t.equal(await redisAdmin.hexists(keys.published, 'pub.0') + await redisAdmin.hexists(keys.publishedBefore, 'pub.0'), 0, 'the oldest are forgotten')
+  for (const name of [keys.published, keys.publishedBefore]) {
+    const ttl = await redisAdmin.pttl(name)
+    t.ok(ttl > 0 && ttl <= 60_000, `${name} expires (PTTL ${ttl})`)
   }
 })

@@ -163,7 +163,8 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
 
     channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures = {}): EngineChannel {
       const key = channelKey(prefix, name)
-      const stateKey = channelKeys(key).state
+      const keys = channelKeys(key)
+      const stateKey = keys.state
       const topic = topics.open(key, history, listener)
       const { maxKeys } = features
       const presence = features.presence === true ? (presences ??= new RedisPresences(commands, resolved.presenceLeaseMs)).open(key, (left) => listener.left?.(left)) : undefined
@@ -174,8 +175,8 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
         // A first run of this publish (before a resend) is after what this instance has seen.
         const publishId = nextPublishId()
         const since = topic.lastId ?? '0-0'
-        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(key, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
-        return commands.run(() => stateScripts.append(key, stateKey, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt, itemKey, maxKeys)).then((id) => {
+        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(keys, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
+        return commands.run(() => stateScripts.append(keys, stateKey, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt, itemKey, maxKeys)).then((id) => {
           if (id === STATE_FULL) throw new TooManyKeysError(name, maxKeys, JSON.stringify(itemKey))
           return id
         })

@@ -18,6 +18,8 @@
  *   <prefix>ch:{<channel name>}:members  hash: presence, per instance and member, connections and info
  *   <prefix>ch:{<channel name>}:counts   hash: presence, per member, connections on every instance
  *   <prefix>ch:{<channel name>}:leases   sorted set: presence, per instance, when its lease expires
+ *   <prefix>ch:{<channel name>}:published          hash: the newest publish ids, each with its entry's id (scripts.ts)
+ *   <prefix>ch:{<channel name>}:published:before   hash: the generation of publish ids before those
  *   <prefix>admission:{<stream key>}     sorted set of leases (maxStreamsPerKey)
  *
  * A channel's own keys share its hash tag, so its scripts run on one shard. They end
@@ -46,12 +48,33 @@ export function admissionKey (prefix: string, streamKey: string): string {
   return `${prefix}admission:{${streamKey}}`
 }
 
+/** The keys of one channel: its stream, and what lives beside it (same hash slot). */
+export interface ChannelKeys {
+  /** The stream (channels with history) and the (shard) channel: {@link channelKey}. */
+  readonly stream: string
+  readonly state: string
+  readonly members: string
+  readonly counts: string
+  readonly leases: string
+  /** The publish ids a publish looks up to append once (scripts.ts), newest generation first. */
+  readonly published: string
+  readonly publishedBefore: string
+}
+
 /**
- * The keys of a channel's state and presence, beside its stream (same hash slot).
+ * The keys of a channel, from its {@link channelKey}.
  *
  * @example
  * channelKeys('sse:ch:{prices}').state // 'sse:ch:{prices}:state'
  */
-export function channelKeys (channel: string): { state: string, members: string, counts: string, leases: string } {
-  return { state: `${channel}:state`, members: `${channel}:members`, counts: `${channel}:counts`, leases: `${channel}:leases` }
+export function channelKeys (channel: string): ChannelKeys {
+  return {
+    stream: channel,
+    state: `${channel}:state`,
+    members: `${channel}:members`,
+    counts: `${channel}:counts`,
+    leases: `${channel}:leases`,
+    published: `${channel}:published`,
+    publishedBefore: `${channel}:published:before`
+  }
 }

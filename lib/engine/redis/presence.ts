@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import type { EnginePresence, PresenceRecord } from '../engine.js'
 import type { Commands } from './connections.js'
-import { channelKeys } from './keys.js'
+import { channelKeys, type ChannelKeys } from './keys.js'
 
 const NOW_MS = `
 local now = redis.call('TIME')
@@ -189,7 +189,7 @@ export class RedisPresences {
 }
 
 interface ChannelPresenceState {
-  readonly keys: ReturnType<typeof channelKeys>
+  readonly keys: ChannelKeys
   readonly left: (members: readonly string[]) => void
   /** Connections this instance holds on the channel: its lease is renewed while there are any. */
   connections: number

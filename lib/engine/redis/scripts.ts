@@ -11,6 +11,10 @@
  */
 import type { Cluster, Redis } from 'ioredis'
 import { timestampField } from './codec.js'
+import type { ChannelKeys } from './keys.js'
+
+/** The keys a publish writes: the stream and its publish ids. */
+export type PublishKeys = Pick<ChannelKeys, 'stream' | 'published' | 'publishedBefore'>
 
 /**
  * Lua shared by the scripts. Ids may pass 2^53, so they are compared as decimal
@@ -48,24 +52,35 @@ local function evictOlder (key, nowMs, maxAgeMs)
 end
 `
 
-/** At most this many of a stream's newest entries a publish looks through for its own publish id. */
-export const DEDUPE_WINDOW = 16
+/**
+ * A generation of remembered publish ids holds the ids of this many publishes at most,
+ * and this many at least when the history is that long (`maxEvents`; never under
+ * {@link MIN_GENERATION}): a resend finds its first run among the newest one to two
+ * generations. 128 fields or fewer keep Redis's compact hash encoding.
+ */
+export const MAX_GENERATION = 1024
+const MIN_GENERATION = 128
 
 /**
- * KEYS[1] the stream, also the (shard) channel; ARGV event, data, maxEvents, maxAgeMs
- * (0: none), publishedAt (the publisher's clock, '' for none: only in the pub/sub
- * message, see codec.ts), the publish id, `since` (the newest id the publisher had
- * seen: '0-0' for none), the stream's time to live (ms, renewed by each publish, so no
- * history outlives its last use). The age limit is measured on Redis's clock, the one
- * that makes the ids.
+ * KEYS[1] the stream, also the (shard) channel; KEYS[2] and KEYS[3] the publish ids
+ * (keys.ts `published`, `publishedBefore`); ARGV event, data, maxEvents, maxAgeMs (0:
+ * none), publishedAt (the publisher's clock, '' for none: only in the pub/sub message,
+ * see codec.ts), the publish id, `since` (the newest id the publisher had seen: '0-0'
+ * for none), the stream's time to live (ms, renewed by each publish, so no history
+ * outlives its last use). The age limit is measured on Redis's clock, the one that
+ * makes the ids.
  *
- * Idempotent: each publish carries an id unique to it (field `p`), and a script that
- * finds that id among the entries after `since` (where a first run of the same
- * publish must be; the newest {@link DEDUPE_WINDOW} of them) answers with the entry's
- * id instead of appending and publishing again. ioredis resends a command whose
- * connection closed before the reply (a Cluster retries it on the refreshed slot map),
- * though the node may have run it: so such a publish is appended once. In the steady
- * state the look costs the few entries in flight.
+ * Idempotent: each publish carries an id unique to it (field `p`), and the script
+ * remembers it with its entry's id in a hash beside the stream. A publish that finds
+ * its id there answers with that entry's id instead of appending and publishing again.
+ * ioredis resends a command whose connection closed before the reply (a Cluster
+ * retries it on the refreshed slot map, after everything queued during a failover),
+ * though the node may have run it: so such a publish is appended once, however many
+ * publishes ran in between. The look is O(1), and only made when the stream has entries
+ * the publisher had not seen (`since`), where a first run must be. The hash is bounded
+ * by generations: when it holds {@link MAX_GENERATION} ids (or `maxEvents`, at least
+ * {@link MIN_GENERATION}) it becomes the generation before, replacing the one there.
+ * Both keys share the stream's time to live.
  *
  * Chained: the message carries its publish id and names the entry before it in this
  * stream by that entry's publish id ('-' for none), so a subscriber that delivered
@@ -73,10 +88,12 @@ export const DEDUPE_WINDOW = 16
  * it follows (a woken master whose entries its successor does not have, relayed to the
  * shard; its ids can even equal the successor's, publish ids cannot): it catches up
  * from the stream instead of delivering (lib/redis/topics.ts).
+ *
+ * `hooks` add steps before and after the XADD (state.ts: its keys start at KEYS[4]).
  */
 export function appendScript (publish: 'PUBLISH' | 'SPUBLISH', hooks: { beforeAdd: string, afterAdd: string } = { beforeAdd: '', afterAdd: '' }): string {
   return LUA_HELPERS + `
-local key, publishId, since = KEYS[1], ARGV[6], ARGV[7]
+local key, published, publishedBefore, publishId, since = KEYS[1], KEYS[2], KEYS[3], ARGV[6], ARGV[7]
 local function publishIdOf (entry)
   local fields = entry[2]
   for i = 1, #fields - 1, 2 do
@@ -85,15 +102,12 @@ local function publishIdOf (entry)
   return nil
 end
 local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
-local previous = '-'
-if newest then
-  previous = publishIdOf(newest) or '-'
-  if previous == publishId then return newest[1] end
-  if compare(newest[1], since) > 0 then
-    for _, entry in ipairs(redis.call('XREVRANGE', key, '+', '(' .. since, 'COUNT', ${DEDUPE_WINDOW})) do
-      if publishIdOf(entry) == publishId then return entry[1] end
-    end
-  end
+local previous = newest and publishIdOf(newest) or '-'
+if previous == publishId then return newest[1] end
+-- An empty stream (its entries evicted by age) may have held the first run too.
+if not newest or compare(newest[1], since) > 0 then
+  local first = redis.call('HGET', published, publishId) or redis.call('HGET', publishedBefore, publishId)
+  if first then return first end
 end
 ${hooks.beforeAdd}
 local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2], 'p', publishId)
@@ -102,6 +116,11 @@ local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
 if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
 evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))
 redis.call('PEXPIRE', key, ARGV[8])
+redis.call('HSET', published, publishId, id)
+redis.call('PEXPIRE', published, ARGV[8])
+if redis.call('HLEN', published) >= math.max(${MIN_GENERATION}, math.min(${MAX_GENERATION}, tonumber(ARGV[3]))) then
+  redis.call('RENAME', published, publishedBefore)
+end
 redis.call('${publish}', key, id .. ' ' .. publishId .. ' ' .. previous .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
 return id
 `
@@ -194,7 +213,7 @@ export interface Scripts {
    * `publishedAt`, epoch ms); resolves with the new id, or with the entry's id when
    * `publishId` was appended already.
    */
-  append (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string, since: string, ttlMs: number, publishedAt?: number): Promise<string>
+  append (keys: PublishKeys, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string, since: string, ttlMs: number, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   /** {@link read}, one page of at most `maxEntries` entries and (once one is in) `maxBytes` of payload. */
@@ -207,7 +226,7 @@ export interface Scripts {
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, publishId: string, since: string, ttlMs: number): Promise<string>
+  typedSseAppend (key: string, published: string, publishedBefore: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, publishId: string, since: string, ttlMs: number): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
   typedSseContains (key: string, id: string): Promise<number>
@@ -219,10 +238,10 @@ interface Defined {
  * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
  * @example
  * const scripts = defineScripts(commands, false)
- * const id = await scripts.append('sse:ch:{scores}', 'score', '{"seq":1}', 1000, 0, 'k3Jx.1', '0-0', 86_400_000, Date.now())
+ * const id = await scripts.append(channelKeys('sse:ch:{scores}'), 'score', '{"seq":1}', 1000, 0, 'k3Jx.1', '0-0', 86_400_000, Date.now())
  */
 export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
-  redis.defineCommand('typedSseAppend', { numberOfKeys: 1, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
+  redis.defineCommand('typedSseAppend', { numberOfKeys: 3, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
   redis.defineCommand('typedSseRead', { numberOfKeys: 1, lua: READ_SCRIPT })
   redis.defineCommand('typedSsePosition', { numberOfKeys: 1, lua: POSITION_SCRIPT, readOnly: true })
   redis.defineCommand('typedSseContains', { numberOfKeys: 1, lua: CONTAINS_SCRIPT, readOnly: true })
@@ -230,7 +249,7 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
   // ioredis's promises are returned as they are: an async wrapper would add a promise
   // and a microtask to every publish.
   return {
-    append: (key, event, data, maxEvents, maxAgeMs, publishId, since, ttlMs, publishedAt) => defined.typedSseAppend(key, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since, ttlMs),
+    append: (keys, event, data, maxEvents, maxAgeMs, publishId, since, ttlMs, publishedAt) => defined.typedSseAppend(keys.stream, keys.published, keys.publishedBefore, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since, ttlMs),
     read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs, 0, 0),
     readPage: (key, after, maxAgeMs, maxEntries, maxBytes) => defined.typedSseRead(key, after, maxAgeMs, maxEntries, maxBytes),
     position: (key) => defined.typedSsePosition(key),

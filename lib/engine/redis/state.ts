@@ -15,15 +15,15 @@ import { REMOVE_EVENT } from '../../core/control.js'
 import type { EngineMessage, StateSnapshot } from '../engine.js'
 import { timestampField } from './codec.js'
 import { compareIds, ID_PATTERN } from './ids.js'
-import { appendScript } from './scripts.js'
+import { appendScript, type PublishKeys } from './scripts.js'
 
 /** What a keyed publish answers when the state is full: never an id (ids are `ms-seq`). */
 export const STATE_FULL = 'full'
 
-/** KEYS[2] the state hash; ARGV[9] the state key, ARGV[10] maxKeys. */
+/** KEYS[4] the state hash (after the append's own keys); ARGV[9] the state key, ARGV[10] maxKeys. */
 const STATE_HOOKS = {
   beforeAdd: `
-local stateKey, itemKey = KEYS[2], ARGV[9]
+local stateKey, itemKey = KEYS[4], ARGV[9]
 if ARGV[1] ~= '${REMOVE_EVENT}' and redis.call('HEXISTS', stateKey, itemKey) == 0 and redis.call('HLEN', stateKey) >= tonumber(ARGV[10]) then return '${STATE_FULL}' end`,
   afterAdd: `
 if ARGV[1] == '${REMOVE_EVENT}' then redis.call('HDEL', stateKey, itemKey) else redis.call('HSET', stateKey, itemKey, id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2]) end
@@ -44,7 +44,7 @@ return {position, redis.call('HGETALL', KEYS[2])}
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppendKeyed (stream: string, state: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string,
+  typedSseAppendKeyed (stream: string, published: string, publishedBefore: string, state: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string,
     publishId: string, since: string, ttlMs: number, key: string, maxKeys: number): Promise<string>
   typedSseSnapshot (stream: string, state: string): Promise<[string, string[]]>
 }
@@ -52,7 +52,7 @@ interface Defined {
 /** The state scripts, bound to the connection they were registered on. */
 export interface StateScripts {
   /** The history's append (scripts.ts), storing the entry under `key` too: resolves with its id, or {@link STATE_FULL}. */
-  append (stream: string, state: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string,
+  append (keys: PublishKeys, state: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string,
     since: string, ttlMs: number, publishedAt: number | undefined, key: string, maxKeys: number): Promise<string>
   /** The state and the position it was read at. */
   snapshot (stream: string, state: string): Promise<StateSnapshot>
@@ -91,12 +91,12 @@ export function stateEntries (fields: unknown): EngineMessage[] {
  * const { entries, position } = await scripts.snapshot('sse:ch:{prices}', 'sse:ch:{prices}:state')
  */
 export function defineStateScripts (redis: Redis | Cluster, sharded: boolean): StateScripts {
-  redis.defineCommand('typedSseAppendKeyed', { numberOfKeys: 2, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH', STATE_HOOKS) })
+  redis.defineCommand('typedSseAppendKeyed', { numberOfKeys: 4, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH', STATE_HOOKS) })
   redis.defineCommand('typedSseSnapshot', { numberOfKeys: 2, lua: SNAPSHOT_SCRIPT, readOnly: true })
   const defined = redis as unknown as Defined
   return {
-    append: (stream, state, event, data, maxEvents, maxAgeMs, publishId, since, ttlMs, publishedAt, key, maxKeys) =>
-      defined.typedSseAppendKeyed(stream, state, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since, ttlMs, key, maxKeys),
+    append: (keys, state, event, data, maxEvents, maxAgeMs, publishId, since, ttlMs, publishedAt, key, maxKeys) =>
+      defined.typedSseAppendKeyed(keys.stream, keys.published, keys.publishedBefore, state, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since, ttlMs, key, maxKeys),
     async snapshot (stream, state) {
       const [position, fields] = await defined.typedSseSnapshot(stream, state)
       return { entries: stateEntries(fields), position: position === '0-0' ? undefined : position }

@@ -219,17 +219,21 @@ export function stateScenarios (t: Test, makeEngine: () => SseEngine): void {
     const apps = await Promise.all([0, 1].map(async () => {
       const built = await buildApp(t, { sse: { heartbeatMs: false, engine: makeEngine() } })
       const channel = built.app.sse.channel('room', room, { history: true, presence: { info, events: true } })
+      let live = 0
       built.app.get('/room', async (request, reply) => {
         const { user } = request.query as { user?: string }
         await channel.subscribe(reply.sse(room), user === undefined ? {} : { presence: { id: user, info: { name: user.toUpperCase() } } })
+        live++
       })
       const origin = await built.start()
-      return { ...built, channel, port: Number(new URL(origin).port) }
+      return { ...built, channel, port: Number(new URL(origin).port), get live () { return live } }
     }))
     const [a, b] = apps
     const watcher = openTracked(t, a.port, '/room')
     await watcher.ready
-    await waitUntil(() => a.channel.size === 1, 10_000, 'watcher subscribed')
+    // Live once subscribe() resolved (the engine listens): a join published on b before
+    // that is never heard on a (a channel's size counts the watcher earlier).
+    await waitUntil(() => a.live === 1, 20_000, 'watcher live on a')
     const alice1 = openTracked(t, a.port, '/room?user=alice')
     const alice2 = openTracked(t, b.port, '/room?user=alice')
     const bob = openTracked(t, b.port, '/room?user=bob')

@@ -269,3 +269,35 @@ t.test('end to end: the gap reaches the clients of the instance that lost it as 
   t.same(after, [...after].sort((x, y) => x - y), 'what follows the gap comes in order')
   t.equal(after.at(-1), 1000, 'and live delivery goes on')
 })
+
+t.test('a woken master\'s message whose id its successor gave to another publish: the catch-up does not start there (a gap, never a silent skip)', { skip: REDIS_MISSING }, async (t) => {
+  const prefix = 'reused:'
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const a = ready(t, redisEngine({ url: redis.url, prefix }))
+  const b = ready(t, redisEngine({ url: redis.url, prefix }))
+  await Promise.all([a.ready?.(), b.ready?.()])
+  const publisher = a.channel('scores', HISTORY, new Recorder())
+  const onB = new Recorder()
+  const subscriber = b.channel('scores', HISTORY, onB)
+  await subscriber.ready?.()
+  const key = channelKey(prefix, 'scores')
+  const first = await publisher.publish({ event: 'score', data: '"first"' }) as string
+  await waitUntil(() => onB.ids.includes(first), RECOVERY_MS, 'B delivers the first')
+  const [[, fields]] = await admin.xrange(key, first, first)
+  const firstPublishId = fields[fields.indexOf('p') + 1]
+  // A master frozen past its failover wakes and relays a publish it ran alone, chained
+  // after the first: B cannot tell it from a current one, and delivers it.
+  const reused = `${BigInt(first.split('-')[0]) + 1000n}-0`
+  await admin.publish(key, `${reused} woken.1 ${firstPublishId}\n\nscore\n"stale"`)
+  await waitUntil(() => onB.ids.includes(reused), RECOVERY_MS, 'B delivers the woken master\'s message')
+  // Its successor gave the same id (same clock, same millisecond) to another publish.
+  await admin.xadd(key, reused, 'e', 'score', 'd', '"kept"', 'p', 'successor.1')
+  // The next message does not follow what B delivered last: B catches up from that id.
+  const next = await publisher.publish({ event: 'score', data: '"next"' }) as string
+  await waitUntil(() => onB.gaps > 0 || onB.ids.includes(next), RECOVERY_MS, 'B reports a gap or delivers the next message')
+  t.equal(onB.gaps, 1, 'the stream\'s entry at that id is another publish: what came after it cannot be trusted, a gap is reported')
+  const after = await publisher.publish({ event: 'score', data: '"after"' }) as string
+  await waitUntil(() => onB.ids.includes(after), RECOVERY_MS, 'B delivers what follows')
+  t.equal(onB.gaps, 1, 'and goes on from there')
+})

@@ -27,8 +27,8 @@ export interface CatchUpContext {
   whenCommandsReady (deadline: number): Promise<boolean>
   /** Reads the topic's stream after `after`; rejects when Redis cannot answer. */
   read (topic: Topic, after: string): Promise<ReplayResult>
-  /** False when the topic's stream never held the entry `id` (see scripts.ts). */
-  contains (topic: Topic, id: string): Promise<boolean>
+  /** False when the topic's stream never held the entry `id`, or held it for another publish than `publishId` (see scripts.ts). */
+  contains (topic: Topic, id: string, publishId: string | undefined): Promise<boolean>
   /** A round trip on the subscription that hears the topic (see PubSub.sync). */
   sync (topic: Topic): Promise<void>
   /** How long one attempt waits for the command connection. */
@@ -76,9 +76,12 @@ export async function catchUp (topic: Topic, isCurrent: () => boolean, context: 
       candidates = merge.join(after, result.messages)
     } else {
       reportGap(topic)
-      // After a gap the streams start over: the next message starts the chain.
+      // After a gap the streams start over: the next message starts the chain. What
+      // was held with an id at or before the position is in the range the gap covers
+      // (a woken master and its successor can give out the same ids): positions only
+      // grow.
       topic.lastPublishId = undefined
-      candidates = merge.release(undefined)
+      candidates = merge.release(after)
     }
     const unlinked: HeardMessage[] = []
     for (const message of candidates) {
@@ -111,8 +114,9 @@ async function readMissed (topic: Topic, after: string, isHolding: () => boolean
     try {
       // A position the stream never held (delivered by a master that was failed over,
       // or lost with it) is no place to read from: the entries the new master gave
-      // ids around it would be skipped silently. That is a gap.
-      const read: ReplayResult = await context.contains(topic, after) ? await context.read(topic, after) : { status: 'unknown' }
+      // ids around it, or that very id, would be skipped silently. That is a gap. The
+      // position is the last message delivered: its publish id tells it apart.
+      const read: ReplayResult = await context.contains(topic, after, topic.lastPublishId) ? await context.read(topic, after) : { status: 'unknown' }
       // Every message published before the read has now reached the hold.
       await context.sync(topic)
       return read

@@ -136,7 +136,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     whenCommandsReady: async (deadline) => await whenReady(connection, deadline),
     read: async (topic, after) => replayResult(await commands.run(async () => await scripts.read(topic.key, after, maxAgeOf(topic))), true),
     position: async (topic) => await commands.run(async () => await scripts.position(topic.key)),
-    contains: async (topic, id) => await commands.run(async () => await scripts.contains(topic.key, id)),
+    contains: async (topic, id, publishId) => await commands.run(async () => await scripts.contains(topic.key, id, publishId)),
     sync: async (topic) => await topics.pubsub.sync(topic.key)
   })
   const admission = resolved.admission === false

@@ -176,15 +176,26 @@ return page('(' .. after)
 `
 
 /**
- * KEYS[1] the stream; ARGV[1] an id delivered from it. 0 when the stream never held
- * that entry: a catch-up must not start there (a woken master's entry, or one its
- * replica never received, sits among ids the new master gave to other entries).
- * 1 when it holds it, or when the read script decides (no stream, or evicted).
+ * KEYS[1] the stream; ARGV[1] an id delivered from it, ARGV[2] the publish id it was
+ * delivered with ('' when unknown). 0 when the stream never held that entry: a catch-up
+ * must not start there (a woken master's entry, or one its replica never received, sits
+ * among ids the new master gave to other entries). The publish id tells the entry from
+ * another one with the same id: the woken master and its successor make ids from the
+ * same clock, so both can give out `<ms>-0` in one millisecond. 1 when it holds it, or
+ * when the read script decides (no stream, or evicted).
  */
 const CONTAINS_SCRIPT = LUA_HELPERS + `
-local key, id = KEYS[1], ARGV[1]
+local key, id, publishId = KEYS[1], ARGV[1], ARGV[2]
 if id == '0-0' or redis.call('EXISTS', key) == 0 then return 1 end
-if #redis.call('XRANGE', key, id, id) > 0 then return 1 end
+local entry = redis.call('XRANGE', key, id, id)[1]
+if entry then
+  if publishId == '' then return 1 end
+  local fields = entry[2]
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == 'p' then return fields[i + 1] == publishId and 1 or 0 end
+  end
+  return 1
+end
 local info = redis.call('XINFO', 'STREAM', key)
 for i = 1, #info, 2 do
   if info[i] == 'max-deleted-entry-id' then return compare(id, info[i + 1]) <= 0 and 1 or 0 end
@@ -220,8 +231,8 @@ export interface Scripts {
   readPage (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   /** The stream's last generated id, '0-0' when it has none: where a new subscription starts. */
   position (key: string): Promise<string>
-  /** False when the stream never held `id` (see CONTAINS_SCRIPT). */
-  contains (key: string, id: string): Promise<boolean>
+  /** False when the stream never held `id`, or held it for another publish than `publishId` (see CONTAINS_SCRIPT). */
+  contains (key: string, id: string, publishId: string | undefined): Promise<boolean>
 }
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
@@ -229,7 +240,7 @@ interface Defined {
   typedSseAppend (key: string, published: string, publishedBefore: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, publishId: string, since: string, ttlMs: number): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
-  typedSseContains (key: string, id: string): Promise<number>
+  typedSseContains (key: string, id: string, publishId: string): Promise<number>
 }
 
 /**
@@ -253,6 +264,6 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
     read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs, 0, 0),
     readPage: (key, after, maxAgeMs, maxEntries, maxBytes) => defined.typedSseRead(key, after, maxAgeMs, maxEntries, maxBytes),
     position: (key) => defined.typedSsePosition(key),
-    contains: async (key, id) => await defined.typedSseContains(key, id) === 1
+    contains: async (key, id, publishId) => await defined.typedSseContains(key, id, publishId ?? '') === 1
   }
 }

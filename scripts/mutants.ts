@@ -360,6 +360,14 @@ export const MUTANTS: readonly Mutant[] = [
     grep: ['resent']
   },
   {
+    id: 'redis-catch-up-start-by-id-alone',
+    what: "a catch-up from a woken master's id reads after its successor's entry of that id: the entry is skipped silently",
+    snippet: "if fields[i] == 'p' then return fields[i + 1] == publishId and 1 or 0 end",
+    replacement: "if fields[i] == 'p' then return 1 end",
+    tests: ['redis-catch-up.test.ts'],
+    grep: ['woken master']
+  },
+  {
     id: 'redis-published-ids-unbounded',
     what: 'the publish ids a channel remembers grow without bound in Redis',
     snippet: "redis.call('RENAME', published, publishedBefore)",

@@ -51,6 +51,20 @@ export interface Decoded {
 }
 
 /**
+ * A catalog event decoded: its message object is made when a filter (or the state) first
+ * asks for it, once, not for every publish (most subscribers have no filter).
+ */
+class DecodedEvent implements Decoded {
+  #message: SseMessage<any> | undefined
+
+  constructor (readonly frame: Buffer, readonly event: string, readonly data: unknown, readonly id: string | undefined, readonly coalesceKey: string | undefined) {}
+
+  get message (): SseMessage<any> {
+    return this.#message ??= { event: this.event, data: this.data, id: this.id } as SseMessage<any>
+  }
+}
+
+/**
  * Publish calls running now (nested when a delivery publishes): a delivery made inside
  * one comes from this instance's own publish (the in-memory engine delivers at once).
  */
@@ -219,7 +233,7 @@ export class Fanout {
       return undefined
     }
     const key = this.#context.state === undefined ? undefined : stateKey(this.#context.state, message.event, data)
-    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any>, coalesceKey: key === undefined ? undefined : `${name}\n${key}` }
+    return new DecodedEvent(frame, message.event, data, message.id, key === undefined ? undefined : `${name}\n${key}`)
   }
 
   /** A control event of the channel's own (state removal, presence), checked: anyone may write to a Redis. */

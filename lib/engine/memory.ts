@@ -39,6 +39,12 @@ const ID_PATTERN = /^([0-9a-z]+)_([1-9][0-9]{0,15})$/
  */
 const REMEMBERED_DROPS = 10_000
 
+/** What a publish without history resolves with: one settled promise for all of them. */
+const NO_ID: Promise<undefined> = Promise.resolve(undefined)
+
+/** `T` with its fields writable. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
 /** The position part of an id this engine gave (both ids of one comparison come from one boot). */
 function positionOf (id: string): number {
   return Number(id.slice(id.indexOf('_') + 1))
@@ -111,13 +117,20 @@ export function memoryEngine (): SseEngine {
             return Promise.reject(new TooManyKeysError(name, current.state.maxKeys, JSON.stringify(key)))
           }
           const history = current.history
-          const id = history === undefined ? undefined : idOf(++position)
-          const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload, publishedAt: message.publishedAt }
-          // The ring keeps the fields it needs, not this object (nor the payload).
-          if (history !== undefined) history.append(position, delivered)
+          // The publisher's own object is delivered, its id set here: no copy per publish
+          // (publishers hand the engine a fresh object; the channel's has an `id` field already).
+          const delivered = message as Mutable<EngineMessage>
+          if (history === undefined) {
+            delivered.id = undefined
+          } else {
+            delivered.id = idOf(++position)
+            // The ring keeps the fields it needs, not this object (nor the payload).
+            history.append(position, delivered)
+          }
+          const { id } = delivered
           if (key !== undefined && id !== undefined) current.state?.apply(key, { id, event: message.event, data: message.data })
           for (const fn of current.delivers) fn(delivered)
-          return Promise.resolve(id)
+          return id === undefined ? NO_ID : Promise.resolve(id)
         },
         readPage: (lastEventId, limit) => readPage(current, lastEventId, limit),
         snapshot: current.state === undefined ? undefined : () => (current.state as KeyedState).snapshot(position === 0 ? undefined : idOf(position)),

@@ -48,23 +48,11 @@ export function resolveHistory (given: boolean | HistoryOptions | undefined): Re
 /** Slots a ring starts with; it doubles as messages come, up to `maxEvents`. */
 const INITIAL_CAPACITY = 4
 
-/** Bytes of a ring's first data slab; each next one doubles, up to {@link MAX_SLAB_BYTES}. */
-const INITIAL_SLAB_BYTES = 512
-/** The largest shared slab: what eviction may leave unfreed is at most one of these (or one event past it). */
-const MAX_SLAB_BYTES = 64 * 1024
-
 /**
  * A ring of messages keyed by increasing integer positions, bounded by count and age.
  * Its memory grows with what it holds (doubling up to `maxEvents`), so thousands of
  * channels with a few events each cost little. Reads are a binary search; appends and
  * evictions are O(1) amortized.
- *
- * The data of the messages is kept as UTF-8 in byte slabs (Buffers shared by many
- * messages), not as one string per message: a retained string is a heap object that
- * every young-generation GC copies (twice, before it is promoted), which cost more than
- * a publish's own work when each channel has one reader. A slab is freed by the GC once
- * no retained message is in it. A data string that UTF-8 cannot carry as it is (a lone
- * surrogate) is kept as the string, so a read gives back exactly what was appended.
  *
  * @example
  * const ring = new RingHistory({ maxEvents: 2, maxAgeMs: false })
@@ -78,19 +66,14 @@ export class RingHistory implements HistoryStore<number> {
   #positions: number[]
   /** Written only with `maxAgeMs` (Date.now() per append is otherwise wasted). */
   #times: number[]
-  // A message's fields in parallel arrays, not the message object: no retained object
-  // per event (every young-generation GC would copy it). Reads make the objects again.
+  // A message's fields in parallel arrays, not the message object: one retained
+  // object less per event, which every young-generation GC would copy (most of a
+  // publish's cost with one reader per channel). Reads make the objects again.
   #ids: Array<string | undefined>
   /** Makes a message's id from its position, when the store's owner can: ids are then not kept. */
   readonly #idOf: ((position: number) => string) | undefined
   #events: Array<string | undefined>
-  /** The slab holding a message's data (its bytes at `#starts`, `#lengths`), or the data string itself. */
-  #data: Array<Buffer | string | undefined>
-  #starts: number[]
-  #lengths: number[]
-  /** The slab appends write to, and the bytes of it used. */
-  #slab: Buffer | undefined
-  #slabUsed = 0
+  #data: Array<string | undefined>
   #head = 0
   #size = 0
   /** The greatest position ever evicted: replay after an earlier one would have a gap. */
@@ -108,9 +91,7 @@ export class RingHistory implements HistoryStore<number> {
     this.#times = new Array<number>(capacity)
     this.#ids = new Array<string | undefined>(capacity)
     this.#events = new Array<string | undefined>(capacity)
-    this.#data = new Array<Buffer | string | undefined>(capacity)
-    this.#starts = new Array<number>(capacity)
-    this.#lengths = new Array<number>(capacity)
+    this.#data = new Array<string | undefined>(capacity)
   }
 
   /** Slots allocated now. */
@@ -135,39 +116,8 @@ export class RingHistory implements HistoryStore<number> {
     if (this.#options.maxAgeMs !== false) this.#times[slot] = Date.now()
     if (this.#idOf === undefined) this.#ids[slot] = message.id
     this.#events[slot] = message.event
-    this.#keepData(slot, message.data)
+    this.#data[slot] = message.data
     this.#size++
-  }
-
-  /** Writes `data` to the current slab (a new one when it does not fit). */
-  #keepData (slot: number, data: string): void {
-    if (!data.isWellFormed()) {
-      this.#data[slot] = data
-      return
-    }
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: the exact length only when the bound does not fit.
-    let slab = this.#slab
-    let used = this.#slabUsed
-    if (slab === undefined || used + 3 * data.length > slab.length) {
-      const bytes = Buffer.byteLength(data)
-      if (slab === undefined || used + bytes > slab.length) {
-        slab = this.#slab = Buffer.allocUnsafe(Math.max(bytes, slab === undefined ? INITIAL_SLAB_BYTES : Math.min(2 * slab.length, MAX_SLAB_BYTES)))
-        used = 0
-      }
-    }
-    const written = slab.write(data, used)
-    this.#data[slot] = slab
-    this.#starts[slot] = used
-    this.#lengths[slot] = written
-    this.#slabUsed = used + written
-  }
-
-  /** The data of the message in `slot`, as it was appended. */
-  #dataAt (slot: number): string {
-    const data = this.#data[slot] as Buffer | string
-    if (typeof data === 'string') return data
-    const start = this.#starts[slot]
-    return data.toString('utf8', start, start + this.#lengths[slot])
   }
 
   /**
@@ -197,7 +147,7 @@ export class RingHistory implements HistoryStore<number> {
     const messages: EngineMessage[] = []
     for (let i = from; i < end; i++) {
       const slot = (this.#head + i) % capacity
-      messages.push({ id: this.#idOf === undefined ? this.#ids[slot] : this.#idOf(this.#positions[slot]), event: this.#events[slot] as string, data: this.#dataAt(slot) })
+      messages.push({ id: this.#idOf === undefined ? this.#ids[slot] : this.#idOf(this.#positions[slot]), event: this.#events[slot] as string, data: this.#data[slot] as string })
     }
     return { status: 'ok', messages, isLast: end === this.#size }
   }
@@ -220,7 +170,6 @@ export class RingHistory implements HistoryStore<number> {
     this.#evictedUpTo = this.#positions[head]
     this.#ids[head] = undefined
     this.#events[head] = undefined
-    // The slab is freed with the last message that points at it.
     this.#data[head] = undefined
     this.#head = (head + 1) % this.#positions.length
     this.#size--
@@ -239,8 +188,6 @@ export class RingHistory implements HistoryStore<number> {
     this.#ids = order(this.#ids)
     this.#events = order(this.#events)
     this.#data = order(this.#data)
-    this.#starts = order(this.#starts)
-    this.#lengths = order(this.#lengths)
     this.#head = 0
   }
 }

@@ -25,6 +25,9 @@ export interface RunResult {
   /** The same per delivered message (event x client): the `streams` scenario's figure. */
   cpuUsPerMessage?: number
   serverCpuMs?: number
+  /** The user and system parts of serverCpuMs: JavaScript and the kernel's socket writes. */
+  serverUserMs?: number
+  serverSystemMs?: number
   /** Median CPU time of the synchronous publish call (JS only, no syscalls), see harness.ts. */
   publishCallUs?: number
   clientCpuMs?: number
@@ -46,7 +49,7 @@ export interface RunResult {
 
 /** The numeric figures that get medians and ratios. */
 export const METRICS = [
-  'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'cpuUsPerMessage', 'serverCpuMs', 'publishCallUs', 'clientCpuMs',
+  'eventsPerSec', 'deliveriesPerSec', 'cpuUsPerEvent', 'cpuUsPerMessage', 'serverCpuMs', 'serverUserMs', 'serverSystemMs', 'publishCallUs', 'clientCpuMs',
   'p50Ms', 'p90Ms', 'p99Ms', 'maxMs', 'heapPerConnection', 'rssPerConnection', 'externalPerConnection',
   'connectMs', 'idleCpuPct', 'broadcastMs'
 ] as const

@@ -173,7 +173,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     let published: Promise<PublishResult<H>>
     beginPublish()
     try {
-      published = this.#engine.publish({ event, data: text, payload: data, publishedAt: Date.now(), key }) as Promise<PublishResult<H>>
+      published = this.#engine.publish({ id: undefined, event, data: text, payload: data, publishedAt: Date.now(), key }) as Promise<PublishResult<H>>
     } finally {
       endPublish()
     }

@@ -51,6 +51,20 @@ export interface Decoded {
 }
 
 /**
+ * A catalog event decoded: its message object is made when a filter (or the state) first
+ * asks for it, once, not for every publish (most subscribers have no filter).
+ */
+class DecodedEvent implements Decoded {
+  #message: SseMessage<any> | undefined
+
+  constructor (readonly frame: Buffer, readonly event: string, readonly data: unknown, readonly id: string | undefined, readonly coalesceKey: string | undefined) {}
+
+  get message (): SseMessage<any> {
+    return this.#message ??= { event: this.event, data: this.data, id: this.id } as SseMessage<any>
+  }
+}
+
+/**
  * Publish calls running now (nested when a delivery publishes): a delivery made inside
  * one comes from this instance's own publish (the in-memory engine delivers at once).
  */
@@ -140,11 +154,16 @@ export class Fanout {
   /** A write of the last delivery was queued behind a slow client. */
   isBackedUp = false
   readonly #context: FanoutContext
+  /** The context's catalog and state, read by every decode: here, not one object further. */
+  readonly #catalog: EventCatalog<any>
+  readonly #state: ResolvedState | undefined
   /** Foreign events already logged, so a rolling deploy logs each once. */
   #foreign: Set<string> | undefined
 
   constructor (context: FanoutContext) {
     this.#context = context
+    this.#catalog = context.catalog
+    this.#state = context.state
   }
 
   /**
@@ -198,14 +217,14 @@ export class Fanout {
   /** The frame and payload of a message, or `undefined` when this catalog cannot take it. */
   decode (message: EngineMessage): Decoded | undefined {
     if (message.event === REMOVE_EVENT || message.event === JOIN_EVENT || message.event === LEAVE_EVENT) return this.#decodeControl(message)
-    const { name, catalog } = this.#context
-    const compiled = findEvent(catalog, message.event)
+    const compiled = findEvent(this.#catalog, message.event)
     const data = compiled === undefined ? undefined
       : message.payload !== undefined ? message.payload : parsePayload(compiled, message.data)
     if (data === undefined) {
       // Another version of the application (a rolling deploy), or foreign history
       // entries: skipped the same way live and in replay, and said once.
       if (!(this.#foreign ??= new Set()).has(message.event)) {
+        const { name } = this.#context
         this.#foreign.add(message.event)
         this.#context.log(new ForeignEventError(name, message.event), `channel "${name}" skipped an event its catalog cannot take`)
       }
@@ -215,11 +234,11 @@ export class Fanout {
     try {
       frame = Buffer.from(eventText(message.event, message.data, message.id))
     } catch (err) {
-      this.#context.log(err, `channel "${name}" skipped a message with an id it cannot write`)
+      this.#context.log(err, `channel "${this.#context.name}" skipped a message with an id it cannot write`)
       return undefined
     }
-    const key = this.#context.state === undefined ? undefined : stateKey(this.#context.state, message.event, data)
-    return { frame, message: { event: message.event, data, id: message.id } as SseMessage<any>, coalesceKey: key === undefined ? undefined : `${name}\n${key}` }
+    const key = this.#state === undefined ? undefined : stateKey(this.#state, message.event, data)
+    return new DecodedEvent(frame, message.event, data, message.id, key === undefined ? undefined : `${this.#context.name}\n${key}`)
   }
 
   /** A control event of the channel's own (state removal, presence), checked: anyone may write to a Redis. */

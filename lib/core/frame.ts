@@ -150,6 +150,8 @@ export function commentBlock (text: string): string {
 export function eventText (event: string, data: string, id?: EventId, retry?: number): string {
   const idLine = id === undefined ? '' : idField(id)
   const retryLine = retry === undefined ? '' : retryField(retry)
+  // One line of data (every JSON payload): one template, no `data:` string made apart.
+  if (!LINE_BREAK_CHAR.test(data)) return `event: ${event}\n${idLine}${retryLine}data: ${data}\n\n`
   return `event: ${event}\n${idLine}${retryLine}${dataField(data)}\n`
 }
 

@@ -89,9 +89,11 @@ export interface EngineChannel {
   /**
    * Carries one message to every instance (this one included), where the engine calls
    * the channel's `deliver` with it, in the same order everywhere. With history, the
-   * message is also stored and its id returned.
+   * message is also stored and its id returned. The object is the engine's from then
+   * on (a fresh one per publish): the in-memory engine delivers it as it is, its `id`
+   * set, and callers give it an `id: undefined` field so its shape stays the same.
    */
-  publish (message: { event: string, data: string, payload?: unknown, publishedAt?: number, key?: string }): Promise<string | undefined>
+  publish (message: { id?: undefined, event: string, data: string, payload?: unknown, publishedAt?: number, key?: string }): Promise<string | undefined>
   /**
    * The channel's keyed state (channels opened with `maxKeys`): the latest message of
    * every key, oldest first, and the position it was read at, read at once: every

@@ -48,6 +48,13 @@ export function resolveHistory (given: boolean | HistoryOptions | undefined): Re
 /** Slots a ring starts with; it doubles as messages come, up to `maxEvents`. */
 const INITIAL_CAPACITY = 4
 
+/** Where a slot keeps its fields: its strings (event, data, then the id when kept) and its numbers (position, then the time when kept). */
+const EVENT = 0
+const DATA = 1
+const ID = 2
+const POSITION = 0
+const TIME = 1
+
 /**
  * A ring of messages keyed by increasing integer positions, bounded by count and age.
  * Its memory grows with what it holds (doubling up to `maxEvents`), so thousands of
@@ -62,18 +69,22 @@ const INITIAL_CAPACITY = 4
  * ring.readAfter(0) // { status: 'evicted' }: message 1 is gone
  */
 export class RingHistory implements HistoryStore<number> {
-  readonly #options: ResolvedHistory
-  #positions: number[]
-  /** Written only with `maxAgeMs` (Date.now() per append is otherwise wasted). */
-  #times: number[]
-  // A message's fields in parallel arrays, not the message object: one retained
-  // object less per event, which every young-generation GC would copy (most of a
-  // publish's cost with one reader per channel). Reads make the objects again.
-  #ids: Array<string | undefined>
+  readonly #maxEvents: number
+  readonly #maxAgeMs: number | false
+  // A message's fields side by side in two arrays (its strings; its numbers, which an
+  // array of numbers keeps unboxed), not a message object per slot: no retained object
+  // per event, which every young-generation GC would copy, and an append writes two
+  // places instead of one array per field. Reads make the message objects again.
+  #strings: Array<string | undefined>
+  #numbers: number[]
+  /** Strings per slot: event and data, and the id unless `idOf` makes it. */
+  readonly #stringStride: number
+  /** Numbers per slot: the position, and the time with `maxAgeMs`. */
+  readonly #numberStride: number
   /** Makes a message's id from its position, when the store's owner can: ids are then not kept. */
   readonly #idOf: ((position: number) => string) | undefined
-  #events: Array<string | undefined>
-  #data: Array<string | undefined>
+  /** Slots allocated now. */
+  #capacity: number
   #head = 0
   #size = 0
   /** The greatest position ever evicted: replay after an earlier one would have a gap. */
@@ -84,19 +95,19 @@ export class RingHistory implements HistoryStore<number> {
    *   (the memory engine's): then no id string is kept per message
    */
   constructor (options: ResolvedHistory, idOf?: (position: number) => string) {
-    this.#options = options
+    this.#maxEvents = options.maxEvents
+    this.#maxAgeMs = options.maxAgeMs
     this.#idOf = idOf
-    const capacity = Math.min(INITIAL_CAPACITY, options.maxEvents)
-    this.#positions = new Array<number>(capacity)
-    this.#times = new Array<number>(capacity)
-    this.#ids = new Array<string | undefined>(capacity)
-    this.#events = new Array<string | undefined>(capacity)
-    this.#data = new Array<string | undefined>(capacity)
+    this.#stringStride = idOf === undefined ? 3 : 2
+    this.#numberStride = options.maxAgeMs === false ? 1 : 2
+    this.#capacity = Math.min(INITIAL_CAPACITY, options.maxEvents)
+    this.#strings = new Array<string | undefined>(this.#capacity * this.#stringStride)
+    this.#numbers = new Array<number>(this.#capacity * this.#numberStride)
   }
 
   /** Slots allocated now. */
   get capacity (): number {
-    return this.#positions.length
+    return this.#capacity
   }
 
   /** Messages held now. */
@@ -106,18 +117,26 @@ export class RingHistory implements HistoryStore<number> {
 
   /** Stores the message's id, event and data (not the object, nor its payload). */
   append (position: number, message: EngineMessage): void {
-    if (this.#size === this.#positions.length) {
-      if (this.#size < this.#options.maxEvents) this.#grow()
+    if (this.#size === this.#capacity) {
+      if (this.#size < this.#maxEvents) this.#grow()
       else this.#evictHead()
     }
-    const capacity = this.#positions.length
-    const slot = (this.#head + this.#size) % capacity
-    this.#positions[slot] = position
-    if (this.#options.maxAgeMs !== false) this.#times[slot] = Date.now()
-    if (this.#idOf === undefined) this.#ids[slot] = message.id
-    this.#events[slot] = message.event
-    this.#data[slot] = message.data
+    const slot = (this.#head + this.#size) % this.#capacity
+    const strings = this.#strings
+    const at = slot * this.#stringStride
+    strings[at + EVENT] = message.event
+    strings[at + DATA] = message.data
+    if (this.#idOf === undefined) strings[at + ID] = message.id
+    const numbers = this.#numbers
+    const to = slot * this.#numberStride
+    numbers[to + POSITION] = position
+    if (this.#maxAgeMs !== false) numbers[to + TIME] = Date.now()
     this.#size++
+  }
+
+  /** The position of the `i`-th oldest retained message. */
+  #positionOf (i: number): number {
+    return this.#numbers[((this.#head + i) % this.#capacity) * this.#numberStride + POSITION]
   }
 
   /**
@@ -128,13 +147,12 @@ export class RingHistory implements HistoryStore<number> {
   readAfter (position: number, maxEvents = Infinity): ReplayPage {
     this.trim()
     if (position < this.#evictedUpTo) return { status: 'evicted' }
-    const capacity = this.#positions.length
     // Binary search for the first retained position greater than `position`.
     let low = 0
     let high = this.#size
     while (low < high) {
       const middle = (low + high) >>> 1
-      if (this.#positions[(this.#head + middle) % capacity] <= position) low = middle + 1
+      if (this.#positionOf(middle) <= position) low = middle + 1
       else high = middle
     }
     return this.#page(low, maxEvents)
@@ -142,12 +160,14 @@ export class RingHistory implements HistoryStore<number> {
 
   /** Up to `maxEvents` retained messages from the `from`-th oldest on. */
   #page (from: number, maxEvents: number): ReplayPage {
-    const capacity = this.#positions.length
     const end = Math.min(this.#size, from + maxEvents)
+    const strings = this.#strings
     const messages: EngineMessage[] = []
     for (let i = from; i < end; i++) {
-      const slot = (this.#head + i) % capacity
-      messages.push({ id: this.#idOf === undefined ? this.#ids[slot] : this.#idOf(this.#positions[slot]), event: this.#events[slot] as string, data: this.#data[slot] as string })
+      const slot = (this.#head + i) % this.#capacity
+      const at = slot * this.#stringStride
+      const id = this.#idOf === undefined ? strings[at + ID] : this.#idOf(this.#numbers[slot * this.#numberStride + POSITION])
+      messages.push({ id, event: strings[at + EVENT] as string, data: strings[at + DATA] as string })
     }
     return { status: 'ok', messages, isLast: end === this.#size }
   }
@@ -159,35 +179,41 @@ export class RingHistory implements HistoryStore<number> {
   }
 
   trim (): void {
-    const { maxAgeMs } = this.#options
+    const maxAgeMs = this.#maxAgeMs
     if (maxAgeMs === false) return
     const oldest = Date.now() - maxAgeMs
-    while (this.#size > 0 && this.#times[this.#head] < oldest) this.#evictHead()
+    while (this.#size > 0 && this.#numbers[this.#head * this.#numberStride + TIME] < oldest) this.#evictHead()
   }
 
   #evictHead (): void {
     const head = this.#head
-    this.#evictedUpTo = this.#positions[head]
-    this.#ids[head] = undefined
-    this.#events[head] = undefined
-    this.#data[head] = undefined
-    this.#head = (head + 1) % this.#positions.length
+    this.#evictedUpTo = this.#numbers[head * this.#numberStride + POSITION]
+    // Let go of the strings now: the slot may not be written again for a while.
+    const strings = this.#strings
+    const at = head * this.#stringStride
+    strings[at + EVENT] = undefined
+    strings[at + DATA] = undefined
+    if (this.#idOf === undefined) strings[at + ID] = undefined
+    this.#head = (head + 1) % this.#capacity
     this.#size--
   }
 
   /** Doubles the slots (up to maxEvents), oldest first from slot 0. */
   #grow (): void {
-    const capacity = Math.min(this.#positions.length * 2, this.#options.maxEvents)
-    const order = (array: any[]): any[] => {
-      const next = new Array(capacity)
-      for (let i = 0; i < this.#size; i++) next[i] = array[(this.#head + i) % array.length]
-      return next
-    }
-    this.#positions = order(this.#positions)
-    this.#times = order(this.#times)
-    this.#ids = order(this.#ids)
-    this.#events = order(this.#events)
-    this.#data = order(this.#data)
+    const capacity = Math.min(this.#capacity * 2, this.#maxEvents)
+    this.#strings = this.#ordered(this.#strings, this.#stringStride, capacity)
+    this.#numbers = this.#ordered(this.#numbers, this.#numberStride, capacity)
+    this.#capacity = capacity
     this.#head = 0
+  }
+
+  /** `fields` (`stride` per slot) in a new array of `capacity` slots, oldest first from slot 0. */
+  #ordered<T> (fields: T[], stride: number, capacity: number): T[] {
+    const next = new Array<T>(capacity * stride)
+    for (let i = 0; i < this.#size; i++) {
+      const from = ((this.#head + i) % this.#capacity) * stride
+      for (let field = 0; field < stride; field++) next[i * stride + field] = fields[from + field]
+    }
+    return next
   }
 }

@@ -19,7 +19,12 @@ interface SharedChannel {
    * have its history. 0 when the name is new: every id then replays this channel's history.
    */
   readonly earlierUpTo: number
-  readonly delivers: Set<(message: EngineMessage) => void>
+  /**
+   * The channel's listener of every instance that opened it (once per open). Replaced, never
+   * changed, when one opens or closes: a delivery runs over the list it started with.
+   * Called as they are: no closure per open between the engine and the channel.
+   */
+  listeners: readonly ChannelListener[]
   /** The latest message per key (channels with `state`), and the members (with `presence`). */
   readonly state: KeyedState | undefined
   readonly presence: MemoryPresence | undefined
@@ -38,6 +43,12 @@ const ID_PATTERN = /^([0-9a-z]+)_([1-9][0-9]{0,15})$/
  * and go); beyond it the oldest are folded into one position, which errs towards a resync.
  */
 const REMEMBERED_DROPS = 10_000
+
+/** What a publish without history resolves with: one settled promise for all of them. */
+const NO_ID: Promise<undefined> = Promise.resolve(undefined)
+
+/** `T` with its fields writable. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** The position part of an id this engine gave (both ids of one comparison come from one boot). */
 function positionOf (id: string): number {
@@ -89,10 +100,9 @@ export function memoryEngine (): SseEngine {
 
   return {
     channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures = {}): EngineChannel {
-      const deliver = (message: EngineMessage): void => listener.deliver(message)
       let shared = channels.get(name)
       if (shared === undefined) {
-        shared = { history: history === undefined ? undefined : new RingHistory(history, idOf), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), delivers: new Set(),
+        shared = { history: history === undefined ? undefined : new RingHistory(history, idOf), bounds: history, earlierUpTo: history === undefined ? 0 : earlierUpTo(name), listeners: [],
           state: features.maxKeys === undefined ? undefined : new KeyedState(features.maxKeys),
           presence: features.presence === true ? new MemoryPresence() : undefined
         }
@@ -103,7 +113,8 @@ export function memoryEngine (): SseEngine {
         throw new ChannelConflictError(name)
       }
       const current = shared
-      current.delivers.add(deliver)
+      current.listeners = [...current.listeners, listener]
+      let isClosed = false
       return {
         publish (message) {
           const { key } = message
@@ -111,20 +122,32 @@ export function memoryEngine (): SseEngine {
             return Promise.reject(new TooManyKeysError(name, current.state.maxKeys, JSON.stringify(key)))
           }
           const history = current.history
-          const id = history === undefined ? undefined : idOf(++position)
-          const delivered: EngineMessage = { id, event: message.event, data: message.data, payload: message.payload, publishedAt: message.publishedAt }
-          // The ring keeps the fields it needs, not this object (nor the payload).
-          if (history !== undefined) history.append(position, delivered)
+          // The publisher's own object is delivered, its id set here: no copy per publish
+          // (publishers hand the engine a fresh object; the channel's has an `id` field already).
+          const delivered = message as Mutable<EngineMessage>
+          if (history === undefined) {
+            delivered.id = undefined
+          } else {
+            delivered.id = idOf(++position)
+            // The ring keeps the fields it needs, not this object (nor the payload).
+            history.append(position, delivered)
+          }
+          const { id } = delivered
           if (key !== undefined && id !== undefined) current.state?.apply(key, { id, event: message.event, data: message.data })
-          for (const fn of current.delivers) fn(delivered)
-          return Promise.resolve(id)
+          const { listeners } = current
+          for (let i = 0; i < listeners.length; i++) listeners[i].deliver(delivered)
+          return id === undefined ? NO_ID : Promise.resolve(id)
         },
         readPage: (lastEventId, limit) => readPage(current, lastEventId, limit),
         snapshot: current.state === undefined ? undefined : () => (current.state as KeyedState).snapshot(position === 0 ? undefined : idOf(position)),
         presence: current.presence,
         close () {
-          current.delivers.delete(deliver)
-          if (current.delivers.size === 0) {
+          if (!isClosed) {
+            isClosed = true
+            const at = current.listeners.indexOf(listener)
+            current.listeners = current.listeners.filter((_, i) => i !== at)
+          }
+          if (current.listeners.length === 0) {
             channels.delete(name)
             if (current.history !== undefined) remember(name)
           }

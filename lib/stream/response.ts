@@ -14,7 +14,7 @@ import type { ResolvedStreamOptions, StreamContext } from './options.js'
 import { FrameQueue } from './queue.js'
 import { kContext, kCork, kEnd, kFail, kHeartbeat, kHubIndex, kLastWriteTick, kMissed, kOffClose, kOnClose, kOptions, kShutdown, kWrite } from '../core/symbols.js'
 import { closingTime, runAt } from '../core/timers.js'
-import { adapterFor, type CorkableSocket, type RawResponse } from './adapters/index.js'
+import { adapterFor, adapterOf, type CorkableSocket, type RawResponse } from './adapters/index.js'
 import { openResponse, type Disposition } from './adapters/open.js'
 
 /** Reconnection hint sent before a stream closes for its duration, unless `retryMs` says otherwise. */
@@ -198,7 +198,7 @@ export class ResponseStream<C extends EventCatalog<any> = EventCatalog> {
    *   message from the engine: a loop turn later), or `undefined` when there is nothing to cork
    */
   [kCork] (): CorkableSocket | undefined {
-    const socket = adapterFor(this.request).socketOf(this.#raw)
+    const socket = adapterOf(this.#raw).socketOf(this.#raw)
     if (socket === undefined || !this.isOpen || socket.writableCorked > 0) return undefined
     socket.cork()
     return socket

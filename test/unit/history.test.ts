@@ -42,6 +42,29 @@ t.test('readAfter matches a model: everything after the id, or evicted when one 
   t.pass('500 random histories agree with the model')
 })
 
+t.test('the ring gives back the event and data of every retained message exactly as appended (any UTF-16 text, short and long, any event name)', async (t) => {
+  // UTF-16 units at random (lone surrogates included), sometimes long: whatever the ring
+  // keeps a message's data as, a text UTF-8 cannot carry as it is must come back unchanged.
+  const text = fc.oneof(
+    fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 }).map((units) => String.fromCharCode(...units)),
+    fc.string({ maxLength: 80 }),
+    fc.tuple(fc.integer({ min: 1, max: 70_000 }), fc.constantFrom('x', 'é', '€', '😀')).map(([length, char]) => char.repeat(length))
+  )
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 12 }),
+    fc.array(fc.tuple(fc.constantFrom('e', 'token', 'émoji 😀'), text), { maxLength: 40 }),
+    (maxEvents, appended) => {
+      const ring = new RingHistory({ maxEvents, maxAgeMs: false })
+      appended.forEach(([event, data], i) => ring.append(i + 1, { id: `m${i + 1}`, event, data }))
+      const kept = appended.slice(-maxEvents).map(([event, data]) => ({ event, data }))
+      const result = ring.readAll()
+      return result.status === 'ok' && result.messages.length === kept.length &&
+        result.messages.every((m, i) => m.event === kept[i].event && m.data === kept[i].data)
+    }
+  ), { numRuns: 300 })
+  t.pass('300 random histories give back what they kept')
+})
+
 t.test('readAll returns every retained message, oldest first', async (t) => {
   const ring = new RingHistory({ maxEvents: 3, maxAgeMs: false })
   for (let p = 1; p <= 5; p++) ring.append(p, message(p))

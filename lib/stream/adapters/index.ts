@@ -5,9 +5,10 @@
  * the stream picks one when it opens and knows nothing else of HTTP.
  */
 import type { FastifyRequest } from 'fastify'
+import { ServerResponse } from 'node:http'
 import { http1 } from './http1.js'
 import { http2 } from './http2.js'
-import type { Adapter } from './adapter.js'
+import type { Adapter, RawResponse } from './adapter.js'
 
 export { answerWithoutStream, type CorkableSocket, type Headers, type RawResponse, type Adapter } from './adapter.js'
 
@@ -20,4 +21,17 @@ export { answerWithoutStream, type CorkableSocket, type Headers, type RawRespons
  */
 export function adapterFor (request: FastifyRequest): Adapter {
   return request.raw.httpVersionMajor === 2 ? http2 : http1
+}
+
+/**
+ * The adapter of a response, told from the response alone: a channel publish corks each
+ * subscriber's socket, and reading its request (and the request's `raw`) for the HTTP
+ * version would touch two more objects per subscriber on that path. HTTP/1 responses,
+ * also those of an HTTP/2 server with `allowHTTP1`, are Node's `ServerResponse`.
+ *
+ * @example
+ * const socket = adapterOf(reply.raw).socketOf(reply.raw)
+ */
+export function adapterOf (raw: RawResponse): Adapter {
+  return raw instanceof ServerResponse ? http1 : http2
 }

@@ -249,20 +249,36 @@ export class Commands {
    * Runs `command` now, or rejects at once with TYPED_SSE_ENGINE_UNAVAILABLE when the
    * connection is not ready (nothing is queued for later).
    *
+   * Not an async function: the command's own promise gets one handler for its failure,
+   * so a publish costs no wrapping promise and no extra microtask (each was a tenth of
+   * a microsecond, per message, with one reader per channel).
+   *
    * @example
    * await commands.run(async (redis) => await redis.publish(key, text))
    */
-  async run<T> (command: (connection: Connection) => Promise<T>): Promise<T> {
-    if (this.#isClosed) throw new EngineError('the Redis engine is closed')
-    if (this.connection.status !== 'ready') throw unavailable(`the command connection to Redis is ${this.connection.status}`)
-    if (this.#deadlineMs === undefined) this.#corkForTick(this.connection as Redis)
+  run<T> (command: (connection: Connection) => Promise<T>): Promise<T> {
+    if (this.#isClosed) return Promise.reject(new EngineError('the Redis engine is closed'))
+    if (this.connection.status !== 'ready') return Promise.reject(unavailable(`the command connection to Redis is ${this.connection.status}`))
+    let sent: Promise<T>
     try {
-      if (this.#deadlineMs === undefined) return await command(this.connection)
-      return await withDeadline(command(this.connection), this.#deadlineMs)
+      if (this.#deadlineMs === undefined) {
+        this.#corkForTick(this.connection as Redis)
+        sent = command(this.connection)
+      } else {
+        sent = withDeadline(command(this.connection), this.#deadlineMs)
+      }
     } catch (err) {
-      if (isTimeout(err)) reset(this.connection)
-      throw unavailable('a Redis command failed', err)
+      return Promise.reject(this.#failure(err))
     }
+    return sent.then(undefined, this.#onFailure)
+  }
+
+  readonly #onFailure = (err: unknown): never => { throw this.#failure(err) }
+
+  /** The coded error of a command that failed; a timed-out one resets the connection first. */
+  #failure (err: unknown): Error {
+    if (isTimeout(err)) reset(this.connection)
+    return unavailable('a Redis command failed', err)
   }
 
   /**

@@ -32,7 +32,7 @@ import type { ChannelFeatures, ChannelListener, EngineChannel, ReplayPage, Repla
 import { EngineError, TooManyKeysError } from '../../core/errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
-import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
+import { clusterOptions, commandConnectionOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
 import { channelKey, channelKeys } from './keys.js'
 import { RedisPresences } from './presence.js'
@@ -78,7 +78,8 @@ function wire (resolved: ResolvedRedisOptions): Wiring {
       makePubSub: (events) => new ShardPubSub(connection, events, shardOptions(settings, user), resolved.commandTimeoutMs)
     }
   }
-  const connection = (template as Redis | undefined)?.duplicate(settings) ?? new Redis(resolved.url ?? DEFAULT_REDIS_URL, settings)
+  const commandSettings = commandConnectionOptions(settings)
+  const connection = (template as Redis | undefined)?.duplicate(commandSettings) ?? new Redis(resolved.url ?? DEFAULT_REDIS_URL, commandSettings)
   const subscriber = connection.duplicate(settings)
   // Without a listener ioredis prints every failed reconnection.
   for (const each of [connection, subscriber]) each.on('error', () => {})

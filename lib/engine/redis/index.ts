@@ -38,7 +38,7 @@ import { channelKey, channelKeys } from './keys.js'
 import { RedisPresences } from './presence.js'
 import { defineStateScripts, STATE_FULL } from './state.js'
 import { DEFAULT_HISTORY_TTL_MS, DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
-import { defineScripts, type ReadReply } from './scripts.js'
+import { defineScripts, publishLimits, type ReadReply } from './scripts.js'
 import { ShardPubSub } from './shard-pubsub.js'
 import { SinglePubSub, type PubSub, type PubSubEvents } from './pubsub.js'
 import { Topics } from './topics.js'
@@ -170,14 +170,15 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
       const { maxKeys } = features
       const presence = features.presence === true ? (presences ??= new RedisPresences(commands, resolved.presenceLeaseMs)).open(key, (left) => listener.left?.(left)) : undefined
       // Returns ioredis's own promise (through Commands.run): no async wrapper per publish.
+      // The topic's history is fixed: its limits are one argument, made once.
+      const limits = topic.history === undefined ? '' : publishLimits(topic.history.maxEvents, maxAgeOf(topic), ttlOf(topic))
       const send = ({ event, data, publishedAt, key: itemKey }: Parameters<EngineChannel['publish']>[0]): Promise<string | undefined> => {
         if (topic.history === undefined) return publishText(event, data, publishedAt)
-        const { maxEvents } = topic.history
         // A first run of this publish (before a resend) is after what this instance has seen.
         const publishId = nextPublishId()
         const since = topic.lastId ?? '0-0'
-        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(keys, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
-        return commands.run(() => stateScripts.append(keys, stateKey, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt, itemKey, maxKeys)).then((id) => {
+        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(keys, event, data, limits, publishId, since, publishedAt))
+        return commands.run(() => stateScripts.append(keys, stateKey, event, data, limits, publishId, since, publishedAt, itemKey, maxKeys)).then((id) => {
           if (id === STATE_FULL) throw new TooManyKeysError(name, maxKeys, JSON.stringify(itemKey))
           return id
         })

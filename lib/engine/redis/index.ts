@@ -9,7 +9,8 @@
  *   codec.ts        messages to and from Redis, checked on the way in
  *   scripts.ts      the Lua (publish, read, position), registered with defineCommand
  *   options.ts      options, defaults, checks
- *   connections.ts  the engine's connections: settings, readiness, commands, timeouts, quit
+ *   connections.ts  the engine's connections: settings, readiness, errors, reset, quit
+ *   commands.ts     the command connection: commands with coded errors and a deadline (one watchdog)
  *   keys.ts         the key layout: channel keys and the engine's own, apart
  *   slot.ts         Redis Cluster hash slots
  *   pubsub.ts   subscriptions on one Redis (SUBSCRIBE)
@@ -32,7 +33,8 @@ import type { ChannelFeatures, ChannelListener, EngineChannel, ReplayPage, Repla
 import { EngineError, TooManyKeysError } from '../../core/errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
-import { clusterOptions, commandConnectionOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
+import { Commands } from './commands.js'
+import { clusterOptions, commandConnectionOptions, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
 import { channelKey, channelKeys } from './keys.js'
 import { RedisPresences } from './presence.js'

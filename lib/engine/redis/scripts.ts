@@ -63,15 +63,15 @@ const MIN_GENERATION = 128
 
 /**
  * KEYS[1] the stream, also the (shard) channel; KEYS[2] and KEYS[3] the publish ids
- * (keys.ts `published`, `publishedBefore`); ARGV event, data, the channel's limits
- * ({@link publishLimits}: `maxEvents maxAgeMs ttlMs`, maxAgeMs 0 for none, the time to
- * live of the stream in ms, renewed by each publish, so no history outlives its last
- * use), and the publish: `publishId since publishedAt` (`since` the newest id the
- * publisher had seen, '0-0' for none; publishedAt the publisher's clock, empty for
- * none: only in the pub/sub message, see codec.ts). Fields that go together travel as
- * one argument: ioredis's work per command grows with its arguments (a tenth of a
- * microsecond or more each, per publish). The age limit is measured on Redis's clock,
- * the one that makes the ids.
+ * (keys.ts `published`, `publishedBefore`); ARGV event, data, and the rest in one
+ * argument ({@link publishArgument}): `maxEvents maxAgeMs ttlMs publishId since
+ * publishedAt`, the channel's limits (maxAgeMs 0 for none; the time to live of the
+ * stream in ms, renewed by each publish, so no history outlives its last use) and the
+ * publish's own fields (`since` the newest id the publisher had seen, '0-0' for none;
+ * publishedAt the publisher's clock, empty for none: only in the pub/sub message, see
+ * codec.ts). One argument, not six: ioredis's work per command grows with its
+ * arguments (about a tenth of a microsecond each, numbers more, per publish). The age
+ * limit is measured on Redis's clock, the one that makes the ids.
  *
  * Idempotent: each publish carries an id unique to it (field `p`), and the script
  * remembers it with its entry's id in a hash beside the stream. A publish that finds
@@ -93,13 +93,12 @@ const MIN_GENERATION = 128
  * from the stream instead of delivering (lib/redis/topics.ts).
  *
  * `hooks` add steps before and after the XADD (state.ts: its keys start at KEYS[4], its
- * arguments at ARGV[5]; `ttlMs` is the stream's time to live).
+ * arguments at ARGV[4]; `ttlMs` is the stream's time to live).
  */
 export function appendScript (publish: 'PUBLISH' | 'SPUBLISH', hooks: { beforeAdd: string, afterAdd: string } = { beforeAdd: '', afterAdd: '' }): string {
   return LUA_HELPERS + `
 local key, published, publishedBefore = KEYS[1], KEYS[2], KEYS[3]
-local maxEvents, maxAgeMs, ttlMs = string.match(ARGV[3], '^(%d+) (%d+) (%d+)$')
-local publishId, since, publishedAt = string.match(ARGV[4], '^(%S+) (%S+) (%d*)$')
+local maxEvents, maxAgeMs, ttlMs, publishId, since, publishedAt = string.match(ARGV[3], '^(%d+) (%d+) (%d+) (%S+) (%S+) (%d*)$')
 maxEvents, maxAgeMs = tonumber(maxEvents), tonumber(maxAgeMs)
 local function publishIdOf (entry)
   local fields = entry[2]
@@ -134,8 +133,9 @@ return id
 }
 
 /**
- * A channel's limits as the append script takes them (one argument, made once per
- * channel): history length, age limit (0 for none), the time to live of its keys.
+ * A channel's limits as the append script takes them (the start of its last argument,
+ * made once per channel): history length, age limit (0 for none), the time to live of
+ * its keys.
  *
  * @example
  * publishLimits(1000, 0, 86_400_000) // '1000 0 86400000'
@@ -144,9 +144,15 @@ export function publishLimits (maxEvents: number, maxAgeMs: number, ttlMs: numbe
   return `${maxEvents} ${maxAgeMs} ${ttlMs}`
 }
 
-/** The append script's publish argument: `publishId since publishedAt` (see {@link appendScript}). */
-export function publishArgument (publishId: string, since: string, publishedAt: number | undefined): string {
-  return `${publishId} ${since} ${timestampField(publishedAt)}`
+/**
+ * The append script's last argument: the channel's limits ({@link publishLimits}), then
+ * the publish id, `since` and publishedAt (see {@link appendScript}).
+ *
+ * @example
+ * publishArgument('1000 0 86400000', 'k3Jx.1', '0-0', 1718000000000) // '1000 0 86400000 k3Jx.1 0-0 1718000000000'
+ */
+export function publishArgument (limits: string, publishId: string, since: string, publishedAt: number | undefined): string {
+  return `${limits} ${publishId} ${since} ${timestampField(publishedAt)}`
 }
 
 /** Entries a page read takes from the stream at a time (its overshoot past the byte limit). */
@@ -249,7 +255,7 @@ export interface Scripts {
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, published: string, publishedBefore: string, event: string, data: string, limits: string, publish: string): Promise<string>
+  typedSseAppend (key: string, published: string, publishedBefore: string, event: string, data: string, publish: string): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
   typedSseContains (key: string, id: string): Promise<number>
@@ -272,7 +278,7 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
   // ioredis's promises are returned as they are: an async wrapper would add a promise
   // and a microtask to every publish.
   return {
-    append: (keys, event, data, limits, publishId, since, publishedAt) => defined.typedSseAppend(keys.stream, keys.published, keys.publishedBefore, event, data, limits, publishArgument(publishId, since, publishedAt)),
+    append: (keys, event, data, limits, publishId, since, publishedAt) => defined.typedSseAppend(keys.stream, keys.published, keys.publishedBefore, event, data, publishArgument(limits, publishId, since, publishedAt)),
     read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs, 0, 0),
     readPage: (key, after, maxAgeMs, maxEntries, maxBytes) => defined.typedSseRead(key, after, maxAgeMs, maxEntries, maxBytes),
     position: (key) => defined.typedSsePosition(key),

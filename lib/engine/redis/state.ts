@@ -19,11 +19,11 @@ import { appendScript, publishArgument, type PublishKeys } from './scripts.js'
 /** What a keyed publish answers when the state is full: never an id (ids are `ms-seq`). */
 export const STATE_FULL = 'full'
 
-/** KEYS[4] the state hash (after the append's own keys); ARGV[5] the state key, ARGV[6] maxKeys. */
+/** KEYS[4] the state hash (after the append's own keys); ARGV[4] the state key, ARGV[5] maxKeys. */
 const STATE_HOOKS = {
   beforeAdd: `
-local stateKey, itemKey = KEYS[4], ARGV[5]
-if ARGV[1] ~= '${REMOVE_EVENT}' and redis.call('HEXISTS', stateKey, itemKey) == 0 and redis.call('HLEN', stateKey) >= tonumber(ARGV[6]) then return '${STATE_FULL}' end`,
+local stateKey, itemKey = KEYS[4], ARGV[4]
+if ARGV[1] ~= '${REMOVE_EVENT}' and redis.call('HEXISTS', stateKey, itemKey) == 0 and redis.call('HLEN', stateKey) >= tonumber(ARGV[5]) then return '${STATE_FULL}' end`,
   afterAdd: `
 if ARGV[1] == '${REMOVE_EVENT}' then redis.call('HDEL', stateKey, itemKey) else redis.call('HSET', stateKey, itemKey, id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2]) end
 redis.call('PEXPIRE', stateKey, ttlMs)`
@@ -43,7 +43,7 @@ return {position, redis.call('HGETALL', KEYS[2])}
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppendKeyed (stream: string, published: string, publishedBefore: string, state: string, event: string, data: string, limits: string, publish: string,
+  typedSseAppendKeyed (stream: string, published: string, publishedBefore: string, state: string, event: string, data: string, publish: string,
     key: string, maxKeys: number): Promise<string>
   typedSseSnapshot (stream: string, state: string): Promise<[string, string[]]>
 }
@@ -95,7 +95,7 @@ export function defineStateScripts (redis: Redis | Cluster, sharded: boolean): S
   const defined = redis as unknown as Defined
   return {
     append: (keys, state, event, data, limits, publishId, since, publishedAt, key, maxKeys) =>
-      defined.typedSseAppendKeyed(keys.stream, keys.published, keys.publishedBefore, state, event, data, limits, publishArgument(publishId, since, publishedAt), key, maxKeys),
+      defined.typedSseAppendKeyed(keys.stream, keys.published, keys.publishedBefore, state, event, data, publishArgument(limits, publishId, since, publishedAt), key, maxKeys),
     async snapshot (stream, state) {
       const [position, fields] = await defined.typedSseSnapshot(stream, state)
       return { entries: stateEntries(fields), position: position === '0-0' ? undefined : position }

@@ -25,6 +25,9 @@ export interface RunResult {
   /** The same per delivered message (event x client): the `streams` scenario's figure. */
   cpuUsPerMessage?: number
   serverCpuMs?: number
+  /** serverCpuMs split: user time (JavaScript) and system time (the kernel: socket writes, reads). In the JSON lines only. */
+  serverUserMs?: number
+  serverSystemMs?: number
   /** Median CPU time of the synchronous publish call (JS only, no syscalls), see harness.ts. */
   publishCallUs?: number
   clientCpuMs?: number

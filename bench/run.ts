@@ -109,6 +109,8 @@ interface PhaseOutcome {
   drainWaits: number
   publishCallUs: number
   serverCpuMs: number
+  serverUserMs: number
+  serverSystemMs: number
 }
 
 async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario: Scenario, events: number, seqStart: number): Promise<PhaseOutcome> {
@@ -124,7 +126,7 @@ async function phase (client: Peer<ClientApi>, server: Peer<ServerApi>, scenario
     throw new Error(`delivery incomplete: ${delivered.delivered} of ${events * delivered.connections} events, ` +
       `per client ${delivered.minReceived}-${delivered.maxReceived}, ${delivered.errors} errors (${delivered.firstError ?? '?'})`)
   }
-  return { delivered, startedAt: published.startedAt, drainWaits: published.drainWaits, publishCallUs: published.publishCallUs, serverCpuMs: cpu.userMs + cpu.systemMs }
+  return { delivered, startedAt: published.startedAt, drainWaits: published.drainWaits, publishCallUs: published.publishCallUs, serverCpuMs: cpu.userMs + cpu.systemMs, serverUserMs: cpu.userMs, serverSystemMs: cpu.systemMs }
 }
 
 /**
@@ -170,6 +172,8 @@ async function measureEvents (client: Peer<ClientApi>, server: Peer<ServerApi>, 
   result.eventsPerSec = scenario.events / seconds
   result.deliveriesPerSec = result.eventsPerSec * scenario.clients
   result.serverCpuMs = measured.serverCpuMs
+  result.serverUserMs = measured.serverUserMs
+  result.serverSystemMs = measured.serverSystemMs
   result.cpuUsPerEvent = measured.serverCpuMs * 1000 / scenario.events
   result.cpuUsPerMessage = measured.serverCpuMs * 1000 / (scenario.events * scenario.clients)
   result.clientCpuMs = measured.delivered.clientCpuMs

@@ -64,26 +64,21 @@ export class Commands {
   run<T> (command: (connection: Connection) => Promise<T>): Promise<T> {
     if (this.#isClosed) return Promise.reject(new EngineError('the Redis engine is closed'))
     if (this.connection.status !== 'ready') return Promise.reject(unavailable(`the command connection to Redis is ${this.connection.status}`))
-    if (this.#deadlineMs !== undefined) {
-      let sent: Promise<T>
-      try {
-        sent = withDeadline(command(this.connection), this.#deadlineMs)
-      } catch (err) {
-        return Promise.reject(this.#failure(err))
-      }
-      return sent.then(undefined, this.#onFailure)
+    const deadlineMs = this.#deadlineMs
+    if (deadlineMs === undefined) {
+      this.#corkForTick(this.connection as Redis)
+      this.#made++
+      this.#watchdog ??= setTimeout(this.#watch, this.#timeoutMs / WATCH_TICKS).unref()
     }
-    this.#corkForTick(this.connection as Redis)
-    this.#made++
-    this.#watchdog ??= setTimeout(this.#watch, this.#timeoutMs / WATCH_TICKS).unref()
     let sent: Promise<T>
     try {
-      sent = command(this.connection)
+      sent = deadlineMs === undefined ? command(this.connection) : withDeadline(command(this.connection), deadlineMs)
     } catch (err) {
-      this.#settled++
+      // A command that throws instead of rejecting still fails as a promise, settled.
+      if (deadlineMs === undefined) this.#settled++
       return Promise.reject(this.#failure(err))
     }
-    return sent.then(this.#onSettled, this.#onSettledFailure)
+    return deadlineMs === undefined ? sent.then(this.#onSettled, this.#onSettledFailure) : sent.then(undefined, this.#onFailure)
   }
 
   readonly #onSettled = <T>(value: T): T => {

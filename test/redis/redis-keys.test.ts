@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { defineEvents, RESYNC_EVENT, Type } from '../../lib/index.js'
 import { redisEngine, type RedisEngineOptions } from '../../lib/redis.js'
 import { admissionKey, channelKey, channelKeys } from '../../lib/engine/redis/keys.js'
-import { defineScripts, MAX_GENERATION } from '../../lib/engine/redis/scripts.js'
+import { defineScripts, MAX_GENERATION, publishLimits } from '../../lib/engine/redis/scripts.js'
 import { defineStateScripts } from '../../lib/engine/redis/state.js'
 import { buildApp, sleep, waitUntil } from '../helpers/app.js'
 import { openStream } from '../helpers/client.js'
@@ -167,9 +167,9 @@ t.test('a publish resent after a failover\'s backlog (300 others appended since)
   const BACKLOG = 300
   // The publisher had seen nothing ('0-0') when it sent each of these: ioredis resends
   // a script whose connection closed before the reply, after the others it queued.
-  const first = await scripts.append(keys, 'line', '0', 1000, 0, 'pub.0', '0-0', 60_000)
-  for (let i = 1; i <= BACKLOG; i++) await scripts.append(keys, 'line', String(i), 1000, 0, `pub.${i.toString(36)}`, '0-0', 60_000)
-  t.equal(await scripts.append(keys, 'line', '0', 1000, 0, 'pub.0', '0-0', 60_000), first, 'the resend answers with the id of its first run')
+  const first = await scripts.append(keys, 'line', '0', publishLimits(1000, 0, 60_000), 'pub.0', '0-0')
+  for (let i = 1; i <= BACKLOG; i++) await scripts.append(keys, 'line', String(i), publishLimits(1000, 0, 60_000), `pub.${i.toString(36)}`, '0-0')
+  t.equal(await scripts.append(keys, 'line', '0', publishLimits(1000, 0, 60_000), 'pub.0', '0-0'), first, 'the resend answers with the id of its first run')
   t.equal(await redisAdmin.xlen(key), BACKLOG + 1, 'appended once')
   await waitUntil(() => heard.length >= BACKLOG + 1, 5000, 'every publish heard')
   await sleep(100)
@@ -178,13 +178,13 @@ t.test('a publish resent after a failover\'s backlog (300 others appended since)
 
   // A keyed publish (channels with `state`) is the same script with more steps.
   const state = defineStateScripts(redisAdmin, false)
-  const keyed = await state.append(keys, keys.state, 'line', '{}', 1000, 0, 'pub.keyed', '0-0', 60_000, undefined, 'k', 10)
-  for (let i = 1; i <= BACKLOG; i++) await scripts.append(keys, 'line', String(i), 1000, 0, `pub.more${i.toString(36)}`, '0-0', 60_000)
-  t.equal(await state.append(keys, keys.state, 'line', '{}', 1000, 0, 'pub.keyed', '0-0', 60_000, undefined, 'k', 10), keyed, 'a keyed resend answers with its first run too')
+  const keyed = await state.append(keys, keys.state, 'line', '{}', publishLimits(1000, 0, 60_000), 'pub.keyed', '0-0', undefined, 'k', 10)
+  for (let i = 1; i <= BACKLOG; i++) await scripts.append(keys, 'line', String(i), publishLimits(1000, 0, 60_000), `pub.more${i.toString(36)}`, '0-0')
+  t.equal(await state.append(keys, keys.state, 'line', '{}', publishLimits(1000, 0, 60_000), 'pub.keyed', '0-0', undefined, 'k', 10), keyed, 'a keyed resend answers with its first run too')
   t.equal(await redisAdmin.xlen(key), 2 * BACKLOG + 2, 'appended once')
 
   // What is remembered is bounded (generations of at most MAX_GENERATION ids) and expires with the stream.
-  for (let i = 0; i < 2 * MAX_GENERATION; i++) await scripts.append(keys, 'line', String(i), 100_000, 0, `pub.last${i.toString(36)}`, '0-0', 60_000)
+  for (let i = 0; i < 2 * MAX_GENERATION; i++) await scripts.append(keys, 'line', String(i), publishLimits(100_000, 0, 60_000), `pub.last${i.toString(36)}`, '0-0')
   const remembered = await redisAdmin.hlen(keys.published) + await redisAdmin.hlen(keys.publishedBefore)
   t.ok(remembered >= MAX_GENERATION && remembered < 2 * MAX_GENERATION, `${remembered} publish ids remembered`)
   t.equal(await redisAdmin.hexists(keys.published, 'pub.0') + await redisAdmin.hexists(keys.publishedBefore, 'pub.0'), 0, 'the oldest are forgotten')

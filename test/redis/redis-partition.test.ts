@@ -13,7 +13,7 @@ import t, { type Test } from 'tap'
 import type { EngineChannel, SseEngine } from '../../lib/engine/engine.js'
 import { redisEngine } from '../../lib/redis.js'
 import { channelKey, channelKeys } from '../../lib/engine/redis/keys.js'
-import { defineScripts } from '../../lib/engine/redis/scripts.js'
+import { defineScripts, publishLimits } from '../../lib/engine/redis/scripts.js'
 import { checkDeliveries, describeViolations, type ChannelTruth, type Recording, SequenceRecorder } from '../../bench/chaos-check.js'
 import { sleep } from '../helpers/app.js'
 import { REDIS_MISSING, startCluster, type RedisCluster } from '../helpers/redis.js'
@@ -164,15 +164,15 @@ t.test('one publish sent twice (a client that retries the script) is appended an
   listener.on('smessage', (_channel: string, text: string) => heard.push(text))
   await listener.ssubscribe(key)
   const scripts = defineScripts(connection, true)
-  const first = await scripts.append(keys, 'score', '1', 1000, 0, 'pub.1', '0-0', 60_000)
-  const other = await scripts.append(keys, 'score', '2', 1000, 0, 'pub.2', '0-0', 60_000)
+  const first = await scripts.append(keys, 'score', '1', publishLimits(1000, 0, 60_000), 'pub.1', '0-0')
+  const other = await scripts.append(keys, 'score', '2', publishLimits(1000, 0, 60_000), 'pub.2', '0-0')
   // Resent after another publish landed: found among the entries after what the publisher had seen.
-  const again = await scripts.append(keys, 'score', '1', 1000, 0, 'pub.1', '0-0', 60_000)
+  const again = await scripts.append(keys, 'score', '1', publishLimits(1000, 0, 60_000), 'pub.1', '0-0')
   t.equal(again, first, 'the retry answers with the id of the entry already appended')
   t.not(other, first)
   t.same((await connection.xrange(key, '-', '+')).map(([id]) => id), [first, other], 'two entries, not three')
-  const third = await scripts.append(keys, 'score', '3', 1000, 0, 'pub.3', other, 60_000)
-  t.equal(await scripts.append(keys, 'score', '3', 1000, 0, 'pub.3', other, 60_000), third, 'the newest entry is always looked at')
+  const third = await scripts.append(keys, 'score', '3', publishLimits(1000, 0, 60_000), 'pub.3', other)
+  t.equal(await scripts.append(keys, 'score', '3', publishLimits(1000, 0, 60_000), 'pub.3', other), third, 'the newest entry is always looked at')
   const deadline = Date.now() + 5000
   while (heard.length < 2 && Date.now() < deadline) await sleep(20)
   await sleep(200)

@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { AdmissionLease, AdmissionStore } from '../engine.js'
-import type { Commands } from './connections.js'
+import type { Commands } from './commands.js'
 import { admissionKey } from './keys.js'
 
 /** What the store needs of the engine. */

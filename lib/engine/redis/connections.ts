@@ -1,7 +1,7 @@
 /**
  * The engine's own connections to Redis: the settings they are made with, waiting
- * until one is ready, running a command on one with the engine's coded errors, and
- * quitting. A connection is an ioredis `Redis` or `Cluster`; nothing here knows channels.
+ * until one is ready, the engine's coded errors, resetting and quitting (commands run
+ * through commands.ts). A connection is an ioredis `Redis` or `Cluster`; nothing here knows channels.
  */
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { EngineError } from '../../core/errors.js'
@@ -42,6 +42,18 @@ export function connectionOptions (connectTimeoutMs: number, commandTimeoutMs: n
     disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     retryStrategy: (times: number) => Math.min(50 * 2 ** (times - 1), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100)
   }
+}
+
+/**
+ * The settings of the command connection to one Redis: {@link connectionOptions}
+ * without ioredis's timer per command; `Commands` (commands.ts) keeps the deadline of every
+ * command in flight with one watchdog.
+ *
+ * @example
+ * new Redis(url, commandConnectionOptions(connectionOptions(5000, 2000)))
+ */
+export function commandConnectionOptions (settings: RedisOptions): RedisOptions {
+  return { ...settings, commandTimeout: undefined }
 }
 
 /**
@@ -220,87 +232,6 @@ export async function quit (connection: Connection): Promise<void> {
   connection.quit().catch(() => connection.disconnect())
   await ended
   clearTimeout(timer)
-}
-
-/**
- * The command connection: runs one command at a time per call, with the coded error
- * when Redis is away or the command fails, and a reset of the connection when a
- * command timed out (a hung Redis): the reset fails what is still pending on it, so
- * nothing waits for, or is held for, a server that does not answer.
- */
-export class Commands {
-  readonly connection: Connection
-  /** A deadline of our own for a cluster, whose redirections and retries happen above its nodes' command timeouts. */
-  readonly #deadlineMs: number | undefined
-  #isClosed = false
-  /** The command socket is corked until the end of this tick (#corkForTick). */
-  #isCorked = false
-
-  constructor (connection: Connection, commandTimeoutMs: number) {
-    this.connection = connection
-    this.#deadlineMs = connection.isCluster ? commandTimeoutMs : undefined
-  }
-
-  get isReady (): boolean {
-    return !this.#isClosed && this.connection.status === 'ready'
-  }
-
-  /**
-   * Runs `command` now, or rejects at once with TYPED_SSE_ENGINE_UNAVAILABLE when the
-   * connection is not ready (nothing is queued for later).
-   *
-   * @example
-   * await commands.run(async (redis) => await redis.publish(key, text))
-   */
-  async run<T> (command: (connection: Connection) => Promise<T>): Promise<T> {
-    if (this.#isClosed) throw new EngineError('the Redis engine is closed')
-    if (this.connection.status !== 'ready') throw unavailable(`the command connection to Redis is ${this.connection.status}`)
-    if (this.#deadlineMs === undefined) this.#corkForTick(this.connection as Redis)
-    try {
-      if (this.#deadlineMs === undefined) return await command(this.connection)
-      return await withDeadline(command(this.connection), this.#deadlineMs)
-    } catch (err) {
-      if (isTimeout(err)) reset(this.connection)
-      throw unavailable('a Redis command failed', err)
-    }
-  }
-
-  /**
-   * Holds this tick's commands in the socket and writes them at its end, in one system
-   * call: ioredis writes each command at once, and many channels publishing in one tick
-   * (one reader each) paid a write per command, as much CPU as the rest of the publish.
-   * Order is kept; a socket closed meanwhile fails its commands as before. (A cluster's
-   * commands go to the node connections it picks, uncorked.)
-   */
-  #corkForTick (redis: Redis): void {
-    if (this.#isCorked) return
-    const socket = redis.stream as { cork?: () => void, uncork?: () => void } | undefined
-    if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return
-    socket.cork()
-    this.#isCorked = true
-    process.nextTick(() => {
-      this.#isCorked = false
-      socket.uncork?.()
-    })
-  }
-
-  /** Quits the connection; later calls reject. */
-  async close (): Promise<void> {
-    this.#isClosed = true
-    await quit(this.connection)
-  }
-}
-
-async function withDeadline<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error('Command timed out')), ms)
-  })
-  try {
-    return await Promise.race([promise, expired])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** Connections reset and not yet closed. */

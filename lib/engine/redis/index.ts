@@ -9,7 +9,8 @@
  *   codec.ts        messages to and from Redis, checked on the way in
  *   scripts.ts      the Lua (publish, read, position), registered with defineCommand
  *   options.ts      options, defaults, checks
- *   connections.ts  the engine's connections: settings, readiness, commands, timeouts, quit
+ *   connections.ts  the engine's connections: settings, readiness, errors, reset, quit
+ *   commands.ts     the command connection: commands with coded errors and a deadline (one watchdog)
  *   keys.ts         the key layout: channel keys and the engine's own, apart
  *   slot.ts         Redis Cluster hash slots
  *   pubsub.ts   subscriptions on one Redis (SUBSCRIBE)
@@ -32,13 +33,14 @@ import type { ChannelFeatures, ChannelListener, EngineChannel, ReplayPage, Repla
 import { EngineError, TooManyKeysError } from '../../core/errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
-import { clusterOptions, Commands, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
+import { Commands } from './commands.js'
+import { clusterOptions, commandConnectionOptions, connectionOptions, shardOptions, unavailable, whenConnected, whenReady, type Connection } from './connections.js'
 import { compareIds, ID_PATTERN } from './ids.js'
 import { channelKey, channelKeys } from './keys.js'
 import { RedisPresences } from './presence.js'
 import { defineStateScripts, STATE_FULL } from './state.js'
 import { DEFAULT_HISTORY_TTL_MS, DEFAULT_REDIS_URL, resolveRedisOptions, type RedisEngineOptions, type ResolvedRedisOptions } from './options.js'
-import { defineScripts, type ReadReply } from './scripts.js'
+import { defineScripts, publishLimits, type ReadReply } from './scripts.js'
 import { ShardPubSub } from './shard-pubsub.js'
 import { SinglePubSub, type PubSub, type PubSubEvents } from './pubsub.js'
 import { Topics } from './topics.js'
@@ -78,7 +80,8 @@ function wire (resolved: ResolvedRedisOptions): Wiring {
       makePubSub: (events) => new ShardPubSub(connection, events, shardOptions(settings, user), resolved.commandTimeoutMs)
     }
   }
-  const connection = (template as Redis | undefined)?.duplicate(settings) ?? new Redis(resolved.url ?? DEFAULT_REDIS_URL, settings)
+  const commandSettings = commandConnectionOptions(settings)
+  const connection = (template as Redis | undefined)?.duplicate(commandSettings) ?? new Redis(resolved.url ?? DEFAULT_REDIS_URL, commandSettings)
   const subscriber = connection.duplicate(settings)
   // Without a listener ioredis prints every failed reconnection.
   for (const each of [connection, subscriber]) each.on('error', () => {})
@@ -169,14 +172,15 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
       const { maxKeys } = features
       const presence = features.presence === true ? (presences ??= new RedisPresences(commands, resolved.presenceLeaseMs)).open(key, (left) => listener.left?.(left)) : undefined
       // Returns ioredis's own promise (through Commands.run): no async wrapper per publish.
+      // The topic's history is fixed: its limits are one argument, made once.
+      const limits = topic.history === undefined ? '' : publishLimits(topic.history.maxEvents, maxAgeOf(topic), ttlOf(topic))
       const send = ({ event, data, publishedAt, key: itemKey }: Parameters<EngineChannel['publish']>[0]): Promise<string | undefined> => {
         if (topic.history === undefined) return publishText(event, data, publishedAt)
-        const { maxEvents } = topic.history
         // A first run of this publish (before a resend) is after what this instance has seen.
         const publishId = nextPublishId()
         const since = topic.lastId ?? '0-0'
-        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(keys, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt))
-        return commands.run(() => stateScripts.append(keys, stateKey, event, data, maxEvents, maxAgeOf(topic), publishId, since, ttlOf(topic), publishedAt, itemKey, maxKeys)).then((id) => {
+        if (itemKey === undefined || maxKeys === undefined) return commands.run(() => scripts.append(keys, event, data, limits, publishId, since, publishedAt))
+        return commands.run(() => stateScripts.append(keys, stateKey, event, data, limits, publishId, since, publishedAt, itemKey, maxKeys)).then((id) => {
           if (id === STATE_FULL) throw new TooManyKeysError(name, maxKeys, JSON.stringify(itemKey))
           return id
         })

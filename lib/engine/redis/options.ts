@@ -95,7 +95,9 @@ export interface RedisEngineOptions {
    * Time one Redis command (a publish, a replay read) may take. Past it, the call
    * rejects with TYPED_SSE_ENGINE_UNAVAILABLE and the connection is reset, so a hung
    * Redis (stopped, no reset) cannot hold pending publishes or memory. A publish that
-   * timed out may still have been carried out (its outcome is unknown).
+   * timed out may still have been carried out (its outcome is unknown). On one Redis the
+   * commands in flight are checked every quarter of it: a command fails 1 to 1.25 times
+   * this after it was sent.
    * @default 2000
    */
   commandTimeoutMs?: number

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { EnginePresence, PresenceRecord } from '../engine.js'
-import type { Commands } from './connections.js'
+import type { Commands } from './commands.js'
 import { channelKeys, type ChannelKeys } from './keys.js'
 
 const NOW_MS = `

@@ -63,12 +63,15 @@ const MIN_GENERATION = 128
 
 /**
  * KEYS[1] the stream, also the (shard) channel; KEYS[2] and KEYS[3] the publish ids
- * (keys.ts `published`, `publishedBefore`); ARGV event, data, maxEvents, maxAgeMs (0:
- * none), publishedAt (the publisher's clock, '' for none: only in the pub/sub message,
- * see codec.ts), the publish id, `since` (the newest id the publisher had seen: '0-0'
- * for none), the stream's time to live (ms, renewed by each publish, so no history
- * outlives its last use). The age limit is measured on Redis's clock, the one that
- * makes the ids.
+ * (keys.ts `published`, `publishedBefore`); ARGV event, data, and the rest in one
+ * argument ({@link publishArgument}): `maxEvents maxAgeMs ttlMs publishId since
+ * publishedAt`, the channel's limits (maxAgeMs 0 for none; the time to live of the
+ * stream in ms, renewed by each publish, so no history outlives its last use) and the
+ * publish's own fields (`since` the newest id the publisher had seen, '0-0' for none;
+ * publishedAt the publisher's clock, empty for none: only in the pub/sub message, see
+ * codec.ts). One argument, not six: ioredis's work per command grows with its
+ * arguments (about a tenth of a microsecond each, numbers more, per publish). The age
+ * limit is measured on Redis's clock, the one that makes the ids.
  *
  * Idempotent: each publish carries an id unique to it (field `p`), and the script
  * remembers it with its entry's id in a hash beside the stream. A publish that finds
@@ -89,11 +92,14 @@ const MIN_GENERATION = 128
  * shard; its ids can even equal the successor's, publish ids cannot): it catches up
  * from the stream instead of delivering (lib/redis/topics.ts).
  *
- * `hooks` add steps before and after the XADD (state.ts: its keys start at KEYS[4]).
+ * `hooks` add steps before and after the XADD (state.ts: its keys start at KEYS[4], its
+ * arguments at ARGV[4]; `ttlMs` is the stream's time to live).
  */
 export function appendScript (publish: 'PUBLISH' | 'SPUBLISH', hooks: { beforeAdd: string, afterAdd: string } = { beforeAdd: '', afterAdd: '' }): string {
   return LUA_HELPERS + `
-local key, published, publishedBefore, publishId, since = KEYS[1], KEYS[2], KEYS[3], ARGV[6], ARGV[7]
+local key, published, publishedBefore = KEYS[1], KEYS[2], KEYS[3]
+local maxEvents, maxAgeMs, ttlMs, publishId, since, publishedAt = string.match(ARGV[3], '^(%d+) (%d+) (%d+) (%S+) (%S+) (%d*)$')
+maxEvents, maxAgeMs = tonumber(maxEvents), tonumber(maxAgeMs)
 local function publishIdOf (entry)
   local fields = entry[2]
   for i = 1, #fields - 1, 2 do
@@ -112,18 +118,41 @@ end
 ${hooks.beforeAdd}
 local id = redis.call('XADD', key, '*', 'e', ARGV[1], 'd', ARGV[2], 'p', publishId)
 ${hooks.afterAdd}
-local excess = redis.call('XLEN', key) - tonumber(ARGV[3])
+local excess = redis.call('XLEN', key) - maxEvents
 if excess > 0 then evict(key, redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) end
-evictOlder(key, tonumber(string.match(id, '^%d+')), tonumber(ARGV[4]))
-redis.call('PEXPIRE', key, ARGV[8])
+evictOlder(key, tonumber(string.match(id, '^%d+')), maxAgeMs)
+redis.call('PEXPIRE', key, ttlMs)
 redis.call('HSET', published, publishId, id)
-redis.call('PEXPIRE', published, ARGV[8])
-if redis.call('HLEN', published) >= math.max(${MIN_GENERATION}, math.min(${MAX_GENERATION}, tonumber(ARGV[3]))) then
+redis.call('PEXPIRE', published, ttlMs)
+if redis.call('HLEN', published) >= math.max(${MIN_GENERATION}, math.min(${MAX_GENERATION}, maxEvents)) then
   redis.call('RENAME', published, publishedBefore)
 end
-redis.call('${publish}', key, id .. ' ' .. publishId .. ' ' .. previous .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
+redis.call('${publish}', key, id .. ' ' .. publishId .. ' ' .. previous .. '\\n' .. publishedAt .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
 return id
 `
+}
+
+/**
+ * A channel's limits as the append script takes them (the start of its last argument,
+ * made once per channel): history length, age limit (0 for none), the time to live of
+ * its keys.
+ *
+ * @example
+ * publishLimits(1000, 0, 86_400_000) // '1000 0 86400000'
+ */
+export function publishLimits (maxEvents: number, maxAgeMs: number, ttlMs: number): string {
+  return `${maxEvents} ${maxAgeMs} ${ttlMs}`
+}
+
+/**
+ * The append script's last argument: the channel's limits ({@link publishLimits}), then
+ * the publish id, `since` and publishedAt (see {@link appendScript}).
+ *
+ * @example
+ * publishArgument('1000 0 86400000', 'k3Jx.1', '0-0', 1718000000000) // '1000 0 86400000 k3Jx.1 0-0 1718000000000'
+ */
+export function publishArgument (limits: string, publishId: string, since: string, publishedAt: number | undefined): string {
+  return `${limits} ${publishId} ${since} ${timestampField(publishedAt)}`
 }
 
 /** Entries a page read takes from the stream at a time (its overshoot past the byte limit). */
@@ -224,7 +253,7 @@ export interface Scripts {
    * `publishedAt`, epoch ms); resolves with the new id, or with the entry's id when
    * `publishId` was appended already.
    */
-  append (keys: PublishKeys, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string, since: string, ttlMs: number, publishedAt?: number): Promise<string>
+  append (keys: PublishKeys, event: string, data: string, limits: string, publishId: string, since: string, publishedAt?: number): Promise<string>
   /** Entries after `after` (see READ_SCRIPT for '' and '0-0'), after evicting by age. */
   read (key: string, after: string, maxAgeMs: number): Promise<ReadReply>
   /** {@link read}, one page of at most `maxEntries` entries and (once one is in) `maxBytes` of payload. */
@@ -237,7 +266,7 @@ export interface Scripts {
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppend (key: string, published: string, publishedBefore: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string, publishId: string, since: string, ttlMs: number): Promise<string>
+  typedSseAppend (key: string, published: string, publishedBefore: string, event: string, data: string, publish: string): Promise<string>
   typedSseRead (key: string, after: string, maxAgeMs: number, maxEntries: number, maxBytes: number): Promise<ReadReply>
   typedSsePosition (key: string): Promise<string>
   typedSseContains (key: string, id: string, publishId: string): Promise<number>
@@ -249,7 +278,7 @@ interface Defined {
  * @param sharded publish with SPUBLISH (a cluster's shard channels) instead of PUBLISH
  * @example
  * const scripts = defineScripts(commands, false)
- * const id = await scripts.append(channelKeys('sse:ch:{scores}'), 'score', '{"seq":1}', 1000, 0, 'k3Jx.1', '0-0', 86_400_000, Date.now())
+ * const id = await scripts.append(channelKeys('sse:ch:{scores}'), 'score', '{"seq":1}', publishLimits(1000, 0, 86_400_000), 'k3Jx.1', '0-0', Date.now())
  */
 export function defineScripts (redis: Redis | Cluster, sharded: boolean): Scripts {
   redis.defineCommand('typedSseAppend', { numberOfKeys: 3, lua: appendScript(sharded ? 'SPUBLISH' : 'PUBLISH') })
@@ -260,7 +289,7 @@ export function defineScripts (redis: Redis | Cluster, sharded: boolean): Script
   // ioredis's promises are returned as they are: an async wrapper would add a promise
   // and a microtask to every publish.
   return {
-    append: (keys, event, data, maxEvents, maxAgeMs, publishId, since, ttlMs, publishedAt) => defined.typedSseAppend(keys.stream, keys.published, keys.publishedBefore, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since, ttlMs),
+    append: (keys, event, data, limits, publishId, since, publishedAt) => defined.typedSseAppend(keys.stream, keys.published, keys.publishedBefore, event, data, publishArgument(limits, publishId, since, publishedAt)),
     read: (key, after, maxAgeMs) => defined.typedSseRead(key, after, maxAgeMs, 0, 0),
     readPage: (key, after, maxAgeMs, maxEntries, maxBytes) => defined.typedSseRead(key, after, maxAgeMs, maxEntries, maxBytes),
     position: (key) => defined.typedSsePosition(key),

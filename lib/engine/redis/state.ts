@@ -13,21 +13,20 @@
 import type { Cluster, Redis } from 'ioredis'
 import { REMOVE_EVENT } from '../../core/control.js'
 import type { EngineMessage, StateSnapshot } from '../engine.js'
-import { timestampField } from './codec.js'
 import { compareIds, ID_PATTERN } from './ids.js'
-import { appendScript, type PublishKeys } from './scripts.js'
+import { appendScript, publishArgument, type PublishKeys } from './scripts.js'
 
 /** What a keyed publish answers when the state is full: never an id (ids are `ms-seq`). */
 export const STATE_FULL = 'full'
 
-/** KEYS[4] the state hash (after the append's own keys); ARGV[9] the state key, ARGV[10] maxKeys. */
+/** KEYS[4] the state hash (after the append's own keys); ARGV[4] the state key, ARGV[5] maxKeys. */
 const STATE_HOOKS = {
   beforeAdd: `
-local stateKey, itemKey = KEYS[4], ARGV[9]
-if ARGV[1] ~= '${REMOVE_EVENT}' and redis.call('HEXISTS', stateKey, itemKey) == 0 and redis.call('HLEN', stateKey) >= tonumber(ARGV[10]) then return '${STATE_FULL}' end`,
+local stateKey, itemKey = KEYS[4], ARGV[4]
+if ARGV[1] ~= '${REMOVE_EVENT}' and redis.call('HEXISTS', stateKey, itemKey) == 0 and redis.call('HLEN', stateKey) >= tonumber(ARGV[5]) then return '${STATE_FULL}' end`,
   afterAdd: `
 if ARGV[1] == '${REMOVE_EVENT}' then redis.call('HDEL', stateKey, itemKey) else redis.call('HSET', stateKey, itemKey, id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2]) end
-redis.call('PEXPIRE', stateKey, ARGV[8])`
+redis.call('PEXPIRE', stateKey, ttlMs)`
 }
 
 /** KEYS[1] the stream, KEYS[2] the state hash: `{ last generated id ('0-0' for none), HGETALL }`, read at once. */
@@ -44,16 +43,16 @@ return {position, redis.call('HGETALL', KEYS[2])}
 
 /** The methods `defineCommand` adds (ioredis types them only by declaration merging). */
 interface Defined {
-  typedSseAppendKeyed (stream: string, published: string, publishedBefore: string, state: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishedAt: string,
-    publishId: string, since: string, ttlMs: number, key: string, maxKeys: number): Promise<string>
+  typedSseAppendKeyed (stream: string, published: string, publishedBefore: string, state: string, event: string, data: string, publish: string,
+    key: string, maxKeys: number): Promise<string>
   typedSseSnapshot (stream: string, state: string): Promise<[string, string[]]>
 }
 
 /** The state scripts, bound to the connection they were registered on. */
 export interface StateScripts {
   /** The history's append (scripts.ts), storing the entry under `key` too: resolves with its id, or {@link STATE_FULL}. */
-  append (keys: PublishKeys, state: string, event: string, data: string, maxEvents: number, maxAgeMs: number, publishId: string,
-    since: string, ttlMs: number, publishedAt: number | undefined, key: string, maxKeys: number): Promise<string>
+  append (keys: PublishKeys, state: string, event: string, data: string, limits: string, publishId: string,
+    since: string, publishedAt: number | undefined, key: string, maxKeys: number): Promise<string>
   /** The state and the position it was read at. */
   snapshot (stream: string, state: string): Promise<StateSnapshot>
 }
@@ -95,8 +94,8 @@ export function defineStateScripts (redis: Redis | Cluster, sharded: boolean): S
   redis.defineCommand('typedSseSnapshot', { numberOfKeys: 2, lua: SNAPSHOT_SCRIPT, readOnly: true })
   const defined = redis as unknown as Defined
   return {
-    append: (keys, state, event, data, maxEvents, maxAgeMs, publishId, since, ttlMs, publishedAt, key, maxKeys) =>
-      defined.typedSseAppendKeyed(keys.stream, keys.published, keys.publishedBefore, state, event, data, maxEvents, maxAgeMs, timestampField(publishedAt), publishId, since, ttlMs, key, maxKeys),
+    append: (keys, state, event, data, limits, publishId, since, publishedAt, key, maxKeys) =>
+      defined.typedSseAppendKeyed(keys.stream, keys.published, keys.publishedBefore, state, event, data, publishArgument(limits, publishId, since, publishedAt), key, maxKeys),
     async snapshot (stream, state) {
       const [position, fields] = await defined.typedSseSnapshot(stream, state)
       return { entries: stateEntries(fields), position: position === '0-0' ? undefined : position }

@@ -17,9 +17,8 @@ import { encode, decode } from '../lib/engine/redis/codec.js'
 import { publishArgument, publishLimits } from '../lib/engine/redis/scripts.js'
 import { channelKeys } from '../lib/engine/redis/keys.js'
 import { makeToken } from './payload.js'
+import { printSteps, type Step } from './steps.js'
 
-const CALLS = Number(process.env.CALLS ?? 200_000)
-const ROUNDS = Number(process.env.ROUNDS ?? 5)
 
 /** ioredis's command class: what `defineCommand`'s EVALSHA builds per call. */
 interface RedisCommand { promise: Promise<unknown>, toWritable: (socket: object) => string }
@@ -32,7 +31,6 @@ const publisher = randomBytes(9).toString('base64url')
 const limits = publishLimits(1000, 0, 86_400_000)
 const floorHeard = texts.map((text, i) => `1765000000000-${i}\ntoken\n${text}`)
 const engineHeard = texts.map((text, i) => encode(`1765000000000-${i} ${publisher}.${i.toString(36)} ${publisher}.${(i + 1).toString(36)}`, 'token', text, Date.now()))
-let sink: unknown
 
 /** Builds a command and its RESP text, as ioredis does before it writes; the promise is handled (never settled). */
 function command (args: unknown[]): string {
@@ -41,7 +39,7 @@ function command (args: unknown[]): string {
   return built.toWritable({})
 }
 
-const steps: Array<[string, (i: number) => unknown]> = [
+const steps: Step[] = [
   ['publish, floor: the command (EVALSHA, 1 key, 3 arguments, one a number)', (i) => command([SHA, 1, keys.stream, 'token', texts[i % 1000], 1000])],
   ['publish, engine: the publish id and the publish argument', (i) => publishArgument(limits, `${publisher}.${i.toString(36)}`, '1765000000000-0', 1_765_000_000_000 + i)],
   ['publish, engine: the command (EVALSHA, 3 keys, 3 arguments)', (i) => command([SHA, 3, keys.stream, keys.published, keys.publishedBefore, 'token', texts[i % 1000], `${limits} ${publisher}.${i} 1765000000000-0 1765000000000`])],
@@ -58,24 +56,4 @@ const steps: Array<[string, (i: number) => unknown]> = [
 
 function noop (): void {}
 
-function median (values: number[]): number {
-  return [...values].sort((a, b) => a - b)[values.length >> 1]
-}
-
-async function measure (step: (i: number) => unknown): Promise<number> {
-  const samples: number[] = []
-  for (let round = 0; round < ROUNDS; round++) {
-    const before = process.cpuUsage()
-    for (let i = 0; i < CALLS; i++) sink = step(i)
-    // Callbacks scheduled by the step (promise reactions, timers cleared) settle here and count.
-    await new Promise((resolve) => setImmediate(resolve))
-    const { user, system } = process.cpuUsage(before)
-    samples.push((user + system) / CALLS)
-  }
-  return median(samples)
-}
-
-const lines = [`CPU per call, ${CALLS} calls, median of ${ROUNDS} (a ~50 B token):`]
-for (const [name, step] of steps) lines.push(`  ${(await measure(step)).toFixed(3)} us  ${name}`)
-console.log(lines.join('\n'))
-void sink
+await printSteps(steps)

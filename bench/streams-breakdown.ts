@@ -16,10 +16,9 @@ import { eventText } from '../lib/core/frame.js'
 import { RingHistory } from '../lib/engine/history.js'
 import { parsePayload } from '../lib/core/catalog.js'
 import { makeToken } from './payload.js'
+import { printSteps, type Step } from './steps.js'
 import { benchEvents } from './servers/catalog.js'
 
-const CALLS = Number(process.env.CALLS ?? 200_000)
-const ROUNDS = Number(process.env.ROUNDS ?? 5)
 const CHANNELS = 200
 
 const compiled = compiledEvent(benchEvents, 'token')
@@ -28,9 +27,8 @@ const texts = tokens.map((token) => serializePayload(compiled, token))
 const boot = Date.now().toString(36) + randomBytes(3).toString('hex')
 const rings = Array.from({ length: CHANNELS }, () => new RingHistory({ maxEvents: 1000, maxAgeMs: false }, (at) => `${boot}_${at}`))
 const heard = texts.map((text, i) => encode(`1765000000000-${i}`, 'token', text, 1_765_000_000_000))
-let sink: unknown
 
-const steps: Array<[string, (i: number) => unknown]> = [
+const steps: Step[] = [
   ['raw floor: JSON.stringify + frame template + Buffer.from', (i) => Buffer.from(`event: token\ndata: ${JSON.stringify(tokens[i % 1000])}\n\n`)],
   ['validation (TypeBox Check)', (i) => compiled.check.Check(tokens[i % 1000])],
   ['validation + serialization (serializePayload)', (i) => serializePayload(compiled, tokens[i % 1000])],
@@ -49,24 +47,4 @@ const steps: Array<[string, (i: number) => unknown]> = [
 
 function noop (): void {}
 
-function median (values: number[]): number {
-  return [...values].sort((a, b) => a - b)[values.length >> 1]
-}
-
-async function measure (step: (i: number) => unknown): Promise<number> {
-  const samples: number[] = []
-  for (let round = 0; round < ROUNDS; round++) {
-    const before = process.cpuUsage()
-    for (let i = 0; i < CALLS; i++) sink = step(i)
-    // Callbacks scheduled by the step (nextTick, promise reactions) run here and count.
-    await new Promise((resolve) => setImmediate(resolve))
-    const { user, system } = process.cpuUsage(before)
-    samples.push((user + system) / CALLS)
-  }
-  return median(samples)
-}
-
-const lines = [`CPU per call, ${CALLS} calls, median of ${ROUNDS} (a ~50 B token):`]
-for (const [name, step] of steps) lines.push(`  ${(await measure(step)).toFixed(3)} us  ${name}`)
-console.log(lines.join('\n'))
-void sink
+await printSteps(steps)

@@ -98,6 +98,9 @@ export function checkDeliveries (recordings: readonly Recording[], truths: Reado
     const ids = new Set<string>()
     const datas = new Set<string>()
     let last: string | undefined
+    // Kept messages delivered (id and data as Redis kept them), and the greatest of them.
+    const keptIds = new Set<string>()
+    let lastKept: string | undefined
     // A message Redis did not keep waits for a resync before the next kept message.
     let staleWaiting: string | undefined
     for (const seen of recording.seen) {
@@ -105,8 +108,13 @@ export function checkDeliveries (recordings: readonly Recording[], truths: Reado
         gaps++
         staleWaiting = undefined
         // After a resync the subscriber starts over from a snapshot: a message it got
-        // before, from a node that lost it, may come again as the kept copy.
+        // before, from a node that lost it, may come again as the kept copy, even with
+        // the same id (a woken master and its successor give out ids from one clock).
+        // Only kept messages still count as delivered, and order goes on from them.
         datas.clear()
+        ids.clear()
+        for (const id of keptIds) ids.add(id)
+        last = lastKept
         continue
       }
       delivered++
@@ -117,6 +125,10 @@ export function checkDeliveries (recordings: readonly Recording[], truths: Reado
       datas.add(seen.data)
       if (last === undefined || compareStreamIds(seen.id, last) > 0) last = seen.id
       const isKept = truth.kept.get(seen.id) === seen.data
+      if (isKept) {
+        keptIds.add(seen.id)
+        if (lastKept === undefined || compareStreamIds(seen.id, lastKept) > 0) lastKept = seen.id
+      }
       if (isKept && staleWaiting !== undefined) {
         report('stale', staleWaiting)
         staleWaiting = undefined
@@ -129,8 +141,9 @@ export function checkDeliveries (recordings: readonly Recording[], truths: Reado
     for (const id of [...truth.kept.keys()].sort(compareStreamIds)) {
       if (recording.from !== undefined && compareStreamIds(id, recording.from) <= 0) continue
       if (recording.isCut === true && (end === undefined || compareStreamIds(id, end) > 0)) continue
-      if (ids.has(id)) continue
-      if (isCoveredByGap(recording.seen, id)) covered++
+      // Delivered means this very entry: a stale message with its id is not it.
+      if (keptIds.has(id)) continue
+      if (isCoveredByGap(recording.seen, id, truth.kept)) covered++
       else report('missing', id)
     }
   }
@@ -138,15 +151,18 @@ export function checkDeliveries (recordings: readonly Recording[], truths: Reado
 }
 
 /**
- * True when a resync was reported where `id` would have been: after every message
+ * True when a resync was reported where `id` would have been: after every kept message
  * delivered before it with a smaller id, and before the next one with a greater id.
  * A resync elsewhere (before the hole, or after a message past it) covers nothing.
  */
-function isCoveredByGap (seen: readonly Seen[], id: string): boolean {
+function isCoveredByGap (seen: readonly Seen[], id: string, kept: ReadonlyMap<string, string>): boolean {
   let isGapSinceSmaller = false
   for (const each of seen) {
     if (each.kind === 'gap') {
       isGapSinceSmaller = true
+    } else if (kept.get(each.id) !== each.data) {
+      // A message Redis did not keep marks no place in the stream.
+      continue
     } else if (compareStreamIds(each.id, id) < 0) {
       isGapSinceSmaller = false
     } else {

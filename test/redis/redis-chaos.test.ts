@@ -38,6 +38,10 @@ t.test('the checker passes a faithful recording and catches each planted fault',
   t.same(check([all[0], all[1], all[3], GAP, all[4]]), ['missing 3-0'], 'nor does one after a later message')
   t.same(check([all[0], all[1], message('2-5', 'x'), all[2], all[3], all[4]]), ['stale 2-5'], 'stale: a message Redis did not keep, delivered as if current')
   t.same(check([all[0], all[1], message('2-5', 'x'), GAP, all[2], all[3], all[4]]), [], 'the same followed by a resync: covered')
+  // A woken master and its successor give out ids from one clock: the same id, other data.
+  t.same(check([all[0], all[1], message('3-0', 'x'), GAP, all[2], all[3], all[4]]), [], "a woken master's message with the id its successor gave, a resync, then the kept copy: once, in order")
+  t.same(check([all[0], all[1], message('3-0', 'x'), all[3], all[4]]), ['stale 3-0', 'missing 3-0'], 'a stale copy with a kept id is not that entry: missing')
+  t.same(check([all[0], all[1], all[3], message('3-0', 'x'), GAP, all[2], all[4]]), ['reordered 3-0', 'reordered 3-0'], 'after a resync, order goes on from the kept messages')
   const doubled = truth()
   const room = doubled.get('room') as ChannelTruth
   doubled.set('room', { ...room, kept: new Map([...room.kept, ['6-0', 'e']]) })

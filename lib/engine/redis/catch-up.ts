@@ -77,11 +77,10 @@ export async function catchUp (topic: Topic, isCurrent: () => boolean, context: 
     } else {
       reportGap(topic)
       // After a gap the streams start over: the next message starts the chain. What
-      // was held with an id at or before the position is in the range the gap covers
-      // (a woken master and its successor can give out the same ids): positions only
-      // grow.
+      // was held is delivered, even with an id at or before the position: after a
+      // woken master's entries, the successor's own can carry the same ids.
       topic.lastPublishId = undefined
-      candidates = merge.release(after)
+      candidates = merge.release(undefined)
     }
     const unlinked: HeardMessage[] = []
     for (const message of candidates) {

@@ -345,6 +345,14 @@ export const MUTANTS: readonly Mutant[] = [
     grep: ['^from']
   },
   {
+    id: 'frame-trusts-every-engine',
+    what: 'frames write any engine\'s ids unchecked: a custom engine\'s id with a line break forges an event',
+    snippet: 'return wireSafeIds.has(engine)',
+    replacement: 'return true',
+    tests: ['isolation.test.ts'],
+    grep: ['another engine gives']
+  },
+  {
     id: 'redis-channel-key-untagged',
     what: 'a channel key without its hash tag: a channel\'s keys may land on different cluster slots',
     snippet: 'return `${prefix}ch:{${name}}`',

@@ -37,6 +37,8 @@ export interface ChannelContext {
   readonly maxEventBytes: number | false
   readonly maxLastEventIdBytes: number
   readonly compare: ComparePositions
+  /** The engine's ids cannot break a frame (engine.ts, `withWireSafeIds`): frames skip their check. */
+  readonly wireSafeIds?: boolean
   /** Opens the engine side of the channel. */
   readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures) => EngineChannel
   /** The channel was idle for `idleMs` or dropped: forget it. */
@@ -80,7 +82,6 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   readonly #onResync: ChannelOptions<C>['onResync']
   readonly #subscribers = new Map<SseStream<any>, Subscriber>()
   readonly #stats = { published: 0, delivered: 0, replaysServed: 0, replayMisses: 0 }
-  /** Encodes once, writes to each subscriber. */
   readonly #fanout: Fanout
   /** What this channel's replays need of it: one object for all of them. */
   readonly #replays: ReplayContext
@@ -100,7 +101,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     this.#idle = new IdleTimer(this.idleMs, () => { this.drop().catch((err: unknown) => context.log(err, `dropping idle channel "${name}" failed`)) })
     this.features = { maxKeys: settings.state?.maxKeys, presence: settings.presence !== undefined }
     const detach = (stream: SseStream<any>): void => this.#detach(stream)
-    this.#fanout = new Fanout({ name, catalog, compare: context.compare, log: context.log, state: settings.state, detach })
+    this.#fanout = new Fanout({ name, catalog, compare: context.compare, log: context.log, state: settings.state, detach, wireSafeIds: context.wireSafeIds === true })
     this.#replays = {
       name,
       compare: context.compare,
@@ -337,7 +338,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
       }
       return
     }
-    this.#fanout.deliver(this.#subscribers.values(), message)
+    this.#fanout.deliver(this.#subscribers, message)
     if (message.publishedAt !== undefined) this.#context.delivered?.(message.publishedAt)
   }
 
@@ -388,8 +389,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
   }
 
   #assertCatalog (stream: SseStream<any>): void {
-    if (stream.catalog === this.catalog) return
-    const missing = this.catalog.names.filter((name: string) => findEvent(stream.catalog, name) === undefined)
+    const missing = stream.catalog === this.catalog ? [] : this.catalog.names.filter((name: string) => findEvent(stream.catalog, name) === undefined)
     if (missing.length > 0) throw new CatalogMismatchError(this.name, missing.map((name: string) => `"${name}"`).join(', '))
   }
 

@@ -6,7 +6,7 @@
 import { findEvent, parsePayload, type EventCatalog, type SseMessage } from '../core/catalog.js'
 import { JOIN_EVENT, LEAVE_EVENT, REMOVE_EVENT } from '../core/control.js'
 import { ForeignEventError, SubscriberError } from '../core/errors.js'
-import { controlFrame, describe, eventText } from '../core/frame.js'
+import { controlFrame, describe, eventText, eventTextWithSafeId } from '../core/frame.js'
 import { isAfter, type ComparePositions } from '../core/merge.js'
 import { kCork, kEnd, kWrite } from '../core/symbols.js'
 import type { EngineMessage } from '../engine/engine.js'
@@ -89,13 +89,33 @@ function uncorkAll (sockets: CorkableSocket[]): void {
  * messages): one flush per batch for every channel. With one reader per channel, a
  * scheduled callback per publish cost as much as the write it batched.
  */
-let corkedThisTick: CorkableSocket[] | undefined
+let corkedThisTick: TickBatch | undefined
 let corkedThisTurn: CorkableSocket[] | undefined
 
+/**
+ * The sockets of a tick's batch, in a list kept from tick to tick: a list grown to 200
+ * sockets every tick, then dropped, made as much garbage per publish as the publish did.
+ * (Emptied by writing `undefined`, not by `length = 0`, which gives the storage up.)
+ */
+interface TickBatch {
+  readonly sockets: Array<CorkableSocket | undefined>
+  size: number
+}
+
+/** The emptied batch, for the next tick; taken only once emptied, so a batch begun while one is uncorked has its own. */
+let spareTickBatch: TickBatch | undefined
+
 function uncorkThisTick (): void {
-  const sockets = corkedThisTick as CorkableSocket[]
+  const batch = corkedThisTick as TickBatch
   corkedThisTick = undefined
-  uncorkAll(sockets)
+  const { sockets } = batch
+  for (let i = 0; i < batch.size; i++) {
+    const socket = sockets[i] as CorkableSocket
+    sockets[i] = undefined
+    socket.uncork()
+  }
+  batch.size = 0
+  spareTickBatch = batch
 }
 
 /**
@@ -113,10 +133,11 @@ function uncorkAfterTurn (): void {
 function uncorkLater (socket: CorkableSocket, isLocal: boolean): void {
   if (isLocal) {
     if (corkedThisTick === undefined) {
-      corkedThisTick = []
+      corkedThisTick = spareTickBatch ?? { sockets: [], size: 0 }
+      spareTickBatch = undefined
       process.nextTick(uncorkThisTick)
     }
-    corkedThisTick.push(socket)
+    corkedThisTick.sockets[corkedThisTick.size++] = socket
   } else {
     if (corkedThisTurn === undefined) {
       corkedThisTurn = []
@@ -141,14 +162,16 @@ export interface FanoutContext {
   readonly state: ResolvedState | undefined
   /** Forgets a subscriber whose write failed (its stream is ended here). */
   readonly detach: (stream: SseStream<any>) => void
+  /** The engine's ids cannot break a frame (engine.ts, `withWireSafeIds`): not checked per message. */
+  readonly wireSafeIds: boolean
 }
 
 /**
  * Encodes once, writes to each: one per channel.
  *
  * @example
- * const fanout = new Fanout({ name, catalog, compare, log, detach })
- * fanout.deliver(subscribers.values(), message)
+ * const fanout = new Fanout({ name, catalog, compare, log, detach, wireSafeIds: true })
+ * fanout.deliver(subscribers, message)
  */
 export class Fanout {
   /** A write of the last delivery was queued behind a slow client. */
@@ -157,6 +180,7 @@ export class Fanout {
   /** The context's catalog and state, read by every decode: here, not one object further. */
   readonly #catalog: EventCatalog<any>
   readonly #state: ResolvedState | undefined
+  readonly #wireSafeIds: boolean
   /** Foreign events already logged, so a rolling deploy logs each once. */
   #foreign: Set<string> | undefined
 
@@ -164,13 +188,14 @@ export class Fanout {
     this.#context = context
     this.#catalog = context.catalog
     this.#state = context.state
+    this.#wireSafeIds = context.wireSafeIds
   }
 
   /**
    * Writes a live message to every subscriber, in a corked batch; a replaying
    * subscriber holds it instead.
    */
-  deliver (subscribers: Iterable<Subscriber>, message: EngineMessage): void {
+  deliver (subscribers: ReadonlyMap<unknown, Subscriber>, message: EngineMessage): void {
     const decoded = this.decode(message)
     // Node schedules a flush (a nextTick) for every write to an uncorked socket; corked
     // here and uncorked together, every publish of this tick, on every channel, costs
@@ -180,7 +205,8 @@ export class Fanout {
     // before it), so that round trip runs while these writes do instead of after them;
     // and messages heard meanwhile join the corked batch, one write per socket for all.
     const isLocal = publishing > 0
-    for (const subscriber of subscribers) {
+    // The map, not an iterator made by the caller: iterated here, its iterator is not kept.
+    for (const subscriber of subscribers.values()) {
       if (subscriber.replay !== undefined) {
         subscriber.replay.hold(message)
         continue
@@ -232,7 +258,7 @@ export class Fanout {
     }
     let frame: Buffer
     try {
-      frame = Buffer.from(eventText(message.event, message.data, message.id))
+      frame = Buffer.from(this.#wireSafeIds ? eventTextWithSafeId(message.event, message.data, message.id) : eventText(message.event, message.data, message.id))
     } catch (err) {
       this.#context.log(err, `channel "${this.#context.name}" skipped a message with an id it cannot write`)
       return undefined

@@ -6,7 +6,7 @@ import type { EventCatalog } from '../core/catalog.js'
 import type { ChannelStats } from '../core/stats.js'
 import { Channel } from './channel.js'
 import { CHANNEL_OPTION_NAMES, type ChannelOptions } from './options.js'
-import type { SseEngine } from '../engine/engine.js'
+import { hasWireSafeIds, type SseEngine } from '../engine/engine.js'
 import { ChannelConflictError, InvalidOptionError } from '../core/errors.js'
 import { describe } from '../core/frame.js'
 import { resolveHistory } from '../engine/history.js'
@@ -83,6 +83,7 @@ export class ChannelRegistry {
       ...this.#options,
       replayReads: this.#replayReads,
       compare: (a, b) => engine.compareIds(a, b),
+      wireSafeIds: hasWireSafeIds(engine),
       open: (resolved, listener, features) => engine.channel(name, resolved, listener, features),
       forget: (dropped) => this.#forget(dropped)
     })

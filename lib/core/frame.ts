@@ -148,8 +148,23 @@ export function commentBlock (text: string): string {
  * eventText('tick', '{"n":1}', 7) // 'event: tick\nid: 7\ndata: {"n":1}\n\n'
  */
 export function eventText (event: string, data: string, id?: EventId, retry?: number): string {
-  const idLine = id === undefined ? '' : idField(id)
-  const retryLine = retry === undefined ? '' : retryField(retry)
+  return frameText(event, data, id === undefined ? '' : idField(id), retry === undefined ? '' : retryField(retry))
+}
+
+/**
+ * {@link eventText} for an id one of the library's engines made: such ids cannot hold a
+ * line break, NUL or a lone surrogate (engine.ts, `withWireSafeIds`), so it is not checked
+ * again on every frame.
+ *
+ * @example
+ * eventTextWithSafeId('tick', '{"n":1}', 'k3_7') // 'event: tick\nid: k3_7\ndata: {"n":1}\n\n'
+ */
+export function eventTextWithSafeId (event: string, data: string, id: string | undefined): string {
+  return frameText(event, data, id === undefined ? '' : `id: ${id}\n`, '')
+}
+
+/** An event's text from its checked parts: the id and retry lines are `''` when absent. */
+function frameText (event: string, data: string, idLine: string, retryLine: string): string {
   // One line of data (every JSON payload): one template, no `data:` string made apart.
   if (!LINE_BREAK_CHAR.test(data)) return `event: ${event}\n${idLine}${retryLine}data: ${data}\n\n`
   return `event: ${event}\n${idLine}${retryLine}${dataField(data)}\n`

@@ -218,3 +218,31 @@ export interface SseEngine {
   /** Closes what the engine opened (not resources the user passed in). */
   close (): Promise<void>
 }
+
+/** The engines marked by {@link withWireSafeIds}. */
+const wireSafeIds = new WeakSet<SseEngine>()
+
+/**
+ * Marks one of the library's own engines, whose ids cannot hold CR, LF, NUL or a lone
+ * surrogate by construction (the memory engine makes `<boot>_<n>`; the Redis engine
+ * checks every id it reads against its pattern): frames write them without checking
+ * each again. Any other engine's ids are checked on every frame, and a message whose
+ * id cannot be written is skipped.
+ *
+ * @example
+ * return withWireSafeIds({ channel, compareIds, close })
+ */
+export function withWireSafeIds<E extends SseEngine> (engine: E): E {
+  wireSafeIds.add(engine)
+  return engine
+}
+
+/**
+ * Whether `engine` was marked by {@link withWireSafeIds}.
+ *
+ * @example
+ * hasWireSafeIds(memoryEngine()) // true
+ */
+export function hasWireSafeIds (engine: SseEngine): boolean {
+  return wireSafeIds.has(engine)
+}

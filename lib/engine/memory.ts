@@ -3,7 +3,7 @@
  * instances in one process may share one engine, and then share its channels.
  */
 import { randomBytes } from 'node:crypto'
-import type { ChannelFeatures, ChannelListener, EngineChannel, EngineMessage, PageLimit, ReplayPage, ResolvedHistory, SseEngine } from './engine.js'
+import { withWireSafeIds, type ChannelFeatures, type ChannelListener, type EngineChannel, type EngineMessage, type PageLimit, type ReplayPage, type ResolvedHistory, type SseEngine } from './engine.js'
 import { ChannelConflictError, TooManyKeysError } from '../core/errors.js'
 import { RingHistory } from './history.js'
 import { MemoryPresence } from './presence.js'
@@ -66,8 +66,9 @@ export function memoryEngine (): SseEngine {
   const boot = (Date.now().toString(36) + randomBytes(3).toString('hex'))
   const channels = new Map<string, SharedChannel>()
   let position = 0
+  const idPrefix = `${boot}_`
   /** The id of the message at `at`: rings make it again on a read instead of keeping one string per message. */
-  const idOf = (at: number): string => `${boot}_${at}`
+  const idOf = (at: number): string => idPrefix + at
   /** Per dropped history channel not made again: the position when it was dropped. */
   const dropped = new Map<string, number>()
   /** The greatest drop position forgotten from `dropped`. */
@@ -98,7 +99,7 @@ export function memoryEngine (): SseEngine {
     return shared.history.readAfter(after, maxEvents)
   }
 
-  return {
+  return withWireSafeIds({
     channel (name: string, history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures = {}): EngineChannel {
       let shared = channels.get(name)
       if (shared === undefined) {
@@ -158,5 +159,5 @@ export function memoryEngine (): SseEngine {
     // Channels let go one by one (their close()); an engine shared by several
     // instances must outlive the first of them to close.
     async close () {}
-  }
+  })
 }

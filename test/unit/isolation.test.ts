@@ -78,6 +78,37 @@ t.test('a throwing filter ends only its own stream; publish() delivers to every 
   t.pass('heartbeats reach both others')
 })
 
+t.test('an id another engine gives that would break the frame (a line break) skips that message, says so and writes nothing of it; the built-in engine\'s ids are written', async (t) => {
+  // Frames of the library's own engines write their ids unchecked (they cannot hold a line
+  // break): any other engine's ids are still checked, frame by frame.
+  const inner = memoryEngine()
+  const forging: SseEngine = {
+    compareIds: (a, b) => inner.compareIds(a, b),
+    close: async () => await inner.close(),
+    channel (name, history, listener, features) {
+      return inner.channel(name, history, {
+        ...listener,
+        deliver: (message) => listener.deliver(message.data.includes('forge') ? { ...message, id: `${message.id ?? ''}\nevent: forged\ndata: {}` } : message)
+      }, features)
+    }
+  }
+  for (const [label, engine, isForging] of [['another engine', forging, true], ['the memory engine', memoryEngine(), false]] as const) {
+    const { app, start, logs } = await buildApp(t, { sse: { engine, heartbeatMs: false } })
+    const channel = app.sse.channel('news', news, { history: true })
+    app.get('/news', (_request, reply) => { void channel.subscribe(reply.sse(news)) })
+    const client = await openStream(t, `${await start()}/news`)
+    await waitUntil(() => channel.size === 1, 2000, 'subscribed')
+    await channel.publish('post', { text: 'forge' })
+    const last = await channel.publish('post', { text: 'after' })
+    const events = await client.events(isForging ? 1 : 2)
+    t.same(events.map((event) => [event.type, JSON.parse(event.data).text]), isForging ? [['post', 'after']] : [['post', 'forge'], ['post', 'after']], `${label}: what the client got`)
+    t.equal(events.at(-1)?.lastEventId, last, `${label}: the id reached the client`)
+    t.notOk(Buffer.concat(client.chunks).toString().includes('forged'), `${label}: no forged line was written`)
+    const skipped = logs.filter((line) => line.err?.code === 'TYPED_SSE_INVALID_ID')
+    t.equal(skipped.length, isForging ? 1 : 0, `${label}: the skipped message is logged with a code`)
+  }
+})
+
 t.test('an event unknown to the local catalog (a rolling deploy) is skipped live and in replay; subscribe() never rejects', async (t) => {
   const engine = memoryEngine()
   const v1 = defineEvents({ score: Type.Object({ n: Type.Integer() }) })

@@ -29,7 +29,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
-import type { ChannelFeatures, ChannelListener, EngineChannel, ReplayPage, ReplayResult, ResolvedHistory, SseEngine } from '../engine.js'
+import { withWireSafeIds, type ChannelFeatures, type ChannelListener, type EngineChannel, type ReplayPage, type ReplayResult, type ResolvedHistory, type SseEngine } from '../engine.js'
 import { EngineError, TooManyKeysError } from '../../core/errors.js'
 import { RedisAdmission } from './admission.js'
 import { encode, entries } from './codec.js'
@@ -160,7 +160,7 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     await Promise.all([commands.close(), topics.pubsub.close()])
   }
 
-  return {
+  return withWireSafeIds({
     compareIds,
     admission,
 
@@ -251,5 +251,5 @@ export function redisEngine (options: RedisEngineOptions = {}): SseEngine {
     },
 
     close
-  }
+  })
 }

@@ -60,7 +60,7 @@ export async function runCapacity (scenario: Scenario, contender: ContenderInfo,
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_HEARTBEAT_MS: String(shape.heartbeatMs), BENCH_REDIS_PREFIX: context.redisPrefix }
   if (context.redisUrl !== undefined) env.BENCH_REDIS_URL = context.redisUrl
   if (context.redisCluster !== undefined) env.BENCH_REDIS_CLUSTER = context.redisCluster
-  const servers = Array.from({ length: shape.servers }, () => new Peer<ServerApi>(spawnChild(`./servers/${contender.module}.js`, ['--expose-gc'], env)))
+  const servers = Array.from({ length: shape.servers }, () => new Peer<ServerApi>(spawnChild(contender.moduleUrl ?? `./servers/${contender.module}.js`, ['--expose-gc'], env)))
   const clients = Array.from({ length: shape.clientProcesses }, () => new Peer<ClientApi>(spawnChild('./client/load.js', [])))
   try {
     const ports: number[] = []

@@ -3,6 +3,9 @@
  * and the targets the plugin is held to. Sizes are chosen so the full run stays
  * under ten minutes on a 2-core machine.
  */
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type { PayloadKind } from './payload.js'
 
 /** A contender: its name in tables and `--only`, and its server module under servers/. */
@@ -16,6 +19,8 @@ export interface ContenderInfo {
   needsRedis?: boolean
   /** The contender whose figures are this one's floor in the `streams` scenario (default raw). */
   floor?: string
+  /** Its server module as a file URL, when it is another build's (`--compare-build`); else `./servers/<module>.js` of this one. */
+  moduleUrl?: string
 }
 
 /** Kinds every contender runs unless it lists its own. */
@@ -214,3 +219,22 @@ export const TARGETS: readonly Target[] = [
   { kind: 'streams', metric: 'cpuUsPerMessage', bound: 'max', ratio: 1.4, contender: 'typed-sse-streams-history' },
   { kind: 'streams', metric: 'cpuUsPerMessage', bound: 'max', ratio: 1.1, contender: 'typed-sse-streams-redis', versus: 'ioredis-floor' }
 ]
+
+/** The name of a contender run from the build given with `--compare-build`: the same contender, that build's code. */
+export const COMPARED_SUFFIX = '@before'
+
+/**
+ * The contender `contender` as another build has it: `dist` is that build's output folder
+ * (a checkout of another commit, after `npm run build`). Its runs go back to back with
+ * this build's in every repetition, so a change is measured against the code before it
+ * under the same load: on a shared machine whole runs move more than most changes do.
+ *
+ * @throws when `dist` holds no built bench servers
+ * @example
+ * comparedContender(CONTENDERS[1], '/tmp/before/dist') // { name: 'typed-sse@before', moduleUrl: 'file:///tmp/before/dist/bench/servers/typed-sse.js', ... }
+ */
+export function comparedContender (contender: ContenderInfo, dist: string): ContenderInfo {
+  const file = join(resolve(dist), 'bench', 'servers', `${contender.module}.js`)
+  if (!existsSync(file)) throw new Error(`--compare-build: ${file} does not exist (give the dist/ folder of a built checkout)`)
+  return { ...contender, name: `${contender.name}${COMPARED_SUFFIX}`, description: `${contender.description}, as built in ${dist}`, moduleUrl: pathToFileURL(file).href }
+}

@@ -11,7 +11,7 @@ import type { ServerApi } from './servers/harness.js'
 const children = new Set<ChildProcess>()
 
 /**
- * Forks `modulePath` (relative to this directory, as built: `./servers/raw.js`) with
+ * Forks `modulePath` (relative to this directory, as built: `./servers/raw.js`, or a file URL: another build's, `--compare-build`) with
  * an IPC channel.
  *
  * @example

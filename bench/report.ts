@@ -2,7 +2,7 @@
  * Results: one record per run, medians per scenario and contender, ratios to the
  * baseline of the same run, the table printed at the end and the targets check.
  */
-import { BASELINE, CONTENDERS, TARGETS, type Scenario, type ScenarioKind, type Target } from './config.js'
+import { BASELINE, COMPARED_SUFFIX, CONTENDERS, TARGETS, type Scenario, type ScenarioKind, type Target } from './config.js'
 
 /** The figures of one run (one contender, one scenario, one repetition). */
 export interface RunResult {
@@ -77,7 +77,35 @@ export interface Summary {
 
 /** The floor of `contender` in the `streams` scenario. */
 export function floorOf (contender: string): string {
-  return CONTENDERS.find((info) => info.name === contender)?.floor ?? BASELINE
+  const name = contender.endsWith(COMPARED_SUFFIX) ? contender.slice(0, -COMPARED_SUFFIX.length) : contender
+  return CONTENDERS.find((info) => info.name === name)?.floor ?? BASELINE
+}
+
+/**
+ * This build against the one given with `--compare-build`: for each scenario and contender
+ * run from both, server CPU per event of this build over that build's, in each repetition
+ * (the two ran back to back) and their median.
+ *
+ * @example
+ * renderComparison(runs, '/tmp/before/dist') // '### This build against /tmp/before/dist ...'
+ */
+export function renderComparison (runs: readonly RunResult[], dist: string): string {
+  const rows: string[] = []
+  for (const run of runs) {
+    if (run.rep !== 1 || run.contender.endsWith(COMPARED_SUFFIX)) continue
+    const ratios: number[] = []
+    for (const mine of runs) {
+      if (mine.scenario !== run.scenario || mine.contender !== run.contender || mine.cpuUsPerEvent === undefined) continue
+      const theirs = runs.find((other) => other.scenario === mine.scenario && other.contender === `${mine.contender}${COMPARED_SUFFIX}` && other.rep === mine.rep)
+      if (theirs?.cpuUsPerEvent !== undefined) ratios.push(mine.cpuUsPerEvent / theirs.cpuUsPerEvent)
+    }
+    if (ratios.length > 0) rows.push(`| ${run.scenario} | ${run.contender} | ${median(ratios).toFixed(3)} | ${ratios.map((r) => r.toFixed(2)).join(' ')} |`)
+  }
+  return [
+    `### This build against the build in ${dist} (--compare-build)`, '',
+    'Server CPU per event, this build over that one, in each repetition (the two ran back to back) and the median; below 1 is faster.', '',
+    '| scenario | contender | median | per rep |', '| --- | --- | ---: | --- |', ...rows, ''
+  ].join('\n')
 }
 
 function withFloor (summary: Summary, group: readonly Summary[], runs: readonly RunResult[]): void {

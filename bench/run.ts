@@ -13,6 +13,9 @@
  *   --reps=N              repetitions (BENCH_REPS)
  *   --latency-rate=N      events/s of the latency scenario (default 20; see config.ts) (BENCH_LATENCY_RATE)
  *   --cpu-prof            write a V8 CPU profile of every server to bench/results/profiles/ (BENCH_CPU_PROF=1)
+ *   --compare-build=DIR   also run each contender (but raw and the floors) from another build's dist/ folder, as
+ *                         `<name>@before`, back to back with this build's, and report the two's ratio per
+ *                         repetition (BENCH_COMPARE_BUILD)
  *
  * When a contender needs Redis (typed-sse-redis), the runner starts its own
  * redis-server (redis-server.ts) before the first run and kills it by PID at the end.
@@ -22,11 +25,11 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { ClientApi, PhaseResult } from './client/load.js'
 import { runCapacity } from './capacity.js'
-import { BASELINE, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, runsKind, type ContenderInfo, type Scenario } from './config.js'
+import { BASELINE, comparedContender, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, runsKind, type ContenderInfo, type Scenario } from './config.js'
 import { Peer } from './ipc.js'
 import { killChildren, spawnChild, stopChild, waitForConnections } from './processes.js'
 import { startRedisCluster, startRedisServer } from './redis-server.js'
-import { checkTargets, renderTables, renderTargets, summarize, type RunResult } from './report.js'
+import { checkTargets, renderComparison, renderTables, renderTargets, summarize, type RunResult } from './report.js'
 import type { ServerApi } from './servers/harness.js'
 
 const ROOT = new URL('../../', import.meta.url)
@@ -43,6 +46,8 @@ interface Options {
   scenarios: Scenario[]
   reps: number
   isProfiling: boolean
+  /** The other build's dist/ folder (`--compare-build`). */
+  comparedBuild: string | undefined
 }
 
 function parseOptions (argv: readonly string[]): Options {
@@ -51,7 +56,7 @@ function parseOptions (argv: readonly string[]): Options {
     if (arg !== undefined) return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : 'true'
     return process.env[env]
   }
-  const known = ['--quick', '--only', '--scenario', '--reps', '--latency-rate', '--cpu-prof']
+  const known = ['--quick', '--only', '--scenario', '--reps', '--latency-rate', '--cpu-prof', '--compare-build']
   // A bare word names a scenario: `npm run bench -- small-streams`.
   const named = argv.filter((arg) => !arg.startsWith('-'))
   if (named.length > 0) {
@@ -69,7 +74,11 @@ function parseOptions (argv: readonly string[]): Options {
   for (const name of only ?? []) {
     if (!CONTENDERS.some((contender) => contender.name === name)) throw new Error(`unknown contender ${name}; known: ${CONTENDERS.map((c) => c.name).join(', ')}`)
   }
+  const comparedBuild = flag('compare-build', 'BENCH_COMPARE_BUILD')
+  const floors = new Set(CONTENDERS.map((contender) => contender.floor))
   const contenders = CONTENDERS.filter((contender) => only === undefined || contender.name === BASELINE || only.includes(contender.name))
+    // The other build's twin right after each: raw and the floors are the same code in both.
+    .flatMap((contender) => comparedBuild === undefined || contender.name === BASELINE || floors.has(contender.name) ? [contender] : [contender, comparedContender(contender, comparedBuild)])
   const wanted = flag('scenario', 'BENCH_SCENARIO')?.split(',').map((name) => name.trim()).filter(Boolean)
   // Opt-in scenarios (capacity) run only when named; the others when nothing is named or they are.
   const scenarios = plan.scenarios.filter((scenario) => wanted === undefined
@@ -79,7 +88,7 @@ function parseOptions (argv: readonly string[]): Options {
   const reps = Number(flag('reps', 'BENCH_REPS') ?? plan.reps)
   if (!Number.isSafeInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps must be an integer from 1 to 20, got ${String(reps)}`)
   const isProfiling = ['true', '1'].includes(flag('cpu-prof', 'BENCH_CPU_PROF') ?? '')
-  return { isQuick, contenders, scenarios, reps, isProfiling }
+  return { isQuick, contenders, scenarios, reps, isProfiling, comparedBuild }
 }
 
 async function connect (client: Peer<ClientApi>, server: Peer<ServerApi>, port: number, count: number): Promise<number> {
@@ -214,7 +223,7 @@ async function runGroup (group: readonly Scenario[], contender: ContenderInfo, r
     const name = `${contender.name.replace(/[^a-z0-9-]/gi, '')}_${group.map((scenario) => scenario.name).join('+')}_${rep}.cpuprofile`
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`, `--cpu-prof-name=${name}`, '--cpu-prof-interval=250')
   }
-  const server = new Peer<ServerApi>(spawnChild(`./servers/${contender.module}.js`, execArgv, serverEnv(contender, context)))
+  const server = new Peer<ServerApi>(spawnChild(contender.moduleUrl ?? `./servers/${contender.module}.js`, execArgv, serverEnv(contender, context)))
   const client = new Peer<ClientApi>(spawnChild('./client/load.js', []))
   let current = 0
   try {
@@ -333,6 +342,7 @@ async function main (): Promise<void> {
   out.push('')
   out.push(renderTables(summaries, options.scenarios))
   out.push(renderTargets(checks), '')
+  if (options.comparedBuild !== undefined) out.push(renderComparison(runs, options.comparedBuild))
   out.push(`${total} server runs in ${seconds.toFixed(0)} s; results: ${file}`, '')
   process.stdout.write(out.join('\n') + '\n')
   for (const summary of summaries) process.stdout.write(JSON.stringify({ type: 'summary', ...summary }) + '\n')

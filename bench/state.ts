@@ -1,7 +1,7 @@
 /**
  * What keyed state costs. Fan-out: one app, a channel with history, subscribers on raw
- * sockets in this process, every publish awaited and one per event-loop turn (as in
- * bench/redis-overhead.ts), with and without `state` in turns: the CPU per publish side
+ * sockets in this process, every publish awaited and one per event-loop turn
+ * (publish-cost.ts, as redis-overhead.ts measures engines), with and without `state` in turns: the CPU per publish side
  * by side and their ratio (the target: state within 10 % of the plain channel). Memory:
  * the heap one key of state costs in the memory engine (KEYS distinct keys published on
  * a channel with `state`, against the same publishes without), and, with redis-server
@@ -14,13 +14,11 @@
  */
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
-import { connect, type Socket } from 'node:net'
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import sse, { memoryEngine, type SseEngine } from '../lib/index.js'
 import { redisEngine } from '../lib/redis.js'
 import { freePort, REDIS_MISSING, RedisServer } from '../test/helpers/redis.js'
-import { ResponseParser } from './client/parser.js'
 import { makeScore } from './payload.js'
+import { publishCost } from './publish-cost.js'
 import { benchEvents } from './servers/catalog.js'
 
 const EVENTS = Number(process.env.EVENTS ?? 5000)
@@ -36,48 +34,11 @@ function score (seq: number, keys: number): ReturnType<typeof makeScore> {
   return { ...makeScore(seq, 0), match: `M${seq % keys}` }
 }
 
-async function openClients (port: number, onEvent: () => void): Promise<Socket[]> {
-  return await Promise.all(Array.from({ length: SUBSCRIBERS }, async () => await new Promise<Socket>((resolve, reject) => {
-    const parser = new ResponseParser(onEvent)
-    const socket = connect({ host: '127.0.0.1', port })
-    parser.onOpen = () => resolve(socket)
-    socket.on('data', (chunk: Buffer) => parser.feed(chunk))
-    socket.on('error', reject)
-    socket.write('GET /sse HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n\r\n')
-  })))
-}
-
 /** CPU of this process per publish (us), from the first publish to the last delivery. */
 async function fanout (isKeyed: boolean): Promise<number> {
-  const app = Fastify({ logger: false })
-  await app.register(sse, { heartbeatMs: false, engine: memoryEngine() })
-  const channel = app.sse.channel('bench', benchEvents, isKeyed ? { history: true, state: { score: (d) => d.match } } : { history: true })
-  app.get('/sse', async (_request, reply) => { await channel.subscribe(reply.sse(benchEvents)) })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  try {
-    let received = 0
-    let done: (() => void) | undefined
-    const all = new Promise<void>((resolve, reject) => {
-      done = resolve
-      setTimeout(() => reject(new Error(`${received} of ${EVENTS * SUBSCRIBERS} deliveries within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref()
-    })
-    const sockets = await openClients((app.server.address() as { port: number }).port, () => { if (++received === EVENTS * SUBSCRIBERS) done?.() })
-    for (let turn = 0; channel.size < SUBSCRIBERS; turn++) {
-      if (turn > 1000) throw new Error(`${channel.size} of ${SUBSCRIBERS} subscribed after 1000 turns`)
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
-    const before = process.cpuUsage()
-    for (let seq = 0; seq < EVENTS; seq++) {
-      await channel.publish('score', score(seq, KEYS))
-      await nextTurn()
-    }
-    await all
-    const { user, system } = process.cpuUsage(before)
-    for (const socket of sockets) socket.destroy()
-    return (user + system) / EVENTS
-  } finally {
-    await app.close()
-  }
+  const channel = isKeyed ? { history: true, state: { score: (d: ReturnType<typeof makeScore>) => d.match } } : { history: true }
+  const { userUs, systemUs } = await publishCost({ engine: memoryEngine(), channel, subscribers: SUBSCRIBERS, events: EVENTS, timeoutMs: TIMEOUT_MS, score: (seq) => score(seq, KEYS) })
+  return userUs + systemUs
 }
 
 function heapUsed (): number {

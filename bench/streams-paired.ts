@@ -4,8 +4,10 @@
  * the heap, the GC and the CPU caches, and each block of the plugin is set against the
  * block of raw next to it. `npm run bench -- small-streams` runs each contender in a
  * process of its own, where raw's process is a bare `node:http` with a small heap; this
- * separates what a publish costs from what being a Fastify process costs, and pairs the
- * blocks in time, so load from other processes falls on both sides alike.
+ * pairs the blocks in time, so load from other processes falls on both sides alike. A
+ * scavenge falls in whichever block is running, so short blocks charge part of the
+ * channels' garbage to raw: use ROUNDS=100 or more for a fair split (bench/README.md, third
+ * round). To compare two builds, `npm run bench -- --compare-build` is the sounder tool.
  *
  *   npm run build && node dist/bench/streams-paired.js
  *

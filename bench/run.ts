@@ -25,7 +25,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { ClientApi, PhaseResult } from './client/load.js'
 import { runCapacity } from './capacity.js'
-import { BASELINE, comparedContender, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, runsKind, type ContenderInfo, type Scenario } from './config.js'
+import { BASELINE, COMPARED_SUFFIX, comparedContender, CONTENDERS, DEFAULT_LATENCY_RATE, fullPlan, IDLE_WARMUP_CLIENTS, quickPlan, runsKind, type ContenderInfo, type Scenario } from './config.js'
 import { Peer } from './ipc.js'
 import { killChildren, spawnChild, stopChild, waitForConnections } from './processes.js'
 import { startRedisCluster, startRedisServer } from './redis-server.js'
@@ -280,6 +280,21 @@ function environment (): Record<string, string> {
   }
 }
 
+/**
+ * The contenders of one repetition, starting with another one each time. A contender and its
+ * `@before` twin (`--compare-build`) stay together and run back to back, taking turns at going
+ * first, so each pair of their runs shares the load of the moment.
+ */
+function rotated<T extends { contender: ContenderInfo }> (entries: readonly T[], rep: number): T[] {
+  const units: T[][] = []
+  for (const entry of entries) {
+    if (entry.contender.name.endsWith(COMPARED_SUFFIX) && units.length > 0) units[units.length - 1].push(entry)
+    else units.push([entry])
+  }
+  const shift = (rep - 1) % units.length
+  return [...units.slice(shift), ...units.slice(0, shift)].flatMap((unit) => rep % 2 === 0 ? [...unit].reverse() : unit)
+}
+
 async function main (): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
   const started = Date.now()
@@ -311,9 +326,7 @@ async function main (): Promise<void> {
   try {
     for (let rep = 1; rep <= options.reps; rep++) {
       for (const { contenders } of plan) {
-        const shift = (rep - 1) % contenders.length
-        const order = [...contenders.slice(shift), ...contenders.slice(0, shift)]
-        for (const { contender, scenarios } of order) {
+        for (const { contender, scenarios } of rotated(contenders, rep)) {
           const runStarted = Date.now()
           const results = await runGroup(scenarios, contender, rep, options, context)
           done++

@@ -345,9 +345,16 @@ export const MUTANTS: readonly Mutant[] = [
     grep: ['^from']
   },
   {
+    id: 'redis-state-id-unchecked',
+    what: 'a keyed-state entry whose id is not a stream id (a CR written into the hash by anyone with access to Redis) reaches the frame unchecked',
+    snippet: 'if (!ID_PATTERN.test(id) || event.length === 0) continue',
+    replacement: 'if (event.length === 0) continue',
+    tests: ['redis-codec.test.ts']
+  },
+  {
     id: 'frame-trusts-every-engine',
     what: 'frames write any engine\'s ids unchecked: a custom engine\'s id with a line break forges an event',
-    snippet: 'return wireSafeIds.has(engine)',
+    snippet: 'return wireSafeIds.get(engine) === engine.channel',
     replacement: 'return true',
     tests: ['isolation.test.ts'],
     grep: ['another engine gives']

@@ -219,8 +219,11 @@ export interface SseEngine {
   close (): Promise<void>
 }
 
-/** The engines marked by {@link withWireSafeIds}. */
-const wireSafeIds = new WeakSet<SseEngine>()
+/**
+ * The engines marked by {@link withWireSafeIds}, with their `channel` method then: an engine
+ * whose `channel` was replaced since (instrumentation patching the object) is not trusted.
+ */
+const wireSafeIds = new WeakMap<SseEngine, SseEngine['channel']>()
 
 /**
  * Marks one of the library's own engines, whose ids cannot hold CR, LF, NUL or a lone
@@ -233,7 +236,7 @@ const wireSafeIds = new WeakSet<SseEngine>()
  * return withWireSafeIds({ channel, compareIds, close })
  */
 export function withWireSafeIds<E extends SseEngine> (engine: E): E {
-  wireSafeIds.add(engine)
+  wireSafeIds.set(engine, engine.channel)
   return engine
 }
 
@@ -244,5 +247,5 @@ export function withWireSafeIds<E extends SseEngine> (engine: E): E {
  * hasWireSafeIds(memoryEngine()) // true
  */
 export function hasWireSafeIds (engine: SseEngine): boolean {
-  return wireSafeIds.has(engine)
+  return wireSafeIds.get(engine) === engine.channel
 }

@@ -81,18 +81,16 @@ t.test('a throwing filter ends only its own stream; publish() delivers to every 
 t.test('an id another engine gives that would break the frame (a line break) skips that message, says so and writes nothing of it; the built-in engine\'s ids are written', async (t) => {
   // Frames of the library's own engines write their ids unchecked (they cannot hold a line
   // break): any other engine's ids are still checked, frame by frame.
+  const forge = (channel: SseEngine['channel']): SseEngine['channel'] => (name, history, listener, features) => channel(name, history, {
+    ...listener,
+    deliver: (message) => listener.deliver(message.data.includes('forge') ? { ...message, id: `${message.id ?? ''}\nevent: forged\ndata: {}` } : message)
+  }, features)
   const inner = memoryEngine()
-  const forging: SseEngine = {
-    compareIds: (a, b) => inner.compareIds(a, b),
-    close: async () => await inner.close(),
-    channel (name, history, listener, features) {
-      return inner.channel(name, history, {
-        ...listener,
-        deliver: (message) => listener.deliver(message.data.includes('forge') ? { ...message, id: `${message.id ?? ''}\nevent: forged\ndata: {}` } : message)
-      }, features)
-    }
-  }
-  for (const [label, engine, isForging] of [['another engine', forging, true], ['the memory engine', memoryEngine(), false]] as const) {
+  const forging: SseEngine = { compareIds: (a, b) => inner.compareIds(a, b), close: async () => await inner.close(), channel: forge(inner.channel) }
+  // Instrumentation that patches the library's own engine object in place: no longer its ids.
+  const patched = memoryEngine()
+  patched.channel = forge(patched.channel.bind(patched))
+  for (const [label, engine, isForging] of [['another engine', forging, true], ['a patched memory engine', patched, true], ['the memory engine', memoryEngine(), false]] as const) {
     const { app, start, logs } = await buildApp(t, { sse: { engine, heartbeatMs: false } })
     const channel = app.sse.channel('news', news, { history: true })
     app.get('/news', (_request, reply) => { void channel.subscribe(reply.sse(news)) })

@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { decode, encode, entries, MAX_CLOCK_DISTANCE_MS } from '../../lib/engine/redis/codec.js'
 import { compareIds } from '../../lib/engine/redis/ids.js'
+import { stateEntries } from '../../lib/engine/redis/state.js'
 
 const NOW = 1_718_000_000_000
 
@@ -50,6 +51,14 @@ t.test('an id that is a stream id with something before or after it is not one: 
     t.same(entries([[id, ['e', 'score', 'd', '{}']]]), [], `stream entry: ${JSON.stringify(id)}`)
   }
   t.same(entries([['1-0', ['e', 'score', 'd', '{}']]]).map((message) => message.id), ['1-0'], 'a stream id is kept')
+  // A keyed-state snapshot's entries: the id is what precedes the value's first LF, so a CR
+  // there would start a field of its own in the frame that writes it.
+  for (const id of ['x1-0', '1-0x', '1-0\rdata: forged', '1-0\r', '01-0', '']) {
+    t.same(stateEntries(['k', `${id}\nscore\n{}`]), [], `state entry: ${JSON.stringify(id)}`)
+  }
+  t.same(stateEntries(['b', '2-0\nscore\n{"n":2}', 'a', '1-0\nscore\n{"n":1}']), [
+    { id: '1-0', event: 'score', data: '{"n":1}' }, { id: '2-0', event: 'score', data: '{"n":2}' }
+  ], 'state entries with stream ids are kept, in id order')
 })
 
 t.test('stream ids are ordered by ms, then seq, as decimals past 2^53', async (t) => {

@@ -90,17 +90,16 @@ export function floorOf (contender: string): string {
  * renderComparison(runs, '/tmp/before/dist') // '### This build against /tmp/before/dist ...'
  */
 export function renderComparison (runs: readonly RunResult[], dist: string): string {
-  const rows: string[] = []
-  for (const run of runs) {
-    if (run.rep !== 1 || run.contender.endsWith(COMPARED_SUFFIX)) continue
-    const ratios: number[] = []
-    for (const mine of runs) {
-      if (mine.scenario !== run.scenario || mine.contender !== run.contender || mine.cpuUsPerEvent === undefined) continue
-      const theirs = runs.find((other) => other.scenario === mine.scenario && other.contender === `${mine.contender}${COMPARED_SUFFIX}` && other.rep === mine.rep)
-      if (theirs?.cpuUsPerEvent !== undefined) ratios.push(mine.cpuUsPerEvent / theirs.cpuUsPerEvent)
-    }
-    if (ratios.length > 0) rows.push(`| ${run.scenario} | ${run.contender} | ${median(ratios).toFixed(3)} | ${ratios.map((r) => r.toFixed(2)).join(' ')} |`)
+  // Per scenario and contender of this build, the ratio of each repetition in which both ran.
+  const ratios = new Map<string, number[]>()
+  for (const mine of runs) {
+    if (mine.contender.endsWith(COMPARED_SUFFIX) || mine.cpuUsPerEvent === undefined) continue
+    const theirs = runs.find((other) => other.scenario === mine.scenario && other.contender === `${mine.contender}${COMPARED_SUFFIX}` && other.rep === mine.rep)
+    if (theirs?.cpuUsPerEvent === undefined) continue
+    const key = `| ${mine.scenario} | ${mine.contender} |`
+    ratios.set(key, [...ratios.get(key) ?? [], mine.cpuUsPerEvent / theirs.cpuUsPerEvent])
   }
+  const rows = [...ratios].map(([key, each]) => `${key} ${median(each).toFixed(3)} | ${each.map((r) => r.toFixed(2)).join(' ')} |`)
   return [
     `### This build against the build in ${dist} (--compare-build)`, '',
     'Server CPU per event, this build over that one, in each repetition (the two ran back to back) and the median; below 1 is faster.', '',

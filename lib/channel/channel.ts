@@ -38,7 +38,7 @@ export interface ChannelContext {
   readonly maxLastEventIdBytes: number
   readonly compare: ComparePositions
   /** The engine's ids cannot break a frame (engine.ts, `withWireSafeIds`): frames skip their check. */
-  readonly wireSafeIds?: boolean
+  readonly wireSafeIds: boolean
   /** Opens the engine side of the channel. */
   readonly open: (history: ResolvedHistory | undefined, listener: ChannelListener, features: ChannelFeatures) => EngineChannel
   /** The channel was idle for `idleMs` or dropped: forget it. */
@@ -101,7 +101,7 @@ export class Channel<C extends EventCatalog<any> = EventCatalog, H extends boole
     this.#idle = new IdleTimer(this.idleMs, () => { this.drop().catch((err: unknown) => context.log(err, `dropping idle channel "${name}" failed`)) })
     this.features = { maxKeys: settings.state?.maxKeys, presence: settings.presence !== undefined }
     const detach = (stream: SseStream<any>): void => this.#detach(stream)
-    this.#fanout = new Fanout({ name, catalog, compare: context.compare, log: context.log, state: settings.state, detach, wireSafeIds: context.wireSafeIds === true })
+    this.#fanout = new Fanout({ name, catalog, compare: context.compare, log: context.log, state: settings.state, detach, wireSafeIds: context.wireSafeIds })
     this.#replays = {
       name,
       compare: context.compare,

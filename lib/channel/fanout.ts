@@ -80,8 +80,15 @@ export function endPublish (): void {
   publishing--
 }
 
-function uncorkAll (sockets: CorkableSocket[]): void {
-  for (const socket of sockets) socket.uncork()
+/**
+ * The sockets of one batch (a tick's local publishes, or a turn's engine messages), in a
+ * list kept from batch to batch: a list grown to 200 sockets every tick, then dropped, made
+ * as much garbage per publish as the publish did. (Emptied by writing `undefined`, not by
+ * `length = 0`, which gives the storage up.)
+ */
+interface CorkedBatch {
+  readonly sockets: Array<CorkableSocket | undefined>
+  size: number
 }
 
 /**
@@ -89,25 +96,19 @@ function uncorkAll (sockets: CorkableSocket[]): void {
  * messages): one flush per batch for every channel. With one reader per channel, a
  * scheduled callback per publish cost as much as the write it batched.
  */
-let corkedThisTick: TickBatch | undefined
-let corkedThisTurn: CorkableSocket[] | undefined
+let corkedThisTick: CorkedBatch | undefined
+let corkedThisTurn: CorkedBatch | undefined
 
-/**
- * The sockets of a tick's batch, in a list kept from tick to tick: a list grown to 200
- * sockets every tick, then dropped, made as much garbage per publish as the publish did.
- * (Emptied by writing `undefined`, not by `length = 0`, which gives the storage up.)
- */
-interface TickBatch {
-  readonly sockets: Array<CorkableSocket | undefined>
-  size: number
+/** An emptied batch, for the next; taken only once emptied, so a batch begun while one is uncorked has its own. */
+let spareBatch: CorkedBatch | undefined
+
+function takeBatch (): CorkedBatch {
+  const batch = spareBatch ?? { sockets: [], size: 0 }
+  spareBatch = undefined
+  return batch
 }
 
-/** The emptied batch, for the next tick; taken only once emptied, so a batch begun while one is uncorked has its own. */
-let spareTickBatch: TickBatch | undefined
-
-function uncorkThisTick (): void {
-  const batch = corkedThisTick as TickBatch
-  corkedThisTick = undefined
+function uncorkBatch (batch: CorkedBatch): void {
   const { sockets } = batch
   for (let i = 0; i < batch.size; i++) {
     const socket = sockets[i] as CorkableSocket
@@ -115,7 +116,13 @@ function uncorkThisTick (): void {
     socket.uncork()
   }
   batch.size = 0
-  spareTickBatch = batch
+  spareBatch = batch
+}
+
+function uncorkThisTick (): void {
+  const batch = corkedThisTick as CorkedBatch
+  corkedThisTick = undefined
+  uncorkBatch(batch)
 }
 
 /**
@@ -124,27 +131,22 @@ function uncorkThisTick (): void {
  * publish) and the I/O between.
  */
 function uncorkAfterTurn (): void {
-  const sockets = corkedThisTurn as CorkableSocket[]
+  const batch = corkedThisTurn as CorkedBatch
   corkedThisTurn = undefined
-  setImmediate(uncorkAll, sockets)
+  setImmediate(uncorkBatch, batch)
 }
 
 /** Uncorks `socket` at the end of this tick (a local publish) or a loop turn later (an engine's message). */
 function uncorkLater (socket: CorkableSocket, isLocal: boolean): void {
+  let batch: CorkedBatch
   if (isLocal) {
-    if (corkedThisTick === undefined) {
-      corkedThisTick = spareTickBatch ?? { sockets: [], size: 0 }
-      spareTickBatch = undefined
-      process.nextTick(uncorkThisTick)
-    }
-    corkedThisTick.sockets[corkedThisTick.size++] = socket
+    if (corkedThisTick === undefined) process.nextTick(uncorkThisTick)
+    batch = corkedThisTick ??= takeBatch()
   } else {
-    if (corkedThisTurn === undefined) {
-      corkedThisTurn = []
-      setImmediate(uncorkAfterTurn)
-    }
-    corkedThisTurn.push(socket)
+    if (corkedThisTurn === undefined) setImmediate(uncorkAfterTurn)
+    batch = corkedThisTurn ??= takeBatch()
   }
+  batch.sockets[batch.size++] = socket
 }
 
 /** Resolves with `value` after the event loop ran I/O once. */

@@ -383,6 +383,14 @@ export const MUTANTS: readonly Mutant[] = [
     grep: ['woken master']
   },
   {
+    id: 'redis-chain-by-publish-id-alone',
+    what: "a woken master's message after a publish both masters ran (at different ids) seems to follow the successor's run of it, and is delivered",
+    snippet: '(message.previous === topic.lastPublishId && message.previousId === topic.lastEntryId)',
+    replacement: '(message.previous === topic.lastPublishId)',
+    tests: ['redis-catch-up.test.ts'],
+    grep: ['one publish run by both']
+  },
+  {
     id: 'redis-published-ids-unbounded',
     what: 'the publish ids a channel remembers grow without bound in Redis',
     snippet: "redis.call('RENAME', published, publishedBefore)",

@@ -178,5 +178,5 @@ t.test('one publish sent twice (a client that retries the script) is appended an
   await sleep(200)
   while (heard.length < 3 && Date.now() < deadline) await sleep(20)
   await sleep(200)
-  t.same(heard.map((text) => text.split('\n')[0]), [`${first} pub.1 -`, `${other} pub.2 pub.1`, `${third} pub.3 pub.2`], 'published once each, each naming the publish before it')
+  t.same(heard.map((text) => text.split('\n')[0]), [`${first} pub.1 -`, `${other} pub.2 ${first} pub.1`, `${third} pub.3 ${other} pub.2`], 'published once each, each naming the entry before it (id and publish id)')
 })

@@ -15,9 +15,9 @@ import { compareIds } from '../../lib/engine/redis/ids.js'
 import { newTopic } from '../../lib/engine/redis/topic.js'
 import { Recorder } from '../helpers/redis.js'
 
-/** A message as the publish script chains it: its publish id and the one before it. */
+/** A message as the publish script chains it: its publish id and the entry before it. */
 function heard (seq: number): HeardMessage {
-  return { id: `${seq}-0`, event: 'score', data: String(seq), publishId: `p.${seq}`, previous: `p.${seq - 1}` }
+  return { id: `${seq}-0`, event: 'score', data: String(seq), publishId: `p.${seq}`, previous: `p.${seq - 1}`, previousId: `${seq - 1}-0` }
 }
 
 t.test('after its read, a catch-up waits for the subscription round trip: what that brings is joined, each message once, in order', async (t) => {
@@ -27,6 +27,7 @@ t.test('after its read, a catch-up waits for the subscription round trip: what t
   // Delivered 1 before the outage; 2 and 3 were published while it lasted.
   topic.lastId = '1-0'
   topic.lastPublishId = 'p.1'
+  topic.lastEntryId = '1-0'
   topic.merge = new ReplayMerge<EngineMessage>(compareIds)
   const calls: string[] = []
   const context: CatchUpContext = {

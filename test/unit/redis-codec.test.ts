@@ -72,11 +72,14 @@ t.test('stream ids are ordered by ms, then seq, as decimals past 2^53', async (t
   t.equal(compareIds('5-5', '5-5'), 0)
 })
 
-t.test('a message from the publish script names its publish id and the one before it; a malformed chain drops the message', async (t) => {
-  t.same(decode('5-0 k3Jx.2 k3Jx.1\n\nscore\n{}', NOW), { id: '5-0', event: 'score', data: '{}', publishedAt: undefined, publishId: 'k3Jx.2', previous: 'k3Jx.1' })
-  t.same(decode('5-0 k3Jx.0 -\n\nscore\n{}', NOW)?.previous, '-', 'the first entry of a stream: no previous')
+t.test('a message from the publish script names its publish id and the entry before it (id and publish id); a malformed chain drops the message', async (t) => {
+  t.same(decode('5-0 k3Jx.2 4-1 k3Jx.1\n\nscore\n{}', NOW), { id: '5-0', event: 'score', data: '{}', publishedAt: undefined, publishId: 'k3Jx.2', previous: 'k3Jx.1', previousId: '4-1' })
+  const first = decode('5-0 k3Jx.0 -\n\nscore\n{}', NOW)
+  t.same([first?.previous, first?.previousId], ['-', undefined], 'the first entry of a stream: no previous')
   t.same(decode('5-0\n\nscore\na b c', NOW), { id: '5-0', event: 'score', data: 'a b c', publishedAt: undefined }, 'without a chain (spaces in the data only)')
-  for (const line of ['5-0 k3Jx.2', '5-0 - k3Jx.1', '5-0 k3Jx.2 k3Jx.1 more', ' k3Jx.2 k3Jx.1', 'x-0 k3Jx.2 k3Jx.1', '5-0 k3Jx k3Jx.1', '5-0 k3Jx.2 k 3']) {
+  const malformed = ['5-0 k3Jx.2', '5-0 - k3Jx.1', '5-0 k3Jx.2 k3Jx.1', '5-0 k3Jx.2 4-1 k3Jx.1 more', '5-0 k3Jx.2 - k3Jx.1', ' k3Jx.2 4-1 k3Jx.1',
+    'x-0 k3Jx.2 4-1 k3Jx.1', '5-0 k3Jx 4-1 k3Jx.1', '5-0 k3Jx.2 4-1 k 3', '5-0 k3Jx.2 4 k3Jx.1', '5-0 k3Jx.2 k3Jx.1 4-1', '5-0 k3Jx.2 4-1  k3Jx.1']
+  for (const line of malformed) {
     t.equal(decode(`${line}\n\nscore\n{}`, NOW), undefined, `${JSON.stringify(line)}: dropped`)
   }
 })

@@ -12,7 +12,7 @@ import { ReplayMerge } from '../../core/merge.js'
 import type { HeardMessage } from './codec.js'
 import { compareIds } from './ids.js'
 import type { Topic } from './topic.js'
-import { deliver, reportGap } from './topic.js'
+import { deliver, follows, reportGap } from './topic.js'
 
 /** Read attempts of one catch-up before it reports a gap. */
 const CATCH_UP_ATTEMPTS = 8
@@ -49,7 +49,7 @@ const CATCH_UP_ROUNDS = 5
  * or the hold was given up meanwhile (the gap was already reported).
  *
  * A held message is delivered only if it follows the last one delivered (it names that
- * one's publish id as its previous, scripts.ts). One that does not is not the stream's
+ * one's id and publish id as its previous, scripts.ts). One that does not is not the stream's
  * (a woken master's, relayed to the shard) when the read covered its id; when it came
  * after the read, another round reads again. Rounds are bounded: what still does not
  * follow is dropped with a reported gap, and if it was the stream's after all, the next
@@ -95,11 +95,6 @@ export async function catchUp (topic: Topic, isCurrent: () => boolean, context: 
   if (topic.merge === undefined || !isCurrent()) return
   topic.merge = undefined
   reportGap(topic)
-}
-
-/** True when `message` may follow what the topic delivered last (or either says nothing of the chain). */
-function follows (topic: Topic, message: HeardMessage): boolean {
-  return message.previous === undefined || topic.lastPublishId === undefined || message.previous === topic.lastPublishId
 }
 
 /**

@@ -2,8 +2,9 @@
  * What travels through Redis, both ways: a pub/sub message is
  * `${id}\n${publishedAt}\n${event}\n${data}` (id empty on channels without history,
  * publishedAt the publisher's clock in epoch ms, empty when unknown); the publish
- * script writes the id as `${id} ${publishId} ${previous}`, previous the publish id of
- * the entry before it in the stream ('-' for none; scripts.ts). A stream entry has
+ * script writes the id as `${id} ${publishId} ${previous}`, previous the id and the
+ * publish id of the entry before it in the stream (`${id} ${publishId}`, or '-' for
+ * none; scripts.ts). A stream entry has
  * fields `e` (event), `d` (data) and `p` (its publish id). Whatever comes back is checked, since anyone
  * with access to Redis can write there: what a channel could not have published is
  * dropped, never delivered, and a timestamp no clock could have written is not believed.
@@ -48,10 +49,13 @@ export function encode (id: string, event: string, data: string, publishedAt?: n
   return `${id}\n${timestampField(publishedAt)}\n${event}\n${data}`
 }
 
-/** A message from Redis with what chains it to the stream: its publish id, and the one before it (heard messages only). */
+/** A message from Redis with what chains it to the stream: its publish id, and the entry before it (heard messages only). */
 export interface HeardMessage extends EngineMessage {
   readonly publishId?: string | undefined
+  /** The publish id of the entry before it in the stream, '-' for none. */
   readonly previous?: string | undefined
+  /** The id of that entry (none with '-'). */
+  readonly previousId?: string | undefined
 }
 
 /** A publish id (scripts.ts: random base64url, a dot, a base-36 counter). */
@@ -59,12 +63,17 @@ const PUBLISH_ID = '[A-Za-z0-9_-]{1,64}\\.[0-9a-z]{1,16}'
 /** A publish id, or '-' for none. */
 const PUBLISH_ID_PATTERN = new RegExp(`^(?:-|${PUBLISH_ID})$`)
 
+/** A stream id, unanchored. */
+const ID = ID_PATTERN.source.slice(1, -1)
+
 /**
  * The first line of a message from the publish script, whole: `<id> <publish id>
- * <previous>` and its LF. One test per message heard, in place of a split and a test
- * of each part.
+ * <previous>` (`-`, or `<id> <publish id>`) and its LF. One test per message heard,
+ * in place of a split and a test of each part.
  */
-const CHAINED_HEADER = new RegExp(`^${ID_PATTERN.source.slice(1, -1)} ${PUBLISH_ID} (?:-|${PUBLISH_ID})\n`)
+const CHAINED_HEADER = new RegExp(`^${ID} ${PUBLISH_ID} (?:-|${ID} ${PUBLISH_ID})\n`)
+
+const DASH = 45
 
 /** An event name a catalog accepts on the wire: not empty, no line break. */
 function isEventName (event: string): boolean {
@@ -105,7 +114,7 @@ function timestamp (text: string, start: number, end: number, nowMs: number): nu
  * @example
  * decode('1-0\n1718000000000\nscore\n{"seq":1}', 1718000000002)
  * // { id: '1-0', event: 'score', data: '{"seq":1}', publishedAt: 1718000000000 }
- * decode('5-0 k3Jx.2 k3Jx.1\n\nscore\n{}').previous // 'k3Jx.1'
+ * decode('5-0 k3Jx.2 4-0 k3Jx.1\n\nscore\n{}').previous // 'k3Jx.1' (previousId '4-0')
  */
 export function decode (text: string, nowMs: number = Date.now()): HeardMessage | undefined {
   const first = text.indexOf('\n')
@@ -120,7 +129,12 @@ export function decode (text: string, nowMs: number = Date.now()): HeardMessage 
   const event = text.slice(second + 1, third)
   if (!isEventName(event)) return undefined
   const next = text.indexOf(' ', space + 1)
-  return { id: text.slice(0, space), event, data: text.slice(third + 1), publishedAt, publishId: text.slice(space + 1, next), previous: text.slice(next + 1, first) }
+  const id = text.slice(0, space)
+  const publishId = text.slice(space + 1, next)
+  const data = text.slice(third + 1)
+  if (text.charCodeAt(next + 1) === DASH) return { id, event, data, publishedAt, publishId, previous: '-' }
+  const last = text.indexOf(' ', next + 1)
+  return { id, event, data, publishedAt, publishId, previous: text.slice(last + 1, first), previousId: text.slice(next + 1, last) }
 }
 
 /**

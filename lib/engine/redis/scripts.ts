@@ -86,11 +86,14 @@ const MIN_GENERATION = 128
  * Both keys share the stream's time to live.
  *
  * Chained: the message carries its publish id and names the entry before it in this
- * stream by that entry's publish id ('-' for none), so a subscriber that delivered
- * another one last knows it missed something, or hears a writer that is not the stream
- * it follows (a woken master whose entries its successor does not have, relayed to the
- * shard; its ids can even equal the successor's, publish ids cannot): it catches up
- * from the stream instead of delivering (lib/redis/topics.ts).
+ * stream by that entry's id and publish id ('-' for none), so a subscriber that
+ * delivered another one last knows it missed something, or hears a writer that is not
+ * the stream it follows (a woken master whose entries its successor does not have,
+ * relayed to the shard): it catches up from the stream instead of delivering
+ * (topics.ts). Both are needed. The two masters make ids from one clock, so the same
+ * id can name different entries; and one publish can run on both (the woken master
+ * from its socket's backlog, the successor when the client resends it), at different
+ * ids: the woken master's next entry names the same publish id as the one before it.
  *
  * `hooks` add steps before and after the XADD (state.ts: its keys start at KEYS[4], its
  * arguments at ARGV[4]; `ttlMs` is the stream's time to live).
@@ -108,8 +111,9 @@ local function publishIdOf (entry)
   return nil
 end
 local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
-local previous = newest and publishIdOf(newest) or '-'
-if previous == publishId then return newest[1] end
+local newestPublish = newest and publishIdOf(newest)
+if newestPublish == publishId then return newest[1] end
+local previous = newestPublish and (newest[1] .. ' ' .. newestPublish) or '-'
 -- An empty stream (its entries evicted by age) may have held the first run too.
 if not newest or compare(newest[1], since) > 0 then
   local first = redis.call('HGET', published, publishId) or redis.call('HGET', publishedBefore, publishId)

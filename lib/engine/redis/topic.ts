@@ -24,8 +24,10 @@ export interface Topic {
    * subscribed: a catch-up read after an outage starts there.
    */
   lastId: string | undefined
-  /** The publish id of the last message delivered, when it had one: the next must name it as its previous. */
+  /** The publish id of the last message delivered, when it had one: the next must name it as its previous... */
   lastPublishId: string | undefined
+  /** ...with its id ({@link follows}); lastId is the greatest delivered, not always the last. */
+  lastEntryId: string | undefined
   /** Bumped when the subscription is lost or dropped: work begun before is abandoned. */
   generation: number
   state: 'idle' | 'subscribing' | 'subscribed'
@@ -45,12 +47,25 @@ export interface Topic {
  * const topic = newTopic('sse:scores', { maxEvents: 1000, maxAgeMs: false })
  */
 export function newTopic (key: string, history: ResolvedHistory | undefined): Topic {
-  return { key, history, listeners: new Set(), lastId: undefined, lastPublishId: undefined, generation: 0, state: 'idle', wasSubscribed: false, hasDelivered: false, merge: undefined, waiters: [] }
+  return { key, history, listeners: new Set(), lastId: undefined, lastPublishId: undefined, lastEntryId: undefined, generation: 0, state: 'idle', wasSubscribed: false, hasDelivered: false, merge: undefined, waiters: [] }
 }
 
 /** Moves the topic's position forward to `id` (never back: positions only grow). */
 export function advance (topic: Topic, id: string): void {
   if (topic.lastId === undefined || compareIds(id, topic.lastId) > 0) topic.lastId = id
+}
+
+/**
+ * True when `message` may follow what the topic delivered last: it names that entry
+ * (id and publish id) as the one before it, or one of the two says nothing of the
+ * chain (a message read from the stream; nothing delivered since a gap).
+ *
+ * @example
+ * if (!follows(topic, message)) recover(topic, message)
+ */
+export function follows (topic: Topic, message: HeardMessage): boolean {
+  return message.previous === undefined || topic.lastPublishId === undefined ||
+    (message.previous === topic.lastPublishId && message.previousId === topic.lastEntryId)
 }
 
 /**
@@ -62,6 +77,7 @@ export function advance (topic: Topic, id: string): void {
 export function deliver (topic: Topic, message: HeardMessage): void {
   if (message.id !== undefined) advance(topic, message.id)
   topic.lastPublishId = message.publishId
+  topic.lastEntryId = message.id
   topic.hasDelivered = true
   for (const listener of topic.listeners) {
     // A throw would unwind into ioredis's reply parser, and the other channels

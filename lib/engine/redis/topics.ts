@@ -11,7 +11,7 @@ import { unavailable } from './connections.js'
 import { decode } from './codec.js'
 import { compareIds } from './ids.js'
 import type { PubSub, PubSubEvents } from './pubsub.js'
-import { advance, deliver, newTopic, reportGap, settle, type Topic } from './topic.js'
+import { advance, deliver, follows, newTopic, reportGap, settle, type Topic } from './topic.js'
 
 /** What the topics need besides their subscriber. */
 export interface TopicsContext extends CatchUpContext {
@@ -112,8 +112,8 @@ export class Topics implements PubSubEvents {
       // The message names the entry before it: another one than this instance delivered
       // last means it missed something, or hears a writer the stream does not follow (a
       // woken master's entries, relayed to its shard). Catch up from the stream instead.
-      if (message.previous !== undefined && topic.lastPublishId !== undefined && message.previous !== topic.lastPublishId) this.#recover(topic, message)
-      else deliver(topic, message)
+      if (follows(topic, message)) deliver(topic, message)
+      else this.#recover(topic, message)
     } else if (topic.merge.heldCount < this.#context.maxHeld) {
       topic.merge.hold(message)
     } else {

@@ -337,13 +337,19 @@ t.test('one publish run by both a woken master and its successor (a resend), at 
   // What the woken master publishes next reaches the shard's subscribers (the cluster
   // bus relays it to its successor's): here, copied onto the channel's pub/sub channel.
   await relay.subscribe(woken)
-  relay.on('message', (_channel: string, text: string) => { admin.publish(key, text).catch(() => {}) })
+  const relayed = new Promise<void>((resolve, reject) => {
+    relay.on('message', (_channel: string, text: string) => { admin.publish(key, text).then(() => resolve(), reject) })
+  })
   // The woken master's next publish names its own run of that publish as the one before.
   await scripts.append(channelKeys(woken), 'score', '"stale"', limits, 'woken.2', wokenCopy)
+  // Relayed before the stream's next message is published: B hears it right after the
+  // successor's run, the moment the chain must tell them apart.
+  await relayed
   const next = await publisher.publish({ event: 'score', data: '"next"' }) as string
   await waitUntil(() => onB.ids.includes(next), RECOVERY_MS, 'B delivers the next message of the stream')
   await sleep(200)
   t.notOk(onB.messages.some((message) => message.data === '"stale"'), 'the woken master\'s message is not delivered: the stream never held it')
   const delivered = onB.messages.map((message) => message.data)
   t.same(delivered.slice(delivered.indexOf('"first"')), ['"first"', '"twice"', '"next"'], 'the stream\'s messages, each once, in order')
+  t.equal(onB.gaps, 0, 'with no resync: the catch-up read the stream, which has all of them')
 })

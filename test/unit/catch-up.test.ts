@@ -12,7 +12,7 @@ import { ReplayMerge } from '../../lib/core/merge.js'
 import { catchUp, type CatchUpContext } from '../../lib/engine/redis/catch-up.js'
 import type { HeardMessage } from '../../lib/engine/redis/codec.js'
 import { compareIds } from '../../lib/engine/redis/ids.js'
-import { newTopic } from '../../lib/engine/redis/topic.js'
+import { deliver, follows, newTopic } from '../../lib/engine/redis/topic.js'
 import { Recorder } from '../helpers/redis.js'
 
 /** A message as the publish script chains it: its publish id and the entry before it. */
@@ -52,4 +52,17 @@ t.test('after its read, a catch-up waits for the subscription round trip: what t
   t.equal(recorder.gaps, 0, 'no gap')
   t.equal(topic.merge, undefined, 'live again: nothing held')
   t.equal(topic.lastId, '4-0', 'the position moved to the last delivered')
+})
+
+t.test('a message follows the last delivered only if it names both its id and its publish id: one publish run by two masters at two ids forks the chain', async (t) => {
+  const topic = newTopic('sse:scores', { maxEvents: 100, maxAgeMs: false })
+  t.ok(follows(topic, heard(1)), 'nothing delivered yet: anything follows')
+  deliver(topic, { ...heard(7), publishId: 'twice.1' })
+  t.ok(follows(topic, { ...heard(8), previous: 'twice.1', previousId: '7-0' }), 'the successor\'s next names its run of the publish')
+  t.notOk(follows(topic, { ...heard(9), previous: 'twice.1', previousId: '5-0' }), 'the woken master\'s next names its own run of it, at another id')
+  t.notOk(follows(topic, { ...heard(9), previous: 'p.6', previousId: '7-0' }), 'the same id for another publish (both masters make ids from one clock)')
+  t.notOk(follows(topic, { ...heard(9), previous: '-', previousId: undefined }), 'the first entry of a stream, after something was delivered')
+  t.ok(follows(topic, { id: '9-0', event: 'score', data: '9', publishId: 'p.9' }), 'a message read from the stream says nothing of the chain')
+  topic.lastPublishId = undefined
+  t.ok(follows(topic, { ...heard(9), previous: 'twice.1', previousId: '5-0' }), 'after a gap the chain starts again')
 })

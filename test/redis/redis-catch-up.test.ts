@@ -8,7 +8,7 @@
  */
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import type { SseEngine } from '../../lib/engine/engine.js'
+import type { EngineChannel, SseEngine } from '../../lib/engine/engine.js'
 import { redisEngine } from '../../lib/redis.js'
 import { compareIds } from '../../lib/engine/redis/ids.js'
 import { channelKey, channelKeys } from '../../lib/engine/redis/keys.js'
@@ -271,8 +271,11 @@ t.test('end to end: the gap reaches the clients of the instance that lost it as 
   t.equal(after.at(-1), 1000, 'and live delivery goes on')
 })
 
-t.test('a woken master\'s message whose id its successor gave to another publish: the catch-up does not start there (a gap, never a silent skip)', { skip: REDIS_MISSING }, async (t) => {
-  const prefix = 'reused:'
+/**
+ * Two instances on `prefix`: A publishes "first" on channel scores, B has delivered it.
+ * With an admin connection to play a woken master's part.
+ */
+async function deliveredFirst (t: Test, prefix: string): Promise<{ admin: Redis, publisher: EngineChannel, onB: Recorder, key: string, first: string }> {
   const admin = new Redis(redis.url)
   t.teardown(() => admin.disconnect())
   const a = ready(t, redisEngine({ url: redis.url, prefix }))
@@ -282,9 +285,13 @@ t.test('a woken master\'s message whose id its successor gave to another publish
   const onB = new Recorder()
   const subscriber = b.channel('scores', HISTORY, onB)
   await subscriber.ready?.()
-  const key = channelKey(prefix, 'scores')
   const first = await publisher.publish({ event: 'score', data: '"first"' }) as string
   await waitUntil(() => onB.ids.includes(first), RECOVERY_MS, 'B delivers the first')
+  return { admin, publisher, onB, key: channelKey(prefix, 'scores'), first }
+}
+
+t.test('a woken master\'s message whose id its successor gave to another publish: the catch-up does not start there (a gap, never a silent skip)', { skip: REDIS_MISSING }, async (t) => {
+  const { admin, publisher, onB, key, first } = await deliveredFirst(t, 'reused:')
   const [[, fields]] = await admin.xrange(key, first, first)
   const firstPublishId = fields[fields.indexOf('p') + 1]
   // A master frozen past its failover wakes and relays a publish it ran alone, chained
@@ -305,19 +312,9 @@ t.test('a woken master\'s message whose id its successor gave to another publish
 
 t.test('one publish run by both a woken master and its successor (a resend), at different ids: the woken master\'s next message, chained to its own copy, is not delivered', { skip: REDIS_MISSING }, async (t) => {
   const prefix = 'forked:'
-  const admin = new Redis(redis.url)
+  const { admin, publisher, onB, key, first } = await deliveredFirst(t, prefix)
   const relay = new Redis(redis.url)
-  t.teardown(() => { admin.disconnect(); relay.disconnect() })
-  const a = ready(t, redisEngine({ url: redis.url, prefix }))
-  const b = ready(t, redisEngine({ url: redis.url, prefix }))
-  await Promise.all([a.ready?.(), b.ready?.()])
-  const publisher = a.channel('scores', HISTORY, new Recorder())
-  const onB = new Recorder()
-  const subscriber = b.channel('scores', HISTORY, onB)
-  await subscriber.ready?.()
-  const key = channelKey(prefix, 'scores')
-  const first = await publisher.publish({ event: 'score', data: '"first"' }) as string
-  await waitUntil(() => onB.ids.includes(first), RECOVERY_MS, 'B delivers the first')
+  t.teardown(() => relay.disconnect())
   // The woken master's stream, played by another key: it holds what was replicated
   // before the freeze (the first entry, same id, same publish id).
   const woken = channelKey(prefix, 'woken')

@@ -391,6 +391,14 @@ export const MUTANTS: readonly Mutant[] = [
     grep: ['one publish run by both']
   },
   {
+    id: 'redis-foreign-publish-id-in-header',
+    what: 'an entry written by someone else with a publish id a header cannot carry makes the next message foreign to every subscriber: it is not delivered until another publish',
+    snippet: 'if not head or #head > 64 or #counter > 16 then newestPublish = nil end',
+    replacement: 'if false then newestPublish = nil end',
+    tests: ['redis-catch-up.test.ts'],
+    grep: ['written by someone else']
+  },
+  {
     id: 'redis-published-ids-unbounded',
     what: 'the publish ids a channel remembers grow without bound in Redis',
     snippet: "redis.call('RENAME', published, publishedBefore)",

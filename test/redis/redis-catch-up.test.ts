@@ -350,3 +350,17 @@ t.test('one publish run by both a woken master and its successor (a resend), at 
   t.same(delivered.slice(delivered.indexOf('"first"')), ['"first"', '"twice"', '"next"'], 'the stream\'s messages, each once, in order')
   t.equal(onB.gaps, 0, 'with no resync: the catch-up read the stream, which has all of them')
 })
+
+t.test('an entry written by someone else whose publish id cannot go in a header (a space): the next publish is still delivered at once', { skip: REDIS_MISSING }, async (t) => {
+  const { admin, publisher, onB, key } = await deliveredFirst(t, 'foreign:')
+  // Anyone with access to Redis can write to the stream; its `p` is copied into the header
+  // of the next message, which every subscriber would then drop as foreign.
+  for (const foreign of ['not one', `${'x'.repeat(65)}.1`]) {
+    await admin.xadd(key, '*', 'e', 'score', 'd', '"foreign"', 'p', foreign)
+    const data = JSON.stringify(`after ${foreign}`)
+    const next = await publisher.publish({ event: 'score', data }) as string
+    await waitUntil(() => onB.ids.includes(next), RECOVERY_MS, `B delivers the publish after ${JSON.stringify(foreign)}, with no other publish after it`)
+    t.equal(onB.messages.filter((message) => message.data === data).length, 1, 'once')
+  }
+  t.equal(onB.gaps, 0, 'the catch-up read them back from the stream: no resync')
+})

@@ -113,6 +113,13 @@ end
 local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
 local newestPublish = newest and publishIdOf(newest)
 if newestPublish == publishId then return newest[1] end
+-- An entry written by someone else: a publish id the header cannot carry (codec.ts)
+-- would make this message foreign to every subscriber. Named as none, it makes them
+-- read the stream instead.
+if newestPublish then
+  local head, counter = string.match(newestPublish, '^([%w_%-]+)%.([%da-z]+)$')
+  if not head or #head > 64 or #counter > 16 then newestPublish = nil end
+end
 local previous = newestPublish and (newest[1] .. ' ' .. newestPublish) or '-'
 -- An empty stream (its entries evicted by age) may have held the first run too.
 if not newest or compare(newest[1], since) > 0 then

@@ -393,7 +393,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'redis-foreign-publish-id-in-header',
     what: 'an entry written by someone else with a publish id a header cannot carry makes the next message foreign to every subscriber: it is not delivered until another publish',
-    snippet: 'if not head or #head > 64 or #counter > 16 then newestPublish = nil end',
+    snippet: 'if not head or #head > ${PUBLISH_ID_MAX_HEAD} or #counter > ${PUBLISH_ID_MAX_COUNTER} then newestPublish = nil end',
     replacement: 'if false then newestPublish = nil end',
     tests: ['redis-catch-up.test.ts'],
     grep: ['written by someone else']

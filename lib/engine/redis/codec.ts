@@ -58,8 +58,11 @@ export interface HeardMessage extends EngineMessage {
   readonly previousId?: string | undefined
 }
 
-/** A publish id (scripts.ts: random base64url, a dot, a base-36 counter). */
-const PUBLISH_ID = '[A-Za-z0-9_-]{1,64}\\.[0-9a-z]{1,16}'
+/** The longest parts of a publish id (scripts.ts: random base64url, a dot, a base-36 counter); the publish script checks them too. */
+export const PUBLISH_ID_MAX_HEAD = 64
+export const PUBLISH_ID_MAX_COUNTER = 16
+/** A publish id. */
+const PUBLISH_ID = `[A-Za-z0-9_-]{1,${PUBLISH_ID_MAX_HEAD}}\\.[0-9a-z]{1,${PUBLISH_ID_MAX_COUNTER}}`
 /** A publish id, or '-' for none. */
 const PUBLISH_ID_PATTERN = new RegExp(`^(?:-|${PUBLISH_ID})$`)
 

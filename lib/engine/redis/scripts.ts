@@ -10,7 +10,7 @@
  * hash slot and the step stays atomic on the shard that owns it.
  */
 import type { Cluster, Redis } from 'ioredis'
-import { timestampField } from './codec.js'
+import { PUBLISH_ID_MAX_COUNTER, PUBLISH_ID_MAX_HEAD, timestampField } from './codec.js'
 import type { ChannelKeys } from './keys.js'
 
 /** The keys a publish writes: the stream and its publish ids. */
@@ -118,7 +118,7 @@ if newestPublish == publishId then return newest[1] end
 -- read the stream instead.
 if newestPublish then
   local head, counter = string.match(newestPublish, '^([%w_%-]+)%.([%da-z]+)$')
-  if not head or #head > 64 or #counter > 16 then newestPublish = nil end
+  if not head or #head > ${PUBLISH_ID_MAX_HEAD} or #counter > ${PUBLISH_ID_MAX_COUNTER} then newestPublish = nil end
 end
 local previous = newestPublish and (newest[1] .. ' ' .. newestPublish) or '-'
 -- An empty stream (its entries evicted by age) may have held the first run too.

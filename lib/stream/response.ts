@@ -296,7 +296,7 @@ export class ResponseStream<C extends EventCatalog<any> = EventCatalog> {
     const hub = this.#context.hub
     this[kLastWriteTick] = hub.tick
     hub.wrote(frame.length, events)
-    if (this.#raw.write(frame)) return true
+    if (adapterOf(this.#raw).write(this.#raw, frame)) return true
     const backlog = this.#queue ??= new FrameQueue(hub)
     backlog.backUp()
     this.#raw.once('drain', ResponseStream.#onRawDrain)
@@ -359,6 +359,7 @@ export class ResponseStream<C extends EventCatalog<any> = EventCatalog> {
     const queue = this.#queue
     if (queue !== undefined) {
       raw.off('drain', ResponseStream.#onRawDrain)
+      adapterOf(raw).forgetDrain(raw)
       queue.take()
       queue.settle(false)
     }

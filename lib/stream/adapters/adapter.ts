@@ -51,6 +51,13 @@ export interface Adapter {
   /** True when the client is already gone (its `close` may have come before we listened). */
   isGone (raw: RawResponse): boolean
   /**
+   * Writes a frame; false when the connection's buffer is full: the response then emits
+   * `drain` when it takes writes again.
+   */
+  write (raw: RawResponse, frame: Buffer): boolean
+  /** The stream closed: lets go of what `write` set up to tell it of `drain`. */
+  forgetDrain (raw: RawResponse): void
+  /**
    * On shutdown: lets go of what outlives the response (an HTTP/2 session), for good
    * after `graceMs` (a client that does not read would hold it forever).
    */

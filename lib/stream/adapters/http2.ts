@@ -19,6 +19,8 @@ export const http2: Adapter = {
   headers: (given) => streamHeaders(given, isAllowed),
   socketOf: () => undefined,
   isGone: (raw) => raw.stream?.destroyed ?? true,
+  write: (raw, frame) => raw.write(frame),
+  forgetDrain () {},
   release
 }
 

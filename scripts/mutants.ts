@@ -257,14 +257,6 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ['close-listeners.test.ts']
   },
   {
-    id: 'chunked-write-before-corked',
-    what: "a frame goes to the socket ahead of the writes the application holds with reply.raw.cork() (Node 22 and later)",
-    snippet: '  if (corked > 0) return undefined',
-    replacement: '  void corked',
-    tests: ['chunked-writes.test.ts'],
-    grep: ['cork']
-  },
-  {
     id: 'chunked-drain-told-twice',
     what: "the response is told of one drain twice when the application also writes to reply.raw: drained() resolves while the socket is full",
     snippet: "  if (!this.writableNeedDrain) {",

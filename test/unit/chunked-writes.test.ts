@@ -4,6 +4,7 @@
  * the response (a pipelined request before it, the application's `cork()`, a replaced
  * `write()`, an HTTP/1.0 client without chunking) is obeyed: through `response.write()`.
  */
+import diagnostics from 'node:diagnostics_channel'
 import net from 'node:net'
 import t from 'tap'
 import { defineEvents, Type, type SseStream } from '../../lib/index.js'
@@ -237,4 +238,14 @@ t.test('drained() waits for room when the application writes to reply.raw beside
   t.equal(result.earlyResolves, 0, 'drained() never resolved while the socket was still full')
   await withTimeout(new Promise<void>((resolve) => { const check = (): void => { if (parser.events.length === result.sent) resolve(); else setTimeout(check, 20) }; check() }), 30_000, 'every event')
   t.same(parser.events.map((event) => event.lastEventId), Array.from({ length: result.sent }, (_, i) => String(i)), 'every event arrived once, in order')
+})
+
+t.test('loading the plugin announces no response to diagnostics channels (an APM would see a request without a socket)', async (t) => {
+  let announced = 0
+  const count = (): void => { announced++ }
+  diagnostics.subscribe('http.server.response.created', count)
+  t.teardown(() => { diagnostics.unsubscribe('http.server.response.created', count) })
+  // A fresh instance of the module: what runs when it loads runs again.
+  await import(`../../lib/stream/adapters/chunked.js?fresh=${Date.now()}`)
+  t.equal(announced, 0)
 })

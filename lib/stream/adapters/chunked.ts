@@ -6,7 +6,7 @@
  * one Buffer instead, byte for byte what Node would send, when nothing else of the
  * response is in the way; otherwise through `response.write()` as before.
  */
-import { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http'
+import { OutgoingMessage } from 'node:http'
 import type { RawResponse } from './adapter.js'
 
 /**
@@ -48,10 +48,11 @@ interface Http1Socket {
  * Node 20's `response.writableCorked` adds the socket's count to the response's own (a
  * channel publish corks the socket: that is no reason to go through `response.write()`);
  * later versions give the response's own, and hold its writes while it is corked. Asked of
- * Node itself, not told by its version number: a response given a socket that says 5.
+ * Node itself, not told by its version number: a message given a socket that says 5. (A
+ * bare OutgoingMessage: a ServerResponse would be announced to diagnostics channels.)
  */
 const CORKED_COUNTS_SOCKET = ((): boolean => {
-  const probe = new ServerResponse(new IncomingMessage(null as never))
+  const probe = new OutgoingMessage()
   Object.assign(probe, { socket: { writableCorked: 5 } })
   return probe.writableCorked === 5
 })()

@@ -9,8 +9,8 @@ import net from 'node:net'
 import t from 'tap'
 import { defineEvents, Type, type SseStream } from '../../lib/index.js'
 import { buildApp, Inbox, sleep, withTimeout } from '../helpers/app.js'
-import { ChunkDecoder, rawConnect, splitHead } from '../helpers/client.js'
-import { EventStreamParser, parseAll } from '../helpers/parser.js'
+import { ChunkDecoder, dechunk, openTracked, rawConnect, splitHead } from '../helpers/client.js'
+import { parseAll } from '../helpers/parser.js'
 
 const events = defineEvents({ n: Type.Integer(), text: Type.String() })
 type Events = typeof events
@@ -160,10 +160,11 @@ t.test("writes the application holds with the response's cork() go out before th
   void channel.publish('n', 1)
   stream.send('n', 2)
   process.nextTick(() => raw.uncork())
-  const bytes = await client.until((received) => parseAll(Buffer.from(chunksOf(splitHead(received)?.body ?? Buffer.alloc(0)).chunks.join(''))).events.length === 2)
-  const parsed = parseAll(Buffer.from(chunksOf(splitHead(bytes)?.body as Buffer).chunks.join('')))
+  const payloadOf = (received: Buffer): Buffer => dechunk(splitHead(received)?.body ?? Buffer.alloc(0)).payload
+  const bytes = await client.until((received) => parseAll(payloadOf(received)).events.length === 2)
+  const parsed = parseAll(payloadOf(bytes))
   t.ok(parsed.comments.includes(' held by the application'), "the application's write arrived")
-  const body = Buffer.from(chunksOf(splitHead(bytes)?.body as Buffer).chunks.join('')).toString()
+  const body = payloadOf(bytes).toString()
   t.ok(body.indexOf(': held by the application') < body.indexOf('data: 1'), `it came first: ${JSON.stringify(body)}`)
   t.same(parsed.events.map((event) => event.data), ['1', '2'], 'then the events, in order')
 })
@@ -213,31 +214,17 @@ t.test('drained() waits for room when the application writes to reply.raw beside
       stream.close()
     })()
   })
-  const port = Number(new URL(await start()).port)
-  const socket = net.connect({ port, host: '127.0.0.1' })
-  t.teardown(() => { socket.destroy() })
-  socket.write('GET /s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n')
-  const decoder = new ChunkDecoder()
-  const parser = new EventStreamParser()
-  let head: Buffer | undefined = Buffer.alloc(0)
+  const client = openTracked(t, Number(new URL(await start()).port), '/s')
   // A slow reader: a pause after every read, so the server's socket fills again and again.
-  socket.on('data', (bytes: Buffer) => {
-    let body = bytes
-    if (head !== undefined) {
-      const parts = splitHead(Buffer.concat([head, bytes]))
-      if (parts === undefined) { head = Buffer.concat([head, bytes]); return }
-      head = undefined
-      body = parts.body
-    }
-    decoder.push(body, (payload) => parser.push(payload))
-    socket.pause()
-    setTimeout(() => socket.resume(), 2)
+  client.socket.on('data', () => {
+    client.socket.pause()
+    setTimeout(() => client.socket.resume(), 2)
   })
   const result = await done.next(60_000)
   t.ok(result.backedUp > 0, `the socket filled (${result.backedUp} times)`)
   t.equal(result.earlyResolves, 0, 'drained() never resolved while the socket was still full')
-  await withTimeout(new Promise<void>((resolve) => { const check = (): void => { if (parser.events.length === result.sent) resolve(); else setTimeout(check, 20) }; check() }), 30_000, 'every event')
-  t.same(parser.events.map((event) => event.lastEventId), Array.from({ length: result.sent }, (_, i) => String(i)), 'every event arrived once, in order')
+  const received = await client.waitForEvents(result.sent, 30_000)
+  t.same(received.map((event) => event.lastEventId), Array.from({ length: result.sent }, (_, i) => String(i)), 'every event arrived once, in order')
 })
 
 t.test('loading the plugin announces no response to diagnostics channels (an APM would see a request without a socket)', async (t) => {

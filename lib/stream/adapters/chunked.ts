@@ -66,6 +66,7 @@ const COPY_LIMIT = 16 * 1024
 
 const CR = 13
 const LF = 10
+const CRLF = Buffer.from('\r\n', 'latin1')
 /** The bytes of '0'-'9', 'a'-'f': a chunk's size is written in hex, as Node writes it. */
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1')
 
@@ -114,8 +115,6 @@ function chunkOf (frame: Buffer): Buffer {
   lastChunk = chunk
   return chunk
 }
-
-const CRLF = Buffer.from('\r\n', 'latin1')
 
 /**
  * Writes `frame` as one chunk. When the socket's buffer is full, its `drain` is passed
